@@ -1,0 +1,131 @@
+/*
+ * config.h - the validated, read-only configuration of echotimed.
+ *
+ * config.c turns a libconfig file into one struct config.  Every setting of
+ * the public schema (SPEC section 4) is here with its default filled in.  A
+ * struct config is never modified after config_load() returns; reload builds
+ * a new one and the server swaps pointers.
+ */
+#ifndef ECHOTIMED_CONFIG_H
+#define ECHOTIMED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "acl.h"
+
+#define CONFIG_DEFAULT_PATH	SYSCONFDIR "/echotimed/echotimed.conf"
+
+enum transport {
+	TRANSPORT_TCP,
+	TRANSPORT_UDP,
+	TRANSPORT_UNIX,
+	TRANSPORT_UNIX_DGRAM,
+};
+
+enum model {
+	MODEL_SEQUENTIAL,
+	MODEL_FORK,
+	MODEL_THREAD,
+	MODEL_EVENT,
+};
+
+enum overflow {
+	OVERFLOW_REJECT,
+	OVERFLOW_WAIT,
+};
+
+enum log_target {
+	LOG_TARGET_AUTO,
+	LOG_TARGET_JOURNAL,
+	LOG_TARGET_STDERR,
+	LOG_TARGET_SYSLOG,
+};
+
+struct listen_conf {
+	char		*name;		/* "" when not set */
+	enum transport	 transport;
+	char		*address;	/* tcp/udp; NULL for unix */
+	int		 port;		/* tcp/udp: 0..65535 */
+	char		*path;		/* unix: file path or "@abstract" */
+	int		 mode;		/* unix file mode, -1 = leave umask's */
+	char		*owner;		/* "" = unchanged */
+	char		*group;		/* "" = unchanged */
+	int		 backlog;	/* stream only, 1..65535, default 128 */
+	bool		 reuse_port;
+	int		 line;		/* source line, 0 for built-in */
+};
+
+struct config {
+	char		*file;		/* file it came from, NULL = built-in */
+
+	struct listen_conf *listen;
+	size_t		 nlisten;
+
+	struct {
+		enum model	 model;
+		int		 max_connections;	/* 1..1000000, 256 */
+		enum overflow	 overflow;
+		int		 max_connections_per_source; /* 0 = unlimited */
+		int		 thread_stack_kib;	/* 16..65536, 64 */
+	} concurrency;
+
+	struct {
+		int		 max_line_length;	/* 1..1048576, 4096 */
+		int		 idle_timeout;		/* 0..86400 s, 300 */
+	} session;
+
+	int		 shutdown_timeout;		/* 0..3600 s, 10 */
+
+	struct {
+		struct cidr	*allow;
+		size_t		 nallow;
+		struct cidr	*deny;
+		size_t		 ndeny;
+	} access;
+
+	struct {
+		int		 rate_limit;		/* 0..1000000, 100 */
+		int		 rate_burst;		/* 1..1000000, 200 */
+		int		*deny_source_ports;	/* 0..65535 each */
+		size_t		 ndeny_source_ports;
+	} datagram;
+
+	struct {
+		int		 level;		/* syslog priority LOG_DEBUG..LOG_ERR */
+		enum log_target	 target;
+	} log;
+
+	char		*user;		/* "" = stay */
+	char		*group;		/* "" = user's primary group */
+};
+
+/* Built-in defaults: TCP 127.0.0.1:9999, thread model.  NULL on ENOMEM. */
+struct config	*config_default(void);
+/*
+ * Parse and validate path.  On success returns 0 and sets *cfgp.  On failure
+ * returns -ENOENT (file missing: *errp says so), -EINVAL (syntax or
+ * validation: *errp holds every error, one "file:line: setting: message" per
+ * line) or another -errno.  *errp is malloc'd, NULL on success.
+ */
+int		 config_load(const char *path, struct config **cfgp, char **errp);
+/* Write cfg in libconfig syntax that config_load() accepts. */
+void		 config_print(const struct config *cfg, FILE *fp);
+/* Free a config; NULL is fine. */
+void		 config_free(struct config *cfg);
+/* True if two listeners would open the same socket the same way. */
+bool		 listen_conf_equal(const struct listen_conf *a,
+		    const struct listen_conf *b);
+/* Names for enum values, as spelled in the config file. */
+const char	*transport_name(enum transport t);
+const char	*model_name(enum model m);
+const char	*overflow_name(enum overflow o);
+const char	*log_target_name(enum log_target t);
+/* "debug".."error" <-> LOG_DEBUG..LOG_ERR; -1 if unknown. */
+int		 log_level_parse(const char *s);
+const char	*log_level_name(int level);
+/* True for udp and unix-dgram. */
+bool		 transport_is_dgram(enum transport t);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * inetd.c - one connected socket, one session, then exit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "inetd.h"
+#include "log.h"
+#include "netaddr.h"
+#include "session.h"
+
+int
+inetd_passed_fd(void)
+{
+	int fd = SD_LISTEN_FDS_START;
+
+	if (sd_listen_fds(0) != 1)
+		return -1;
+	/* Connected (not listening) stream socket: Accept=yes. */
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) > 0)
+		return fd;
+	return -1;
+}
+
+int
+inetd_serve(const struct config *cfg, int fd)
+{
+	struct log_fields f = LOG_FIELDS_INIT;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char peer[NETADDR_STRLEN];
+	struct session s;
+	sigset_t term;
+	uint64_t start = session_now_ms();
+	int stopfd, fl;
+
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0) {
+		log_msg(LOG_ERR, "inetd mode: fd %d is not a connected stream "
+		    "socket", fd);
+		return 64;
+	}
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		netaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
+	else
+		snprintf(peer, sizeof(peer), "unknown");
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		log_msg(LOG_ERR, "inetd mode: fcntl: %s", strerror(errno));
+		return 71;
+	}
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	stopfd = signalfd(-1, &term, SFD_CLOEXEC);
+	if (session_init(&s, fd, (size_t)cfg->session.max_line_length,
+	    cfg->session.idle_timeout, false) < 0) {
+		log_msg(LOG_ERR, "inetd mode: %s", strerror(ENOMEM));
+		return 71;
+	}
+	s.peer = peer;
+	f.peer = peer;
+	f.transport = "inetd";
+	f.listener = "inetd";
+	log_fields(LOG_INFO, &f, "connection from %s (inetd mode)", peer);
+	session_run(&s, stopfd);
+	f.duration_ms = (long long)(session_now_ms() - start);
+	f.lines = (long long)s.lines;
+	if (session_end_is_error(s.end))
+		f.error = session_end_name(s.end);
+	log_fields(LOG_INFO, &f, "session from %s closed: %s, %llu lines, "
+	    "%lld ms", peer, session_end_name(s.end),
+	    (unsigned long long)s.lines, f.duration_ms);
+	session_free(&s);
+	close(fd);
+	if (stopfd >= 0)
+		close(stopfd);
+	return 0;
+}

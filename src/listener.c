@@ -1,0 +1,520 @@
+/*
+ * listener.c - listening sockets for tcp, udp, unix and unix-dgram.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "listener.h"
+
+static char *
+xstrdup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int
+listen_conf_copy(struct listen_conf *dst, const struct listen_conf *src)
+{
+	*dst = *src;
+	dst->name = xstrdup_or_null(src->name ? src->name : "");
+	dst->address = xstrdup_or_null(src->address);
+	dst->path = xstrdup_or_null(src->path);
+	dst->owner = xstrdup_or_null(src->owner ? src->owner : "");
+	dst->group = xstrdup_or_null(src->group ? src->group : "");
+	if (!dst->name || !dst->owner || !dst->group ||
+	    (src->address && !dst->address) || (src->path && !dst->path)) {
+		listen_conf_clear(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+listen_conf_clear(struct listen_conf *lc)
+{
+	free(lc->name);
+	free(lc->address);
+	free(lc->path);
+	free(lc->owner);
+	free(lc->group);
+	lc->name = lc->address = lc->path = lc->owner = lc->group = NULL;
+}
+
+static int
+socktype_of(enum transport t)
+{
+	return transport_is_dgram(t) ? SOCK_DGRAM : SOCK_STREAM;
+}
+
+/* Describe the configured listener for error messages. */
+static void
+describe(const struct listen_conf *lc, char *buf, size_t len)
+{
+	if (lc->path)
+		snprintf(buf, len, "%s %s", transport_name(lc->transport),
+		    lc->path);
+	else if (lc->address && strchr(lc->address, ':'))
+		snprintf(buf, len, "%s [%s]:%d", transport_name(lc->transport),
+		    lc->address, lc->port);
+	else
+		snprintf(buf, len, "%s %s:%d", transport_name(lc->transport),
+		    lc->address ? lc->address : "?", lc->port);
+}
+
+static int
+fail(char *err, size_t errlen, const struct listen_conf *lc, int error,
+    const char *what)
+{
+	char d[200];
+
+	describe(lc, d, sizeof(d));
+	snprintf(err, errlen, "%s: %s: %s", d, what, strerror(error));
+	return -error;
+}
+
+static struct listener *
+listener_new(const struct listen_conf *lc)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	if (listen_conf_copy(&l->conf, lc) < 0) {
+		free(l);
+		return NULL;
+	}
+	l->fd = -1;
+	l->port = -1;
+	l->stats_slot = -1;
+	l->socktype = socktype_of(lc->transport);
+	return l;
+}
+
+static void
+fill_bound(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0) {
+		l->bound[0] = '\0';
+		return;
+	}
+	netaddr_format((struct sockaddr *)&ss, len, l->bound, sizeof(l->bound));
+	l->port = netaddr_port((struct sockaddr *)&ss);
+}
+
+static int
+set_flags(int fd)
+{
+	int fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+open_inet(struct listener *l, char *err, size_t errlen)
+{
+	const struct listen_conf *lc = &l->conf;
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	int fd = -1, one = 1, v6only, r, e;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = l->socktype;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", lc->port);
+	if ((r = getaddrinfo(lc->address, port, &hints, &res)) != 0) {
+		char d[200];
+
+		describe(lc, d, sizeof(d));
+		snprintf(err, errlen, "%s: cannot resolve address: %s", d,
+		    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return -EADDRNOTAVAIL;
+	}
+	fd = socket(res->ai_family, l->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	if (fd < 0) {
+		e = errno;
+		freeaddrinfo(res);
+		return fail(err, errlen, lc, e, "socket");
+	}
+	if (res->ai_family == AF_INET6) {
+		/* "::" serves IPv4 too; a specific v6 address only itself. */
+		struct in6_addr any = IN6ADDR_ANY_INIT;
+
+		v6only = memcmp(&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
+		    &any, sizeof(any)) != 0;
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+		    sizeof(v6only));
+	}
+	if (l->socktype == SOCK_STREAM)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+	if (lc->reuse_port &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		e = errno;
+		goto bad_setsockopt;
+	}
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		e = errno;
+		freeaddrinfo(res);
+		close(fd);
+		return fail(err, errlen, lc, e, "bind");
+	}
+	freeaddrinfo(res);
+	if (l->socktype == SOCK_STREAM && listen(fd, lc->backlog) < 0) {
+		e = errno;
+		close(fd);
+		return fail(err, errlen, lc, e, "listen");
+	}
+	l->fd = fd;
+	return 0;
+
+bad_setsockopt:
+	freeaddrinfo(res);
+	close(fd);
+	return fail(err, errlen, lc, e, "setsockopt SO_REUSEPORT");
+}
+
+static socklen_t
+unix_addr(const char *path, struct sockaddr_un *sun)
+{
+	size_t n = strlen(path);
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (path[0] == '@') {
+		/* Abstract namespace: no file, a leading NUL byte. */
+		memcpy(sun->sun_path + 1, path + 1, n - 1);
+		return offsetof(struct sockaddr_un, sun_path) + n;
+	}
+	memcpy(sun->sun_path, path, n);
+	return offsetof(struct sockaddr_un, sun_path) + n + 1;
+}
+
+/*
+ * Decide what to do with an existing file at path: a socket nobody answers
+ * on is stale and is removed; a live socket or any other file is an error.
+ */
+static int
+clear_stale(const struct listen_conf *lc, int socktype, char *err,
+    size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	socklen_t len;
+	int fd, r, e;
+	char d[200];
+
+	if (lstat(lc->path, &st) < 0)
+		return errno == ENOENT ? 0 : fail(err, errlen, lc, errno, "lstat");
+	describe(lc, d, sizeof(d));
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s: the path exists and is not a socket; "
+		    "refusing to replace it", d);
+		return -EEXIST;
+	}
+	if ((fd = socket(AF_UNIX, socktype | SOCK_CLOEXEC, 0)) < 0)
+		return fail(err, errlen, lc, errno, "socket");
+	len = unix_addr(lc->path, &sun);
+	r = connect(fd, (struct sockaddr *)&sun, len);
+	e = errno;
+	close(fd);
+	if (r == 0 || e == EAGAIN) {
+		snprintf(err, errlen, "%s: another process is serving this "
+		    "socket; refusing to replace it", d);
+		return -EADDRINUSE;
+	}
+	if (e == EPROTOTYPE) {
+		snprintf(err, errlen, "%s: a socket of another type is in "
+		    "use at this path; refusing to replace it", d);
+		return -EADDRINUSE;
+	}
+	if (e != ECONNREFUSED)
+		return fail(err, errlen, lc, e, "probing existing socket");
+	if (unlink(lc->path) < 0 && errno != ENOENT)
+		return fail(err, errlen, lc, errno, "removing stale socket");
+	return 0;
+}
+
+static int
+apply_owner(const struct listen_conf *lc, char *err, size_t errlen)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	struct passwd *pw;
+	struct group *gr;
+	char d[200];
+
+	describe(lc, d, sizeof(d));
+	if (lc->owner && lc->owner[0]) {
+		if (!(pw = getpwnam(lc->owner))) {
+			snprintf(err, errlen, "%s: unknown owner \"%s\"", d,
+			    lc->owner);
+			return -ENOENT;
+		}
+		uid = pw->pw_uid;
+	}
+	if (lc->group && lc->group[0]) {
+		if (!(gr = getgrnam(lc->group))) {
+			snprintf(err, errlen, "%s: unknown group \"%s\"", d,
+			    lc->group);
+			return -ENOENT;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    chown(lc->path, uid, gid) < 0)
+		return fail(err, errlen, lc, errno, "chown");
+	if (lc->mode >= 0 && chmod(lc->path, (mode_t)lc->mode) < 0)
+		return fail(err, errlen, lc, errno, "chmod");
+	return 0;
+}
+
+static int
+open_unix(struct listener *l, char *err, size_t errlen)
+{
+	const struct listen_conf *lc = &l->conf;
+	struct sockaddr_un sun;
+	struct stat st;
+	socklen_t len;
+	bool file = lc->path[0] != '@';
+	int fd, r, e;
+
+	if (file && (r = clear_stale(lc, l->socktype, err, errlen)) < 0)
+		return r;
+	fd = socket(AF_UNIX, l->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return fail(err, errlen, lc, errno, "socket");
+	len = unix_addr(lc->path, &sun);
+	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+		e = errno;
+		close(fd);
+		return fail(err, errlen, lc, e, "bind");
+	}
+	if (file) {
+		if (lstat(lc->path, &st) == 0) {
+			l->unlink_on_close = true;
+			l->dev = st.st_dev;
+			l->ino = st.st_ino;
+		}
+		if ((r = apply_owner(lc, err, errlen)) < 0)
+			goto bad;
+	}
+	if (l->socktype == SOCK_STREAM && listen(fd, lc->backlog) < 0) {
+		r = fail(err, errlen, lc, errno, "listen");
+		goto bad;
+	}
+	l->fd = fd;
+	return 0;
+bad:
+	l->fd = fd;
+	listener_close_fd(l);
+	if (l->unlink_on_close)
+		unlink(lc->path);
+	l->unlink_on_close = false;
+	return r;
+}
+
+int
+listener_open(const struct listen_conf *lc, struct listener **lp, char *err,
+    size_t errlen)
+{
+	struct listener *l;
+	int r;
+
+	if (!(l = listener_new(lc)))
+		return fail(err, errlen, lc, ENOMEM, "allocating");
+	if (lc->transport == TRANSPORT_TCP || lc->transport == TRANSPORT_UDP)
+		r = open_inet(l, err, errlen);
+	else
+		r = open_unix(l, err, errlen);
+	if (r < 0) {
+		listen_conf_clear(&l->conf);
+		free(l);
+		return r;
+	}
+	fill_bound(l);
+	*lp = l;
+	return 0;
+}
+
+int
+listener_fd_check(int fd, char *err, size_t errlen)
+{
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 &&
+	    sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) <= 0) {
+		snprintf(err, errlen, "passed fd %d is not a listening stream "
+		    "socket or a datagram socket", fd);
+		return -ENOTSOCK;
+	}
+	if (sd_is_socket_inet(fd, AF_UNSPEC, 0, -1, 0) <= 0 &&
+	    sd_is_socket(fd, AF_UNIX, 0, -1) <= 0) {
+		snprintf(err, errlen, "passed fd %d is neither an IP nor a "
+		    "Unix socket", fd);
+		return -EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+bool
+listener_fd_matches(int fd, const struct listen_conf *lc)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	struct sockaddr_storage ss;
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(ss), ulen;
+	int type = socktype_of(lc->transport);
+	char port[8];
+	bool match = false;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (sd_is_socket(fd, AF_UNSPEC, type, -1) <= 0)
+		return false;
+	if (lc->path) {
+		if (ss.ss_family != AF_UNIX)
+			return false;
+		ulen = unix_addr(lc->path, &sun);
+		/* The kernel may report the path with or without its NUL. */
+		return (len == ulen || len + 1 == ulen || len == ulen + 1) &&
+		    memcmp(&ss, &sun, len < ulen ? len : ulen) == 0 &&
+		    strncmp(((struct sockaddr_un *)&ss)->sun_path, sun.sun_path,
+		    sizeof(sun.sun_path)) == 0 &&
+		    (lc->path[0] != '@' || len == ulen);
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = type;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", lc->port);
+	if (getaddrinfo(lc->address, port, &hints, &res) != 0)
+		return false;
+	for (ai = res; ai && !match; ai = ai->ai_next)
+		match = netaddr_equal((struct sockaddr *)&ss, len, ai->ai_addr,
+		    ai->ai_addrlen);
+	freeaddrinfo(res);
+	return match;
+}
+
+/* Build a listener description from the socket itself. */
+static int
+conf_from_fd(int fd, struct listen_conf *lc)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char buf[NETADDR_STRLEN], host[INET6_ADDRSTRLEN], empty[1] = "";
+	bool dgram = sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0;
+	struct listen_conf tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.mode = -1;
+	tmp.backlog = 128;
+	tmp.name = tmp.owner = tmp.group = empty;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family == AF_UNIX) {
+		tmp.transport = dgram ? TRANSPORT_UNIX_DGRAM : TRANSPORT_UNIX;
+		netaddr_format((struct sockaddr *)&ss, len, buf, sizeof(buf));
+		tmp.path = buf;
+	} else {
+		tmp.transport = dgram ? TRANSPORT_UDP : TRANSPORT_TCP;
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			    host, sizeof(host));
+		else
+			inet_ntop(AF_INET6,
+			    &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+			    sizeof(host));
+		tmp.address = host;
+		tmp.port = netaddr_port((struct sockaddr *)&ss);
+	}
+	return listen_conf_copy(lc, &tmp);
+}
+
+int
+listener_adopt(int fd, const struct listen_conf *lc, struct listener **lp,
+    char *err, size_t errlen)
+{
+	struct listen_conf derived;
+	struct listener *l;
+	int r;
+
+	if ((r = listener_fd_check(fd, err, errlen)) < 0)
+		return r;
+	if (!lc) {
+		if ((r = conf_from_fd(fd, &derived)) < 0) {
+			snprintf(err, errlen, "passed fd %d: %s", fd,
+			    strerror(-r));
+			return r;
+		}
+		l = listener_new(&derived);
+		listen_conf_clear(&derived);
+	} else
+		l = listener_new(lc);
+	if (!l) {
+		snprintf(err, errlen, "passed fd %d: %s", fd, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	if ((r = set_flags(fd)) < 0) {
+		snprintf(err, errlen, "passed fd %d: fcntl: %s", fd,
+		    strerror(-r));
+		listen_conf_clear(&l->conf);
+		free(l);
+		return r;
+	}
+	l->fd = fd;
+	l->adopted = true;
+	l->socktype = sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0 ?
+	    SOCK_DGRAM : SOCK_STREAM;
+	fill_bound(l);
+	*lp = l;
+	return 0;
+}
+
+void
+listener_close_fd(struct listener *l)
+{
+	if (l && l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
+void
+listener_close(struct listener *l)
+{
+	struct stat st;
+
+	if (!l)
+		return;
+	listener_close_fd(l);
+	/* Remove only the file we made, and only if nobody replaced it. */
+	if (l->unlink_on_close && !l->adopted && l->conf.path &&
+	    lstat(l->conf.path, &st) == 0 && st.st_dev == l->dev &&
+	    st.st_ino == l->ino)
+		unlink(l->conf.path);
+	listen_conf_clear(&l->conf);
+	free(l);
+}

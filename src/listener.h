@@ -1,0 +1,58 @@
+/*
+ * listener.h - open, adopt and close the listening sockets of each
+ * transport.  Like redis' anet.c this never logs: errors come back as
+ * -errno plus a one-line reason in the caller's buffer.
+ */
+#ifndef ECHOTIMED_LISTENER_H
+#define ECHOTIMED_LISTENER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "netaddr.h"
+
+#define LISTENER_ERRLEN	256
+
+struct listener {
+	struct listen_conf conf;	/* private deep copy */
+	int		 fd;
+	int		 socktype;	/* SOCK_STREAM or SOCK_DGRAM */
+	char		 bound[NETADDR_STRLEN];	/* real address, port 0 resolved */
+	int		 port;		/* bound port, -1 for unix */
+	bool		 adopted;	/* passed by systemd: never unlink */
+	bool		 unlink_on_close;
+	dev_t		 dev;		/* identity of the socket file we made */
+	ino_t		 ino;
+	int		 stats_slot;	/* index into the shared statistics */
+	bool		 armed;		/* watched by the server loop */
+	struct listener	*next;
+};
+
+/* Bind and listen as lc says.  0 or -errno with err filled. */
+int	listener_open(const struct listen_conf *lc, struct listener **lp,
+	    char *err, size_t errlen);
+/*
+ * Take over a socket passed by systemd (or the fd store).  lc is the
+ * configured listener it matched, or NULL to serve it with defaults derived
+ * from the socket itself.  0 or -errno with err filled.
+ */
+int	listener_adopt(int fd, const struct listen_conf *lc,
+	    struct listener **lp, char *err, size_t errlen);
+/* True if fd is a listening/bound socket of lc's transport and address. */
+bool	listener_fd_matches(int fd, const struct listen_conf *lc);
+/* Check fd is a socket we can serve (sd_is_socket*); 0 or -errno + err. */
+int	listener_fd_check(int fd, char *err, size_t errlen);
+/*
+ * Close the socket and, if this daemon created the socket file and it is
+ * still the same file, unlink it.  NULL is fine.
+ */
+void	listener_close(struct listener *l);
+/* Close the fd only, keeping the file (for a forked child). */
+void	listener_close_fd(struct listener *l);
+/* Copy a listen_conf deeply; NULL on ENOMEM. */
+int	listen_conf_copy(struct listen_conf *dst, const struct listen_conf *src);
+/* Free the strings of a listen_conf copy. */
+void	listen_conf_clear(struct listen_conf *lc);
+
+#endif

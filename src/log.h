@@ -1,0 +1,51 @@
+/*
+ * log.h - logging to the journal (structured), stderr or syslog.
+ *
+ * Thread-safe and fork-safe: one mutex serialises output and is held across
+ * fork() (see log_atfork_*), so a child never inherits it locked.  Client
+ * bytes must go through log_escape() before they reach a message.
+ */
+#ifndef ECHOTIMED_LOG_H
+#define ECHOTIMED_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+
+#include "config.h"
+
+/* Structured fields of a session event; NULL / -1 members are left out. */
+struct log_fields {
+	const char	*peer;		/* PEER= */
+	const char	*transport;	/* TRANSPORT= */
+	const char	*listener;	/* LISTENER= */
+	long long	 duration_ms;	/* DURATION_MS= */
+	long long	 lines;		/* LINES= */
+	const char	*error;		/* ERROR= */
+	const char	*cred;		/* PEER_CRED= uid/gid/pid of unix peers */
+};
+#define LOG_FIELDS_INIT	{ NULL, NULL, NULL, -1, -1, NULL, NULL }
+
+/* Pick the target and threshold; auto = journal under systemd, else stderr. */
+void	log_open(enum log_target target, int level);
+/* Change the threshold (e.g. on reload). */
+void	log_set_level(int level);
+/* Change target and threshold together. */
+void	log_reopen(enum log_target target, int level);
+/* True if a message at prio would be written. */
+int	log_enabled(int prio);
+/* One message at a syslog priority. */
+void	log_msg(int prio, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* One message with structured fields (journal) or appended key=value. */
+void	log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/*
+ * Escape untrusted bytes for a log: printable ASCII kept, backslash and
+ * everything else as \xHH.  Always NUL-terminates out; truncates with "...".
+ * Returns strlen(out).
+ */
+size_t	log_escape(char *out, size_t outsz, const char *in, size_t len);
+/* Name of the target actually in use: "journal", "stderr", "syslog". */
+const char *log_target_in_use(void);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * process.h - classic daemon chores for hosts without systemd: detach,
+ * pidfile, and dropping root after the sockets are bound.
+ */
+#ifndef ECHOTIMED_PROCESS_H
+#define ECHOTIMED_PROCESS_H
+
+#include <stddef.h>
+
+/*
+ * Open and lock path (flock, non-blocking).  Returns the fd, or -EAGAIN
+ * when another live process holds it, or another -errno; err explains.
+ */
+int	pidfile_lock(const char *path, char *err, size_t errlen);
+/* Write our pid into the locked pidfile. 0 or -errno. */
+int	pidfile_write(int fd);
+/*
+ * Detach from the terminal: fork, setsid, fork, chdir /, stdio to
+ * /dev/null.  The parent exits 0 only once the child reports success.
+ * Returns in the daemon, 0 or -errno.
+ */
+int	daemonize(void);
+/* Tell the waiting parent of daemonize() that start-up is complete. */
+void	daemonize_done(int status);
+/*
+ * Become user/group (group defaults to the user's primary group), with
+ * its supplementary groups.  Verifies root cannot be regained.  Only acts
+ * when running as root; "" user = stay.  0 or -errno with err filled.
+ */
+int	drop_privileges(const char *user, const char *group, char *err,
+	    size_t errlen);
+
+#endif

@@ -1,0 +1,1462 @@
+/*
+ * server.c - the server loop (socketserver's serve_forever made explicit).
+ *
+ * One epoll loop watches the listeners, a signalfd (SIGHUP reload,
+ * SIGTERM/SIGINT stop, SIGUSR1 statistics, SIGCHLD reap), an eventfd on
+ * which worker threads report finished sessions, and the sessions that run
+ * inside the loop (sequential and event models).  Limits are enforced by
+ * not watching the listeners (overflow "wait") or by answering
+ * "ERROR server busy" (overflow "reject").
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "acl.h"
+#include "dgcheck.h"
+#include "listener.h"
+#include "log.h"
+#include "model.h"
+#include "notify.h"
+#include "ratelimit.h"
+#include "server.h"
+
+#define STATS_SLOTS	64	/* listeners ever open at once */
+#define ACCEPT_BATCH	64	/* accepts per wake-up, for fairness */
+#define DGRAM_BATCH	64	/* datagrams per wake-up */
+#define EPOLL_BATCH	256
+#define RATELIMIT_SLOTS	4096	/* source buckets, fixed */
+#define HARD_STOP_GRACE_MS 3000	/* after the shutdown error, then SIGKILL */
+
+/* epoll tags in the low bits of data.u64; pointers are 8-byte aligned. */
+#define TAG_CONN	0
+#define TAG_LISTENER	1
+#define TAG_SIGNAL	2
+#define TAG_DONE	3
+#define TAG_MASK	7
+
+struct server {
+	struct config	*cfg;
+	const struct model_ops *model;
+	struct listener	*listeners;
+
+	int		 epfd;
+	int		 sigfd;
+	int		 donefd;	/* threads report finished conns */
+	int		 stopfd;	/* readable once threads must stop */
+
+	struct conn	*active;	/* every running session */
+	size_t		 nactive;
+	pthread_mutex_t	 done_lock;
+	struct conn	*done;
+
+	struct lstats	*stats;		/* STATS_SLOTS, MAP_SHARED */
+	bool		 slot_used[STATS_SLOTS];
+	struct lstats	 retired;	/* counts of closed listeners */
+
+	struct ratelimit *rl;
+	char		*dgbuf;		/* one datagram */
+	size_t		 dgcap;
+	char		*dgout;		/* one datagram reply */
+	int		*bad_ports;	/* configured + own datagram ports */
+	size_t		 nbad_ports;
+
+	bool		 stopping;
+	bool		 hard_stop;
+	uint64_t	 stop_deadline_ms;
+	uint64_t	 kill_deadline_ms;
+	uint64_t	 watchdog_ms;	/* interval, 0 = none */
+	uint64_t	 next_watchdog_ms;
+	uint64_t	 next_tick_ms;
+	char		 reload_error[512];
+	int		 forced_level;	/* -l on the command line, or -1 */
+};
+
+static int
+srv_log_level(const struct server *srv)
+{
+	return srv->forced_level >= 0 ? srv->forced_level :
+	    srv->cfg->log.level;
+}
+
+static void	update_arming(struct server *srv);
+
+/* ---- statistics ---- */
+
+struct lstats *
+server_stats(struct server *srv, int slot)
+{
+	if (slot < 0 || slot >= STATS_SLOTS)
+		return &srv->retired;
+	return &srv->stats[slot];
+}
+
+static int
+stats_alloc(struct server *srv)
+{
+	int i;
+
+	for (i = 0; i < STATS_SLOTS; i++)
+		if (!srv->slot_used[i]) {
+			srv->slot_used[i] = true;
+			memset((void *)&srv->stats[i], 0, sizeof(srv->stats[i]));
+			return i;
+		}
+	return -1;
+}
+
+static void
+stats_add(struct lstats *to, struct lstats *from)
+{
+	to->sessions += from->sessions;
+	to->lines += from->lines;
+	to->errors += from->errors;
+	to->rejects += from->rejects;
+	to->refused += from->refused;
+	to->dropped += from->dropped;
+}
+
+static void
+stats_release(struct server *srv, int slot)
+{
+	if (slot < 0 || slot >= STATS_SLOTS)
+		return;
+	stats_add(&srv->retired, &srv->stats[slot]);
+	srv->slot_used[slot] = false;
+}
+
+static void
+stats_total(struct server *srv, struct lstats *t)
+{
+	struct listener *l;
+
+	memset((void *)t, 0, sizeof(*t));
+	stats_add(t, &srv->retired);
+	for (l = srv->listeners; l; l = l->next)
+		stats_add(t, server_stats(srv, l->stats_slot));
+}
+
+static const char *
+listener_label(const struct listener *l)
+{
+	return l->conf.name && l->conf.name[0] ? l->conf.name : l->bound;
+}
+
+static void
+status_text(struct server *srv, char *buf, size_t len)
+{
+	struct listener *l;
+	struct lstats t;
+	size_t o = 0;
+
+	stats_total(srv, &t);
+	if (srv->reload_error[0])
+		o += snprintf(buf + o, len - o, "reload failed: %s; ",
+		    srv->reload_error);
+	o += snprintf(buf + o, len - o, "model %s; listening on",
+	    model_name(srv->cfg->concurrency.model));
+	for (l = srv->listeners; l && o < len; l = l->next)
+		o += snprintf(buf + o, len - o, "%s %s %s",
+		    l == srv->listeners ? "" : ",",
+		    transport_name(l->conf.transport), l->bound);
+	if (o < len)
+		snprintf(buf + o, len - o, "; %zu active, %llu sessions, "
+		    "%llu lines, %llu errors, %llu rejected, %llu refused, "
+		    "%llu dropped", srv->nactive,
+		    (unsigned long long)t.sessions,
+		    (unsigned long long)t.lines, (unsigned long long)t.errors,
+		    (unsigned long long)t.rejects,
+		    (unsigned long long)t.refused,
+		    (unsigned long long)t.dropped);
+}
+
+static void
+log_statistics(struct server *srv)
+{
+	char buf[2048];
+	struct listener *l;
+	struct lstats *s;
+	size_t o = 0;
+
+	status_text(srv, buf, sizeof(buf));
+	log_msg(LOG_INFO, "statistics: %s", buf);
+	for (l = srv->listeners; l && o < sizeof(buf); l = l->next) {
+		s = server_stats(srv, l->stats_slot);
+		log_msg(LOG_INFO, "statistics: listener %s %s: %llu sessions, "
+		    "%llu lines, %llu errors, %llu rejected, %llu refused, "
+		    "%llu dropped", transport_name(l->conf.transport),
+		    listener_label(l), (unsigned long long)s->sessions,
+		    (unsigned long long)s->lines, (unsigned long long)s->errors,
+		    (unsigned long long)s->rejects,
+		    (unsigned long long)s->refused,
+		    (unsigned long long)s->dropped);
+	}
+}
+
+static void
+update_status(struct server *srv)
+{
+	char buf[2048];
+
+	status_text(srv, buf, sizeof(buf));
+	notify_status(buf);
+}
+
+/* ---- epoll ---- */
+
+static int
+ep_add(struct server *srv, int fd, uint32_t events, void *ptr, int tag)
+{
+	struct epoll_event ev = { .events = events };
+
+	ev.data.u64 = (uint64_t)(uintptr_t)ptr | (uint64_t)tag;
+	return epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int
+ep_mod(struct server *srv, int fd, uint32_t events, void *ptr, int tag)
+{
+	struct epoll_event ev = { .events = events };
+
+	ev.data.u64 = (uint64_t)(uintptr_t)ptr | (uint64_t)tag;
+	return epoll_ctl(srv->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* ---- listeners ---- */
+
+/* A name for the fd store: systemd forbids ':' in FDNAME. */
+static void
+fdstore_name(const struct listener *l, char *buf, size_t len)
+{
+	char *p;
+
+	if (l->conf.name && l->conf.name[0])
+		snprintf(buf, len, "%s", l->conf.name);
+	else
+		snprintf(buf, len, "%s-%s", transport_name(l->conf.transport),
+		    l->bound);
+	for (p = buf; *p; p++)
+		if (*p == ':' || *p < 0x21 || *p > 0x7e)
+			*p = '_';
+}
+
+static int
+listener_attach(struct server *srv, struct listener *l)
+{
+	char name[256];
+	int r;
+
+	l->stats_slot = stats_alloc(srv);
+	r = ep_add(srv, l->fd, 0, l, TAG_LISTENER);
+	if (r < 0)
+		return r;
+	l->armed = false;
+	/* Keep our own sockets across restarts (FileDescriptorStoreMax=). */
+	if (notify_enabled() && !l->adopted) {
+		fdstore_name(l, name, sizeof(name));
+		(void)notify_fdstore(l->fd, name);
+	}
+	return 0;
+}
+
+static void
+listener_detach(struct server *srv, struct listener *l, bool forget)
+{
+	char name[256];
+
+	if (l->fd >= 0)
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+	if (forget && notify_enabled()) {
+		fdstore_name(l, name, sizeof(name));
+		notify_fdstore_remove(name);
+	}
+	stats_release(srv, l->stats_slot);
+	l->stats_slot = -1;
+	listener_close(l);
+}
+
+static void
+listener_append(struct listener **head, struct listener *l)
+{
+	while (*head)
+		head = &(*head)->next;
+	l->next = NULL;
+	*head = l;
+}
+
+static bool
+same_socket(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	    sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+/*
+ * Adopt the sockets systemd passed (socket units and the fd store): match
+ * each to a configured listener by name, then by address; serve unmatched
+ * ones with defaults.  used[i] is set for configured listeners covered.
+ */
+static int
+adopt_passed(struct server *srv, struct listener **list, bool *used,
+    char *err, size_t errlen)
+{
+	const struct config *cfg = srv->cfg;
+	char **names = NULL;
+	struct listener *l, *x;
+	int n, i, fd, r = 0;
+	size_t j, match;
+	bool dup;
+
+	n = sd_listen_fds_with_names(0, &names);
+	if (n <= 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		fd = SD_LISTEN_FDS_START + i;
+		dup = false;
+		for (x = *list; x; x = x->next)
+			dup |= same_socket(x->fd, fd);
+		if (dup) {
+			/* The same socket from a socket unit and the store. */
+			close(fd);
+			continue;
+		}
+		match = cfg->nlisten;
+		for (j = 0; j < cfg->nlisten && match == cfg->nlisten; j++)
+			if (!used[j] && cfg->listen[j].name[0] && names &&
+			    strcmp(cfg->listen[j].name, names[i]) == 0 &&
+			    listener_fd_matches(fd, &cfg->listen[j]) )
+				match = j;
+		for (j = 0; j < cfg->nlisten && match == cfg->nlisten; j++)
+			if (!used[j] && listener_fd_matches(fd, &cfg->listen[j]))
+				match = j;
+		if (match == cfg->nlisten && names && strcmp(names[i],
+		    "unknown") != 0)
+			for (j = 0; j < cfg->nlisten && match == cfg->nlisten;
+			    j++)
+				if (!used[j] && cfg->listen[j].name[0] &&
+				    strcmp(cfg->listen[j].name, names[i]) == 0)
+					match = j;
+		r = listener_adopt(fd, match < cfg->nlisten ?
+		    &cfg->listen[match] : NULL, &l, err, errlen);
+		if (r < 0)
+			break;
+		if (match < cfg->nlisten) {
+			used[match] = true;
+			log_msg(LOG_INFO, "adopted %s socket %s (fd %d, name "
+			    "\"%s\") for configured listener %s",
+			    transport_name(l->conf.transport), l->bound, fd,
+			    names ? names[i] : "", listener_label(l));
+		} else
+			log_msg(LOG_WARNING, "passed %s socket %s (fd %d, "
+			    "name \"%s\") matches no configured listener; "
+			    "serving it with default settings",
+			    transport_name(l->conf.transport), l->bound, fd,
+			    names ? names[i] : "");
+		listener_append(list, l);
+	}
+	/* Close what a failure left unadopted, so no fd leaks. */
+	for (i++; r < 0 && i < n; i++)
+		close(SD_LISTEN_FDS_START + i);
+	if (names)
+		for (i = 0; i < n; i++)
+			free(names[i]);
+	free(names);
+	return r;
+}
+
+static void
+own_dgram_ports(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	struct listener *l;
+	size_t n = cfg->datagram.ndeny_source_ports, i = 0;
+	int *p;
+
+	for (l = srv->listeners; l; l = l->next)
+		n++;
+	if (!(p = calloc(n ? n : 1, sizeof(*p))))
+		return;		/* keep the previous list */
+	for (; i < cfg->datagram.ndeny_source_ports; i++)
+		p[i] = cfg->datagram.deny_source_ports[i];
+	/* Never answer our own datagram ports: no loops between daemons. */
+	for (l = srv->listeners; l; l = l->next)
+		if (l->socktype == SOCK_DGRAM && l->port > 0)
+			p[i++] = l->port;
+	free(srv->bad_ports);
+	srv->bad_ports = p;
+	srv->nbad_ports = i;
+}
+
+static int
+dgram_buffers_for(struct server *srv, const struct config *cfg)
+{
+	size_t cap = (size_t)cfg->session.max_line_length + 3;
+	char *in, *out;
+
+	if (cap <= srv->dgcap)
+		return 0;
+	in = realloc(srv->dgbuf, cap);
+	if (in)
+		srv->dgbuf = in;
+	out = realloc(srv->dgout, dgram_reply_cap(cap));
+	if (out)
+		srv->dgout = out;
+	if (!in || !out)
+		return -ENOMEM;
+	srv->dgcap = cap;
+	return 0;
+}
+
+/* ---- connections ---- */
+
+size_t
+server_thread_stack(const struct server *srv)
+{
+	return (size_t)srv->cfg->concurrency.thread_stack_kib * 1024;
+}
+
+int
+server_stop_fd(const struct server *srv)
+{
+	return srv->stopfd;
+}
+
+static struct conn *
+conn_new(struct server *srv, struct listener *l)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->srv = srv;
+	c->fd = -1;
+	c->pid = -1;
+	c->stats_slot = l->stats_slot;
+	c->transport = transport_name(l->conf.transport);
+	snprintf(c->lname, sizeof(c->lname), "%s", listener_label(l));
+	c->max_line = (size_t)srv->cfg->session.max_line_length;
+	c->idle_timeout = srv->cfg->session.idle_timeout;
+	c->start_ms = session_now_ms();
+	return c;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	session_free(&c->sess);
+	if (c->own_fd && c->fd >= 0)
+		close(c->fd);
+	free(c->data);
+	free(c);
+}
+
+static void
+active_add(struct server *srv, struct conn *c)
+{
+	c->prev = NULL;
+	c->next = srv->active;
+	if (srv->active)
+		srv->active->prev = c;
+	srv->active = c;
+	srv->nactive++;
+}
+
+static void
+active_remove(struct server *srv, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->active = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nactive--;
+}
+
+static void
+fields_of(const struct conn *c, struct log_fields *f)
+{
+	f->peer = c->peerstr;
+	f->transport = c->transport;
+	f->listener = c->lname;
+	f->cred = c->cred[0] ? c->cred : NULL;
+}
+
+void
+server_log_end(struct server *srv, struct conn *c)
+{
+	struct log_fields f = LOG_FIELDS_INIT;
+	struct lstats *st = server_stats(srv, c->stats_slot);
+	enum session_end e = c->sess.end;
+
+	if (session_end_is_error(e))
+		atomic_fetch_add(&st->errors, 1);
+	fields_of(c, &f);
+	f.duration_ms = (long long)(session_now_ms() - c->start_ms);
+	f.lines = (long long)c->sess.lines;
+	if (session_end_is_error(e))
+		f.error = session_end_name(e);
+	log_fields(session_end_is_error(e) && e != SESSION_IDLE ?
+	    LOG_NOTICE : LOG_INFO, &f,
+	    "session from %s on %s closed: %s, %llu lines, %lld ms",
+	    c->peerstr, c->lname, session_end_name(e),
+	    (unsigned long long)c->sess.lines, f.duration_ms);
+}
+
+/* Remove a finished conn and free it; the loop may accept again. */
+static void
+conn_finished(struct server *srv, struct conn *c)
+{
+	active_remove(srv, c);
+	conn_free(c);
+	update_arming(srv);
+}
+
+void
+server_conn_done(struct server *srv, struct conn *c)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&srv->done_lock);
+	c->done_next = srv->done;
+	srv->done = c;
+	pthread_mutex_unlock(&srv->done_lock);
+	(void)!write(srv->donefd, &one, sizeof(one));
+}
+
+static void
+drain_done(struct server *srv)
+{
+	struct conn *c, *next;
+	uint64_t v;
+
+	(void)!read(srv->donefd, &v, sizeof(v));
+	pthread_mutex_lock(&srv->done_lock);
+	c = srv->done;
+	srv->done = NULL;
+	pthread_mutex_unlock(&srv->done_lock);
+	for (; c; c = next) {
+		next = c->done_next;
+		conn_finished(srv, c);
+	}
+}
+
+void
+server_child_cleanup(struct server *srv, int keep)
+{
+	struct listener *l;
+	struct conn *c;
+
+	close(srv->epfd);
+	close(srv->sigfd);
+	close(srv->donefd);
+	close(srv->stopfd);
+	for (l = srv->listeners; l; l = l->next)
+		if (l->fd != keep)
+			listener_close_fd(l);
+	for (c = srv->active; c; c = c->next)
+		if (c->in_loop && c->fd >= 0 && c->fd != keep)
+			close(c->fd);
+}
+
+int
+server_watch(struct server *srv, struct conn *c)
+{
+	int r;
+
+	c->in_loop = true;
+	c->sess.lazy = true;
+	c->events = EPOLLIN;
+	r = ep_add(srv, c->fd, c->events, c, TAG_CONN);
+	return r;
+}
+
+static void
+loop_conn_update(struct server *srv, struct conn *c)
+{
+	short want;
+	uint32_t ev;
+
+	if (c->sess.state == SS_DONE) {
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		server_log_end(srv, c);
+		conn_finished(srv, c);
+		return;
+	}
+	want = session_events(&c->sess);
+	ev = (want & POLLIN ? EPOLLIN : 0) | (want & POLLOUT ? EPOLLOUT : 0);
+	if (ev != c->events) {
+		c->events = ev;
+		(void)ep_mod(srv, c->fd, ev, c, TAG_CONN);
+	}
+}
+
+static void
+loop_conn_io(struct server *srv, struct conn *c, uint32_t events)
+{
+	short rev = 0;
+
+	if (events & EPOLLIN)
+		rev |= POLLIN;
+	if (events & EPOLLOUT)
+		rev |= POLLOUT;
+	if (events & EPOLLHUP)
+		rev |= POLLHUP;
+	if (events & EPOLLERR)
+		rev |= POLLERR;
+	session_io(&c->sess, rev);
+	loop_conn_update(srv, c);
+}
+
+/* Once a second: idle timeouts and lingering closes of loop sessions. */
+static void
+loop_conn_tick(struct server *srv, uint64_t now)
+{
+	struct conn *c, *next;
+
+	for (c = srv->active; c; c = next) {
+		next = c->next;
+		if (!c->in_loop)
+			continue;
+		session_tick(&c->sess, now);
+		loop_conn_update(srv, c);
+	}
+}
+
+/* ---- accepting ---- */
+
+static size_t
+capacity(const struct server *srv)
+{
+	if (srv->cfg->concurrency.model == MODEL_SEQUENTIAL)
+		return 1;
+	return (size_t)srv->cfg->concurrency.max_connections;
+}
+
+static void
+update_arming(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	bool full = srv->nactive >= capacity(srv), arm;
+	bool reject = cfg->concurrency.overflow == OVERFLOW_REJECT &&
+	    cfg->concurrency.model != MODEL_SEQUENTIAL;
+	struct listener *l;
+
+	for (l = srv->listeners; l; l = l->next) {
+		if (srv->stopping)
+			arm = false;
+		else if (l->socktype == SOCK_DGRAM)
+			arm = srv->model->in_loop || !full || reject;
+		else
+			arm = !full || reject;
+		if (arm != l->armed) {
+			l->armed = arm;
+			(void)ep_mod(srv, l->fd, arm ? EPOLLIN : 0, l,
+			    TAG_LISTENER);
+		}
+	}
+}
+
+static size_t
+source_count(const struct server *srv, const uint8_t *key)
+{
+	const struct conn *c;
+	size_t n = 0;
+
+	for (c = srv->active; c; c = c->next)
+		if (!c->dgram && memcmp(c->srckey, key, 16) == 0)
+			n++;
+	return n;
+}
+
+/* Best effort: one error line to a client we will not serve. */
+static void
+refuse(int fd, enum lp_error err, const char *text)
+{
+	char msg[LP_ERROR_MAX];
+	size_t n = text ? strlen(text) : lp_format_error(msg, err, 0);
+
+	(void)!send(fd, text ? text : msg, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void
+peer_cred(struct conn *c)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0)
+		snprintf(c->cred, sizeof(c->cred), "uid=%u gid=%u pid=%d",
+		    (unsigned)uc.uid, (unsigned)uc.gid, (int)uc.pid);
+}
+
+static void
+accept_one(struct server *srv, struct listener *l, int fd,
+    struct sockaddr_storage *ss, socklen_t sslen)
+{
+	const struct config *cfg = srv->cfg;
+	struct acl acl = { cfg->access.allow, cfg->access.nallow,
+	    cfg->access.deny, cfg->access.ndeny };
+	struct lstats *st = server_stats(srv, l->stats_slot);
+	struct log_fields f = LOG_FIELDS_INIT;
+	struct ucred uc = { 0, 0, 0 };
+	socklen_t uclen = sizeof(uc);
+	struct conn *c;
+	int r;
+
+	if (!(c = conn_new(srv, l))) {
+		refuse(fd, LP_ERR_BUSY, NULL);
+		atomic_fetch_add(&st->rejects, 1);
+		return;
+	}
+	c->fd = fd;
+	c->own_fd = true;
+	c->peer = *ss;
+	c->peerlen = sslen;
+	netaddr_format((struct sockaddr *)ss, sslen, c->peerstr,
+	    sizeof(c->peerstr));
+	if (ss->ss_family == AF_UNIX) {
+		peer_cred(c);
+		(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &uclen);
+		if (strcmp(c->peerstr, "unix:unnamed") == 0)
+			snprintf(c->peerstr, sizeof(c->peerstr), "unix:pid=%d",
+			    (int)uc.pid);
+	}
+	netaddr_source_key((struct sockaddr *)ss, uc.uid, c->srckey);
+	fields_of(c, &f);
+
+	if (!acl_permits(&acl, (struct sockaddr *)ss)) {
+		atomic_fetch_add(&st->refused, 1);
+		log_fields(LOG_NOTICE, &f, "refused connection from %s on %s: "
+		    "denied by access list", c->peerstr, c->lname);
+		conn_free(c);
+		return;
+	}
+	if (srv->nactive >= capacity(srv)) {
+		atomic_fetch_add(&st->rejects, 1);
+		log_fields(LOG_NOTICE, &f, "rejected connection from %s on "
+		    "%s: %zu sessions, server busy", c->peerstr, c->lname,
+		    srv->nactive);
+		c->own_fd = false;
+		refuse(fd, LP_ERR_BUSY, NULL);
+		conn_free(c);
+		return;
+	}
+	if (cfg->concurrency.max_connections_per_source > 0 &&
+	    source_count(srv, c->srckey) >=
+	    (size_t)cfg->concurrency.max_connections_per_source) {
+		atomic_fetch_add(&st->rejects, 1);
+		log_fields(LOG_NOTICE, &f, "rejected connection from %s on "
+		    "%s: per-source limit of %d reached", c->peerstr, c->lname,
+		    cfg->concurrency.max_connections_per_source);
+		c->own_fd = false;
+		refuse(fd, 0, "ERROR too many connections from your address\n");
+		conn_free(c);
+		return;
+	}
+	if (session_init(&c->sess, fd, c->max_line, c->idle_timeout,
+	    srv->model->in_loop) < 0) {
+		c->own_fd = false;
+		refuse(fd, LP_ERR_BUSY, NULL);
+		conn_free(c);
+		return;
+	}
+	c->sess.line_counter = &st->lines;
+	c->sess.peer = c->peerstr;
+	atomic_fetch_add(&st->sessions, 1);
+	log_fields(LOG_INFO, &f, "connection from %s on %s (%s, %s model)%s%s",
+	    c->peerstr, c->lname, c->transport,
+	    model_name(srv->model->id), c->cred[0] ? ", peer " : "", c->cred);
+	active_add(srv, c);
+	r = srv->model->stream(srv, c);
+	if (r < 0) {
+		log_fields(LOG_ERR, &f, "cannot start a session for %s: %s",
+		    c->peerstr, strerror(-r));
+		atomic_fetch_add(&st->rejects, 1);
+		active_remove(srv, c);
+		c->own_fd = false;
+		session_free(&c->sess);
+		refuse(fd, LP_ERR_BUSY, NULL);
+		conn_free(c);
+		return;
+	}
+	if (c->pid > 0) {
+		/* Fork model: the child has the socket now. */
+		close(c->fd);
+		c->fd = -1;
+		session_free(&c->sess);
+	}
+}
+
+static void
+accept_ready(struct server *srv, struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int i, fd;
+
+	for (i = 0; i < ACCEPT_BATCH && l->armed; i++) {
+		len = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_msg(LOG_WARNING, "accept on %s: %s",
+				    listener_label(l), strerror(errno));
+			return;
+		}
+		accept_one(srv, l, fd, &ss, len);
+		update_arming(srv);
+	}
+}
+
+void
+server_answer_dgram(struct server *srv, struct conn *c)
+{
+	char *out = c->in_loop ? srv->dgout : NULL;
+	struct lstats *st = server_stats(srv, c->stats_slot);
+	bool is_error;
+	size_t n;
+
+	if (!out && !(out = malloc(dgram_reply_cap(c->max_line))))
+		return;
+	n = dgram_reply(c->data, c->datalen, c->max_line, out, &is_error);
+	if (sendto(c->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT,
+	    (struct sockaddr *)&c->peer, c->peerlen) < 0)
+		log_msg(LOG_DEBUG, "reply to %s: %s", c->peerstr,
+		    strerror(errno));
+	if (is_error)
+		atomic_fetch_add(&st->errors, 1);
+	else
+		atomic_fetch_add(&st->lines, 1);
+	if (log_enabled(LOG_DEBUG)) {
+		char esc[256];
+
+		log_escape(esc, sizeof(esc), c->data,
+		    lp_datagram_text(c->data, c->datalen));
+		log_msg(LOG_DEBUG, "%s: datagram \"%s\"%s", c->peerstr, esc,
+		    is_error ? " (too long)" : "");
+	}
+	if (out != srv->dgout)
+		free(out);
+}
+
+/* Checks shared by every model: access list, loops, rate.  true = serve. */
+static bool
+dgram_admit(struct server *srv, struct listener *l, struct conn *c,
+    uint64_t now_ns)
+{
+	const struct config *cfg = srv->cfg;
+	struct acl acl = { cfg->access.allow, cfg->access.nallow,
+	    cfg->access.deny, cfg->access.ndeny };
+	struct lstats *st = server_stats(srv, l->stats_slot);
+	enum dg_verdict v;
+	uint8_t key[16];
+
+	if (c->peer.ss_family == AF_UNIX &&
+	    c->peerlen <= offsetof(struct sockaddr_un, sun_path)) {
+		atomic_fetch_add(&st->dropped, 1);
+		log_msg(LOG_DEBUG, "datagram on %s from an unbound Unix socket: "
+		    "no address to answer, dropped", c->lname);
+		return false;
+	}
+	if (!acl_permits(&acl, (struct sockaddr *)&c->peer)) {
+		atomic_fetch_add(&st->refused, 1);
+		log_msg(LOG_DEBUG, "datagram from %s on %s denied by access "
+		    "list", c->peerstr, c->lname);
+		return false;
+	}
+	v = dg_check_source((struct sockaddr *)&c->peer, srv->bad_ports,
+	    srv->nbad_ports);
+	if (v != DG_OK) {
+		atomic_fetch_add(&st->dropped, 1);
+		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: %s",
+		    c->peerstr, c->lname, dg_verdict_name(v));
+		return false;
+	}
+	netaddr_source_key((struct sockaddr *)&c->peer, 0, key);
+	if (srv->rl && c->peer.ss_family != AF_UNIX &&
+	    !ratelimit_allow(srv->rl, key, sizeof(key), now_ns)) {
+		atomic_fetch_add(&st->dropped, 1);
+		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: rate limit",
+		    c->peerstr, c->lname);
+		return false;
+	}
+	return true;
+}
+
+static void
+dgram_ready(struct server *srv, struct listener *l)
+{
+	struct lstats *st = server_stats(srv, l->stats_slot);
+	struct conn tmp, *c;
+	struct timespec ts;
+	ssize_t n;
+	int i, r;
+
+	for (i = 0; i < DGRAM_BATCH && l->armed; i++) {
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.peerlen = sizeof(tmp.peer);
+		n = recvfrom(l->fd, srv->dgbuf, srv->dgcap,
+		    MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&tmp.peer,
+		    &tmp.peerlen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_msg(LOG_WARNING, "recvfrom on %s: %s",
+				    listener_label(l), strerror(errno));
+			return;
+		}
+		if (!(c = conn_new(srv, l)))
+			return;
+		c->dgram = true;
+		c->peer = tmp.peer;
+		c->peerlen = tmp.peerlen;
+		netaddr_format((struct sockaddr *)&c->peer, c->peerlen,
+		    c->peerstr, sizeof(c->peerstr));
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (!dgram_admit(srv, l, c, (uint64_t)ts.tv_sec * 1000000000u +
+		    (uint64_t)ts.tv_nsec)) {
+			conn_free(c);
+			continue;
+		}
+		/*
+		 * MSG_TRUNC reports the real length; we keep what fits.  The
+		 * buffer holds max_line + 3 bytes, so a cut datagram is still
+		 * seen as too long after LF / CR LF stripping.
+		 */
+		c->datalen = (size_t)n < srv->dgcap ? (size_t)n : srv->dgcap;
+		c->fd = l->fd;
+		atomic_fetch_add(&st->sessions, 1);
+		if (srv->model->in_loop) {
+			c->in_loop = true;
+			c->data = srv->dgbuf;
+			srv->model->dgram(srv, c);
+			c->data = NULL;
+			conn_free(c);
+			continue;
+		}
+		if (srv->nactive >= capacity(srv)) {
+			/* overflow = "reject": say so, without a session. */
+			char msg[LP_ERROR_MAX];
+			size_t m = lp_format_error(msg, LP_ERR_BUSY, 0);
+
+			atomic_fetch_add(&st->rejects, 1);
+			(void)sendto(l->fd, msg, m, MSG_NOSIGNAL | MSG_DONTWAIT,
+			    (struct sockaddr *)&c->peer, c->peerlen);
+			conn_free(c);
+			continue;
+		}
+		if (!(c->data = malloc(c->datalen ? c->datalen : 1))) {
+			conn_free(c);
+			continue;
+		}
+		memcpy(c->data, srv->dgbuf, c->datalen);
+		active_add(srv, c);
+		r = srv->model->dgram(srv, c);
+		if (r < 0) {
+			log_msg(LOG_ERR, "cannot answer datagram from %s: %s",
+			    c->peerstr, strerror(-r));
+			active_remove(srv, c);
+			conn_free(c);
+		}
+		update_arming(srv);
+	}
+}
+
+/* ---- reload ---- */
+
+/*
+ * Build the listener list for cfg: keep listeners that did not change
+ * (their sockets and backlogs survive), open new ones before anything is
+ * closed.  On failure nothing changes.
+ */
+static int
+merge_listeners(struct server *srv, struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct listener *keep = NULL, *fresh = NULL, *l, *next, **pp;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		for (pp = &srv->listeners; *pp; pp = &(*pp)->next)
+			if (listen_conf_equal(&(*pp)->conf, &cfg->listen[i]))
+				break;
+		if (*pp) {
+			l = *pp;
+			*pp = l->next;
+			listener_append(&keep, l);
+			continue;
+		}
+		if ((r = listener_open(&cfg->listen[i], &l, err, errlen)) < 0)
+			break;
+		listener_append(&fresh, l);
+	}
+	if (r < 0) {
+		/* Put everything back as it was. */
+		for (l = fresh; l; l = next) {
+			next = l->next;
+			listener_close(l);
+		}
+		for (l = keep; l; l = next) {
+			next = l->next;
+			listener_append(&srv->listeners, l);
+		}
+		return r;
+	}
+	for (l = fresh; l; l = next) {
+		next = l->next;
+		if ((r = listener_attach(srv, l)) < 0)
+			log_msg(LOG_ERR, "watching %s: %s", l->bound,
+			    strerror(-r));
+		log_msg(LOG_INFO, "listening on %s %s",
+		    transport_name(l->conf.transport), l->bound);
+		listener_append(&keep, l);
+	}
+	/* What is left was removed from the configuration. */
+	for (l = srv->listeners; l; l = next) {
+		next = l->next;
+		if (l->adopted && l->conf.line == 0 && !l->conf.name[0]) {
+			/* A passed socket served with defaults: keep it. */
+			listener_append(&keep, l);
+			continue;
+		}
+		log_msg(LOG_INFO, "closing listener %s %s",
+		    transport_name(l->conf.transport), l->bound);
+		listener_detach(srv, l, true);
+	}
+	srv->listeners = keep;
+	return 0;
+}
+
+static void
+reload(struct server *srv)
+{
+	const char *path = srv->cfg->file;
+	struct config *cfg = NULL, *old = srv->cfg;
+	char err[LISTENER_ERRLEN], *errs = NULL, *nl;
+	int r;
+
+	notify_reloading();
+	log_msg(LOG_INFO, "reloading %s", path ? path : "(built-in defaults)");
+	if (!path)
+		r = (cfg = config_default()) ? 0 : -ENOMEM;
+	else
+		r = config_load(path, &cfg, &errs);
+	if (r < 0) {
+		if (errs) {
+			for (char *p = errs; *p; p = nl + 1) {
+				if (!(nl = strchr(p, '\n')))
+					nl = p + strlen(p) - 1;
+				log_msg(LOG_ERR, "%.*s", (int)(nl - p + (*nl !=
+				    '\n')), p);
+			}
+			nl = strchr(errs, '\n');
+			snprintf(srv->reload_error, sizeof(srv->reload_error),
+			    "%.*s%s", nl ? (int)(nl - errs) : (int)strlen(errs),
+			    errs, nl && nl[1] ? " (and more)" : "");
+		} else
+			snprintf(srv->reload_error, sizeof(srv->reload_error),
+			    "%s", strerror(-r));
+		log_msg(LOG_ERR, "reload failed; the old configuration keeps "
+		    "serving");
+		free(errs);
+		goto done;
+	}
+	if (dgram_buffers_for(srv, cfg) < 0 ||
+	    (r = merge_listeners(srv, cfg, err, sizeof(err))) < 0) {
+		snprintf(srv->reload_error, sizeof(srv->reload_error), "%s",
+		    r < 0 ? err : strerror(ENOMEM));
+		log_msg(LOG_ERR, "reload failed: %s; the old configuration "
+		    "keeps serving", srv->reload_error);
+		config_free(cfg);
+		goto done;
+	}
+	if (strcmp(cfg->user, old->user) != 0 ||
+	    strcmp(cfg->group, old->group) != 0)
+		log_msg(LOG_WARNING, "user and group changes take effect only "
+		    "at restart");
+	srv->cfg = cfg;
+	srv->model = model_get(cfg->concurrency.model);
+	ratelimit_free(srv->rl);
+	srv->rl = cfg->datagram.rate_limit > 0 ?
+	    ratelimit_new((unsigned)cfg->datagram.rate_limit,
+	    (unsigned)cfg->datagram.rate_burst, RATELIMIT_SLOTS) : NULL;
+	own_dgram_ports(srv);
+	log_reopen(cfg->log.target, srv_log_level(srv));
+	config_free(old);
+	srv->reload_error[0] = '\0';
+	log_msg(LOG_NOTICE, "configuration reloaded: %s model, %zu listeners",
+	    model_name(cfg->concurrency.model), cfg->nlisten);
+done:
+	update_arming(srv);
+	{
+		char buf[2048];
+
+		status_text(srv, buf, sizeof(buf));
+		notify_ready(buf);
+	}
+}
+
+/* ---- stopping ---- */
+
+static void
+begin_stop(struct server *srv, const char *why)
+{
+	struct listener *l, *next;
+
+	srv->stopping = true;
+	notify_stopping();
+	log_msg(LOG_NOTICE, "%s: stopping; %zu sessions get %d s to finish",
+	    why, srv->nactive, srv->cfg->shutdown_timeout);
+	/*
+	 * Close the listeners now: a unit's or the fd store's copy keeps the
+	 * socket (and its backlog) for the next start; our files go away.
+	 */
+	for (l = srv->listeners; l; l = next) {
+		next = l->next;
+		listener_detach(srv, l, false);
+	}
+	srv->listeners = NULL;
+	srv->stop_deadline_ms = session_now_ms() +
+	    (uint64_t)srv->cfg->shutdown_timeout * 1000;
+}
+
+/* Time is up: every session gets "ERROR server shutting down". */
+static void
+stop_hard(struct server *srv)
+{
+	struct conn *c, *next;
+	uint64_t one = 1;
+
+	if (srv->hard_stop)
+		return;
+	srv->hard_stop = true;
+	if (srv->nactive > 0)
+		log_msg(LOG_NOTICE, "closing %zu remaining sessions",
+		    srv->nactive);
+	(void)!write(srv->stopfd, &one, sizeof(one));
+	for (c = srv->active; c; c = next) {
+		next = c->next;
+		if (c->pid > 0)
+			kill(c->pid, SIGTERM);
+		else if (c->in_loop) {
+			session_shutdown(&c->sess);
+			loop_conn_update(srv, c);
+		}
+	}
+	srv->kill_deadline_ms = session_now_ms() + HARD_STOP_GRACE_MS;
+}
+
+static void
+reap(struct server *srv)
+{
+	struct conn *c;
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (c = srv->active; c; c = c->next)
+			if (c->pid == pid)
+				break;
+		if (!c)
+			continue;
+		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM) {
+			atomic_fetch_add(&server_stats(srv,
+			    c->stats_slot)->errors, 1);
+			log_msg(LOG_WARNING, "child %d for %s killed by signal "
+			    "%d", (int)pid, c->peerstr, WTERMSIG(status));
+		}
+		conn_finished(srv, c);
+	}
+}
+
+static void
+handle_signals(struct server *srv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			if (!srv->stopping)
+				reload(srv);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (!srv->stopping)
+				begin_stop(srv, strsignal((int)si.ssi_signo));
+			else {
+				log_msg(LOG_NOTICE, "second %s: stopping now",
+				    strsignal((int)si.ssi_signo));
+				stop_hard(srv);
+			}
+			break;
+		case SIGUSR1:
+			log_statistics(srv);
+			break;
+		case SIGCHLD:
+			reap(srv);
+			break;
+		}
+	}
+}
+
+static int
+next_timeout(struct server *srv, uint64_t now)
+{
+	uint64_t t = srv->next_tick_ms;
+
+	if (srv->watchdog_ms && srv->next_watchdog_ms < t)
+		t = srv->next_watchdog_ms;
+	if (srv->stopping && !srv->hard_stop && srv->stop_deadline_ms < t)
+		t = srv->stop_deadline_ms;
+	if (srv->hard_stop && srv->kill_deadline_ms < t)
+		t = srv->kill_deadline_ms;
+	return t > now ? (int)(t - now) : 0;
+}
+
+static void
+timers(struct server *srv, uint64_t now)
+{
+	if (srv->watchdog_ms && now >= srv->next_watchdog_ms) {
+		/* Only a loop that gets here is healthy enough to pet it. */
+		notify_watchdog();
+		srv->next_watchdog_ms = now + srv->watchdog_ms;
+	}
+	if (now >= srv->next_tick_ms) {
+		loop_conn_tick(srv, now);
+		if (!srv->stopping)
+			update_status(srv);
+		srv->next_tick_ms = now + 1000;
+	}
+	if (srv->stopping && !srv->hard_stop && now >= srv->stop_deadline_ms)
+		stop_hard(srv);
+}
+
+/* The last step: nothing of ours may outlive the daemon. */
+static void
+kill_children(struct server *srv)
+{
+	struct conn *c;
+	int status;
+
+	for (c = srv->active; c; c = c->next)
+		if (c->pid > 0) {
+			kill(c->pid, SIGKILL);
+			(void)waitpid(c->pid, &status, 0);
+		}
+}
+
+int
+server_run(struct server *srv)
+{
+	struct epoll_event evs[EPOLL_BATCH];
+	uint64_t now;
+	void *ptr;
+	int n, i, tag;
+
+	update_arming(srv);
+	{
+		char buf[2048];
+
+		status_text(srv, buf, sizeof(buf));
+		notify_ready(buf);
+		log_msg(LOG_NOTICE, "ready: %s", buf);
+	}
+	for (;;) {
+		now = session_now_ms();
+		if (srv->stopping && srv->nactive == 0)
+			break;
+		if (srv->hard_stop && now >= srv->kill_deadline_ms) {
+			log_msg(LOG_WARNING, "%zu sessions did not end in time; "
+			    "exiting anyway", srv->nactive);
+			kill_children(srv);
+			break;
+		}
+		n = epoll_wait(srv->epfd, evs, EPOLL_BATCH,
+		    next_timeout(srv, now));
+		if (n < 0 && errno != EINTR) {
+			log_msg(LOG_ERR, "epoll_wait: %s", strerror(errno));
+			return 71;
+		}
+		for (i = 0; i < n; i++) {
+			tag = (int)(evs[i].data.u64 & TAG_MASK);
+			ptr = (void *)(uintptr_t)(evs[i].data.u64 & ~(uint64_t)TAG_MASK);
+			switch (tag) {
+			case TAG_SIGNAL:
+				handle_signals(srv);
+				break;
+			case TAG_DONE:
+				drain_done(srv);
+				break;
+			case TAG_LISTENER: {
+				struct listener *l = ptr;
+
+				if (srv->stopping)
+					break;
+				if (l->socktype == SOCK_DGRAM)
+					dgram_ready(srv, l);
+				else
+					accept_ready(srv, l);
+				break;
+			}
+			case TAG_CONN:
+				loop_conn_io(srv, ptr, evs[i].events);
+				break;
+			}
+			/* A reload may have closed a listener still in evs. */
+			if (tag == TAG_SIGNAL)
+				break;
+		}
+		timers(srv, session_now_ms());
+	}
+	log_msg(LOG_NOTICE, "stopped");
+	return 0;
+}
+
+struct server *
+server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
+{
+	struct server *srv;
+	struct listener *l;
+	sigset_t mask;
+	bool *used = NULL;
+	size_t i;
+	int r;
+
+	if (!(srv = calloc(1, sizeof(*srv)))) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	srv->cfg = cfg;
+	srv->forced_level = forced_level;
+	srv->model = model_get(cfg->concurrency.model);
+	srv->epfd = srv->sigfd = srv->donefd = srv->stopfd = -1;
+	pthread_mutex_init(&srv->done_lock, NULL);
+	srv->stats = mmap(NULL, sizeof(struct lstats) * STATS_SLOTS,
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (srv->stats == MAP_FAILED) {
+		srv->stats = NULL;
+		snprintf(err, errlen, "mmap: %s", strerror(errno));
+		goto fail;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGCHLD);
+	if ((srv->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+	    (srv->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    (srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
+		goto fail;
+	}
+	if (ep_add(srv, srv->sigfd, EPOLLIN, NULL, TAG_SIGNAL) < 0 ||
+	    ep_add(srv, srv->donefd, EPOLLIN, NULL, TAG_DONE) < 0) {
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+		goto fail;
+	}
+	if (!(used = calloc(cfg->nlisten + 1, sizeof(*used))) ||
+	    dgram_buffers_for(srv, cfg) < 0) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		goto fail;
+	}
+	if (adopt_passed(srv, &srv->listeners, used, err, errlen) < 0)
+		goto fail;
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (used[i])
+			continue;
+		if (listener_open(&cfg->listen[i], &l, err, errlen) < 0)
+			goto fail;
+		listener_append(&srv->listeners, l);
+	}
+	for (l = srv->listeners; l; l = l->next) {
+		if ((r = listener_attach(srv, l)) < 0) {
+			snprintf(err, errlen, "epoll_ctl: %s", strerror(-r));
+			goto fail;
+		}
+		log_msg(LOG_INFO, "listening on %s %s%s",
+		    transport_name(l->conf.transport), l->bound,
+		    l->adopted ? " (passed by the service manager)" : "");
+	}
+	if (cfg->datagram.rate_limit > 0 &&
+	    !(srv->rl = ratelimit_new((unsigned)cfg->datagram.rate_limit,
+	    (unsigned)cfg->datagram.rate_burst, RATELIMIT_SLOTS))) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		goto fail;
+	}
+	own_dgram_ports(srv);
+	srv->watchdog_ms = notify_watchdog_usec() / 2000;
+	srv->next_watchdog_ms = session_now_ms();
+	srv->next_tick_ms = session_now_ms() + 1000;
+	free(used);
+	return srv;
+fail:
+	free(used);
+	server_free(srv);
+	return NULL;
+}
+
+void
+server_free(struct server *srv)
+{
+	struct listener *l, *lnext;
+	struct conn *c, *cnext;
+
+	if (!srv)
+		return;
+	kill_children(srv);
+	for (l = srv->listeners; l; l = lnext) {
+		lnext = l->next;
+		listener_close(l);
+	}
+	/* Threads still running are ended by the process exit. */
+	for (c = srv->active; c; c = cnext) {
+		cnext = c->next;
+		if (c->in_loop || c->pid > 0)
+			conn_free(c);
+	}
+	ratelimit_free(srv->rl);
+	free(srv->dgbuf);
+	free(srv->dgout);
+	free(srv->bad_ports);
+	if (srv->stats)
+		munmap(srv->stats, sizeof(struct lstats) * STATS_SLOTS);
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+	if (srv->sigfd >= 0)
+		close(srv->sigfd);
+	if (srv->donefd >= 0)
+		close(srv->donefd);
+	if (srv->stopfd >= 0)
+		close(srv->stopfd);
+	config_free(srv->cfg);
+	free(srv);
+}

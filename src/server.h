@@ -1,0 +1,86 @@
+/*
+ * server.h - the server loop: listeners, limits, access lists, dispatch to
+ * the concurrency model, and signals (reload, shutdown, reap, statistics).
+ */
+#ifndef ECHOTIMED_SERVER_H
+#define ECHOTIMED_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "netaddr.h"
+#include "session.h"
+
+struct server;
+
+/* Statistics of one listener, in memory shared with forked children. */
+struct lstats {
+	_Atomic uint64_t sessions;	/* sessions started / datagrams answered */
+	_Atomic uint64_t lines;		/* lines (requests) answered */
+	_Atomic uint64_t errors;	/* sessions ended by an error */
+	_Atomic uint64_t rejects;	/* refused for limits (busy) */
+	_Atomic uint64_t refused;	/* refused by the access lists */
+	_Atomic uint64_t dropped;	/* datagrams dropped (checks, rate) */
+};
+
+/* One stream session or one datagram request. */
+struct conn {
+	struct server	*srv;
+	int		 fd;
+	bool		 own_fd;	/* fd is closed with the conn */
+	bool		 dgram;
+	bool		 in_loop;	/* driven by the server loop */
+	struct sockaddr_storage peer;
+	socklen_t	 peerlen;
+	char		 peerstr[NETADDR_STRLEN];
+	char		 cred[64];	/* "uid=0 gid=0 pid=1" for unix peers */
+	char		 lname[NETADDR_STRLEN];	/* listener name or address */
+	const char	*transport;
+	int		 stats_slot;
+	uint8_t		 srckey[16];
+	size_t		 max_line;	/* settings the session started with */
+	int		 idle_timeout;
+	pid_t		 pid;		/* fork model: the child */
+	uint64_t	 start_ms;
+	uint32_t	 events;	/* epoll events registered (in loop) */
+	struct session	 sess;
+	char		*data;		/* datagram payload */
+	size_t		 datalen;
+	struct conn	*prev, *next;	/* active list */
+	struct conn	*done_next;	/* finished-thread queue */
+};
+
+/*
+ * Create the server: adopt systemd's sockets, open the configured
+ * listeners.  On failure returns NULL with err filled (exit 71).
+ */
+struct server	*server_new(struct config *cfg, int forced_level, char *err,
+		    size_t errlen);
+/* Run until stopped; returns the exit status. */
+int		 server_run(struct server *srv);
+/* Free everything (listeners closed, files removed). */
+void		 server_free(struct server *srv);
+
+/* For models. */
+/* Drive a stream session from the server loop. 0 or -errno. */
+int		 server_watch(struct server *srv, struct conn *c);
+/* A worker thread finished c; thread-safe. */
+void		 server_conn_done(struct server *srv, struct conn *c);
+/* Readable when the daemon stops hard; for worker threads. */
+int		 server_stop_fd(const struct server *srv);
+/* In a forked child: close every fd of the parent but keep. -1 = none. */
+void		 server_child_cleanup(struct server *srv, int keep);
+/* Shared statistics of a slot (never NULL). */
+struct lstats	*server_stats(struct server *srv, int slot);
+/* Log the end of a session and count it. */
+void		 server_log_end(struct server *srv, struct conn *c);
+/* Answer the datagram in c through c->fd. */
+void		 server_answer_dgram(struct server *srv, struct conn *c);
+/* Thread stack size for worker threads in bytes. */
+size_t		 server_thread_stack(const struct server *srv);
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * session.c - stream sessions and datagram replies over lineproto.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+#include "timecache.h"
+
+/* Input is read in chunks of at most this many bytes. */
+#define READ_MAX	8192
+/* A reply is at most this many times the input bytes that caused it. */
+#define REPLY_FACTOR	(LP_TIMESTAMP_LEN + 2)
+/* How long a closing session drains unread input so the peer sees our last
+ * reply instead of a reset (like nginx's lingering_close). */
+#define LINGER_MS	2000
+
+/*
+ * Per-thread scratch: replies to one read are built here and written with a
+ * single send(); only what the socket does not take is copied into the
+ * session.  The event loop's thread keeps its scratch; a session thread
+ * frees it when it ends.
+ */
+static __thread char	*tl_in;
+static __thread char	*tl_out;
+static __thread size_t	 tl_outcap;
+
+uint64_t
+session_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+session_thread_cleanup(void)
+{
+	free(tl_in);
+	free(tl_out);
+	tl_in = tl_out = NULL;
+	tl_outcap = 0;
+}
+
+static char *
+scratch_out(size_t need)
+{
+	char *p;
+
+	if (tl_outcap < need) {
+		if (!(p = realloc(tl_out, need)))
+			return NULL;
+		tl_out = p;
+		tl_outcap = need;
+	}
+	return tl_out;
+}
+
+int
+session_init(struct session *s, int fd, size_t max_line, int idle_timeout,
+    bool lazy)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->state = SS_RUNNING;
+	s->end = SESSION_OPEN;
+	s->max_line = max_line;
+	s->idle_timeout = idle_timeout;
+	s->lazy = lazy;
+	s->last_ms = session_now_ms();
+	s->peer = "";
+	if (!lazy && lp_reader_init(&s->rd, max_line) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void
+session_free(struct session *s)
+{
+	lp_reader_free(&s->rd);
+	free(s->out);
+	s->out = NULL;
+	s->outlen = s->outoff = s->outcap = 0;
+}
+
+short
+session_events(const struct session *s)
+{
+	switch (s->state) {
+	case SS_RUNNING:
+		/* Back-pressure: no reading while replies wait to be sent. */
+		return s->outlen > s->outoff ? POLLOUT : POLLIN;
+	case SS_FLUSHING:
+		return POLLOUT;
+	case SS_LINGERING:
+		return POLLIN;
+	default:
+		return 0;
+	}
+}
+
+int
+session_timeout_ms(const struct session *s, uint64_t now)
+{
+	uint64_t deadline;
+
+	if (s->state == SS_LINGERING)
+		deadline = s->linger_until_ms;
+	else if (s->state == SS_DONE || s->idle_timeout == 0)
+		return -1;
+	else
+		deadline = s->last_ms + (uint64_t)s->idle_timeout * 1000;
+	return deadline > now ? (int)(deadline - now) : 0;
+}
+
+static void
+finish(struct session *s, enum session_end end)
+{
+	if (s->end == SESSION_OPEN)
+		s->end = end;
+	s->state = SS_DONE;
+}
+
+/* Pending output is gone: close at once, or linger if input is unread. */
+static void
+close_gracefully(struct session *s, bool linger)
+{
+	int unread = 0;
+
+	if (!linger && ioctl(s->fd, FIONREAD, &unread) == 0 && unread > 0)
+		linger = true;
+	if (!linger) {
+		s->state = SS_DONE;
+		return;
+	}
+	/*
+	 * Closing a socket with unread input makes the kernel send a reset,
+	 * and the peer may then never read our last reply.  Shut the write
+	 * side and drain input for a bounded time instead.
+	 */
+	(void)shutdown(s->fd, SHUT_WR);
+	s->state = SS_LINGERING;
+	s->linger_until_ms = session_now_ms() + LINGER_MS;
+}
+
+/* Send buf (len bytes); keep what the socket does not take. */
+static void
+send_or_keep(struct session *s, const char *buf, size_t len)
+{
+	ssize_t n;
+	char *p;
+
+	while (len > 0) {
+		n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		finish(s, SESSION_RESET);
+		return;
+	}
+	if (len == 0)
+		return;
+	if (!(p = malloc(len))) {
+		finish(s, SESSION_NOMEM);
+		return;
+	}
+	memcpy(p, buf, len);
+	s->out = p;
+	s->outlen = len;
+	s->outoff = 0;
+	s->outcap = len;
+}
+
+/* Write pending output; true once nothing is pending. */
+static bool
+flush_pending(struct session *s)
+{
+	ssize_t n;
+
+	while (s->outoff < s->outlen) {
+		n = send(s->fd, s->out + s->outoff, s->outlen - s->outoff,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			s->outoff += (size_t)n;
+			s->last_ms = session_now_ms();
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;
+		finish(s, SESSION_RESET);
+		return false;
+	}
+	free(s->out);
+	s->out = NULL;
+	s->outlen = s->outoff = s->outcap = 0;
+	return true;
+}
+
+/* Queue a final error reply and move to flushing. */
+static void
+final_error(struct session *s, enum lp_error err, enum session_end end)
+{
+	char msg[LP_ERROR_MAX];
+	size_t n = lp_format_error(msg, err, s->max_line);
+
+	s->end = end;
+	if (s->outlen > s->outoff) {
+		/* The peer is not even reading our replies: just close. */
+		s->state = SS_DONE;
+		return;
+	}
+	s->state = SS_FLUSHING;
+	s->linger = end == SESSION_TOOLONG;
+	send_or_keep(s, msg, n);
+	if (s->state == SS_FLUSHING && s->outlen == 0)
+		close_gracefully(s, s->linger);
+}
+
+static void
+log_line(const struct session *s, const char *line, size_t len)
+{
+	char esc[256];
+
+	log_escape(esc, sizeof(esc), line, len);
+	log_msg(LOG_DEBUG, "%s: line \"%s\"", s->peer, esc);
+}
+
+/* Append the reply for one line at out + *o; true if it was "exit". */
+static bool
+answer(struct session *s, const char *line, size_t len, const char *ts,
+    char *out, size_t *o)
+{
+	*o += lp_format_reply(out + *o, line, len, ts);
+	s->lines++;
+	if (s->line_counter)
+		atomic_fetch_add_explicit(s->line_counter, 1,
+		    memory_order_relaxed);
+	if (log_enabled(LOG_DEBUG))
+		log_line(s, line, len);
+	return lp_is_exit(line, len);
+}
+
+static void
+read_lines(struct session *s)
+{
+	char ts[LP_TIMESTAMP_LEN + 1], *out;
+	const char *p, *line;
+	size_t need, o = 0, left, used, len;
+	enum lp_status st;
+	ssize_t n;
+	bool linger = false;
+
+	if (!tl_in && !(tl_in = malloc(READ_MAX))) {
+		finish(s, SESSION_NOMEM);
+		return;
+	}
+	need = (size_t)READ_MAX * REPLY_FACTOR + lp_reply_len(s->max_line) +
+	    LP_ERROR_MAX;
+	if (!(out = scratch_out(need)) ||
+	    (!s->rd.buf && lp_reader_init(&s->rd, s->max_line) < 0)) {
+		finish(s, SESSION_NOMEM);
+		return;
+	}
+	do
+		n = recv(s->fd, tl_in, READ_MAX, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			finish(s, SESSION_RESET);
+		goto out;
+	}
+	s->last_ms = session_now_ms();
+	timecache_now(ts);
+	if (n == 0) {
+		s->end = SESSION_EOF;
+		if (lp_reader_eof(&s->rd, &line, &len) == LP_LINE &&
+		    answer(s, line, len, ts, out, &o))
+			s->end = SESSION_EXIT;
+		s->state = SS_FLUSHING;
+		goto send;
+	}
+	p = tl_in;
+	left = (size_t)n;
+	while (left > 0) {
+		st = lp_reader_feed(&s->rd, p, left, &used, &line, &len);
+		p += used;
+		left -= used;
+		if (st == LP_LINE) {
+			if (answer(s, line, len, ts, out, &o)) {
+				s->end = SESSION_EXIT;
+				s->state = SS_FLUSHING;
+				linger = left > 0;
+				break;
+			}
+		} else if (st == LP_TOOLONG) {
+			o += lp_format_error(out + o, LP_ERR_TOOLONG,
+			    s->max_line);
+			s->end = SESSION_TOOLONG;
+			s->state = SS_FLUSHING;
+			linger = true;
+			break;
+		} else
+			break;
+	}
+send:
+	s->linger = linger;
+	if (o > 0)
+		send_or_keep(s, out, o);
+	if (s->state == SS_FLUSHING && s->outlen == 0)
+		close_gracefully(s, linger);
+out:
+	if (s->lazy && lp_reader_pending(&s->rd) == 0)
+		lp_reader_free(&s->rd);
+}
+
+static void
+drain(struct session *s)
+{
+	char buf[4096];
+	ssize_t n;
+	int i;
+
+	/* Bounded per call so one peer cannot keep the loop busy. */
+	for (i = 0; i < 16; i++) {
+		n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			s->state = SS_DONE;
+		return;
+	}
+}
+
+enum session_state
+session_io(struct session *s, short revents)
+{
+	if (s->state == SS_DONE)
+		return s->state;
+	if (s->state == SS_LINGERING) {
+		if (revents & (POLLIN | POLLHUP | POLLERR))
+			drain(s);
+		return s->state;
+	}
+	if (s->outlen > s->outoff) {
+		if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
+			return s->state;
+		if (!flush_pending(s))
+			return s->state;
+		if (s->state == SS_FLUSHING)
+			close_gracefully(s, s->linger);
+		return s->state;
+	}
+	if (s->state == SS_RUNNING &&
+	    (revents & (POLLIN | POLLHUP | POLLERR)))
+		read_lines(s);
+	return s->state;
+}
+
+enum session_state
+session_tick(struct session *s, uint64_t now)
+{
+	if (s->state == SS_LINGERING) {
+		if (now >= s->linger_until_ms)
+			s->state = SS_DONE;
+	} else if (s->state != SS_DONE && s->idle_timeout > 0 &&
+	    now >= s->last_ms + (uint64_t)s->idle_timeout * 1000) {
+		if (s->state == SS_RUNNING)
+			final_error(s, LP_ERR_IDLE, SESSION_IDLE);
+		else
+			finish(s, SESSION_IDLE);	/* stuck flushing */
+	}
+	return s->state;
+}
+
+enum session_state
+session_shutdown(struct session *s)
+{
+	if (s->state == SS_RUNNING)
+		final_error(s, LP_ERR_SHUTDOWN, SESSION_SHUTDOWN);
+	return s->state;
+}
+
+void
+session_run(struct session *s, int stop_fd)
+{
+	struct pollfd pfd[2];
+	nfds_t n;
+	int r;
+
+	while (s->state != SS_DONE) {
+		pfd[0].fd = s->fd;
+		pfd[0].events = session_events(s);
+		pfd[0].revents = 0;
+		n = 1;
+		if (stop_fd >= 0) {
+			pfd[1].fd = stop_fd;
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			n = 2;
+		}
+		r = poll(pfd, n, session_timeout_ms(s, session_now_ms()));
+		if (r < 0 && errno != EINTR) {
+			finish(s, SESSION_RESET);
+			break;
+		}
+		if (r > 0 && n == 2 && pfd[1].revents) {
+			/* Stop once; the fd stays readable for others. */
+			stop_fd = -1;
+			session_shutdown(s);
+		}
+		if (r > 0 && pfd[0].revents)
+			session_io(s, pfd[0].revents);
+		session_tick(s, session_now_ms());
+	}
+}
+
+const char *
+session_end_name(enum session_end e)
+{
+	switch (e) {
+	case SESSION_OPEN:	return "open";
+	case SESSION_EXIT:	return "exit";
+	case SESSION_EOF:	return "eof";
+	case SESSION_TOOLONG:	return "line too long";
+	case SESSION_IDLE:	return "idle timeout";
+	case SESSION_SHUTDOWN:	return "shutdown";
+	case SESSION_RESET:	return "connection error";
+	case SESSION_NOMEM:	return "out of memory";
+	}
+	return "?";
+}
+
+bool
+session_end_is_error(enum session_end e)
+{
+	return e == SESSION_TOOLONG || e == SESSION_IDLE ||
+	    e == SESSION_RESET || e == SESSION_NOMEM;
+}
+
+size_t
+dgram_reply_cap(size_t max_line)
+{
+	size_t r = lp_reply_len(max_line);
+
+	return r > LP_ERROR_MAX ? r : LP_ERROR_MAX;
+}
+
+size_t
+dgram_reply(const char *data, size_t len, size_t max_line, char *out,
+    bool *is_error)
+{
+	char ts[LP_TIMESTAMP_LEN + 1];
+
+	len = lp_datagram_text(data, len);
+	if (len > max_line) {
+		*is_error = true;
+		return lp_format_error(out, LP_ERR_TOOLONG, max_line);
+	}
+	*is_error = false;
+	timecache_now(ts);
+	return lp_format_reply(out, data, len, ts);
+}

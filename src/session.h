@@ -1,0 +1,98 @@
+/*
+ * session.h - the line handler: glue between one socket and lineproto.
+ *
+ * A stream session is a non-blocking state machine.  The same machine is
+ * driven by a blocking poll() loop (thread and fork models, inetd mode) or
+ * by the server's epoll loop (sequential and event models), so the protocol
+ * behaves identically whatever runs it.  It never knows the transport or the
+ * model.  It logs only the per-line debug message; the caller logs the
+ * session's open and close once.
+ */
+#ifndef ECHOTIMED_SESSION_H
+#define ECHOTIMED_SESSION_H
+
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lineproto.h"
+
+enum session_end {
+	SESSION_OPEN,		/* still running */
+	SESSION_EXIT,		/* client said exit */
+	SESSION_EOF,		/* client closed */
+	SESSION_TOOLONG,	/* line over the limit */
+	SESSION_IDLE,		/* idle timeout */
+	SESSION_SHUTDOWN,	/* daemon shutting down */
+	SESSION_RESET,		/* connection error (reset, broken pipe) */
+	SESSION_NOMEM,		/* out of memory */
+};
+
+enum session_state {
+	SS_RUNNING,	/* reading lines, answering */
+	SS_FLUSHING,	/* final reply queued: write it, then close */
+	SS_LINGERING,	/* write side shut: draining input before close */
+	SS_DONE,	/* close the fd */
+};
+
+struct session {
+	int		 fd;
+	enum session_state state;
+	enum session_end end;
+	struct lp_reader rd;
+	size_t		 max_line;
+	int		 idle_timeout;	/* seconds, 0 = never */
+	bool		 lazy;		/* free buffers while idle (event) */
+	char		*out;		/* pending reply bytes */
+	size_t		 outlen;
+	size_t		 outoff;
+	size_t		 outcap;
+	uint64_t	 lines;
+	uint64_t	 last_ms;	/* monotonic ms of last activity */
+	uint64_t	 linger_until_ms;
+	bool		 linger;	/* drain input after the final reply */
+	_Atomic uint64_t *line_counter;	/* shared statistics, may be NULL */
+	const char	*peer;		/* for the per-line debug log */
+};
+
+/* Monotonic clock in milliseconds. */
+uint64_t	session_now_ms(void);
+/* Prepare a session on a connected non-blocking socket. 0 or -ENOMEM. */
+int		session_init(struct session *s, int fd, size_t max_line,
+		    int idle_timeout, bool lazy);
+/* Free buffers; the fd is the caller's to close. */
+void		session_free(struct session *s);
+/* POLLIN/POLLOUT the session waits for (0 when done). */
+short		session_events(const struct session *s);
+/* Milliseconds until the session's next deadline, -1 for none. */
+int		session_timeout_ms(const struct session *s, uint64_t now_ms);
+/* Handle readiness; returns the new state. */
+enum session_state session_io(struct session *s, short revents);
+/* Check deadlines (idle, linger); returns the new state. */
+enum session_state session_tick(struct session *s, uint64_t now_ms);
+/* The daemon is stopping: send the shutdown error and close. */
+enum session_state session_shutdown(struct session *s);
+/*
+ * Run a session to its end with blocking poll() (thread, fork, inetd).
+ * stop_fd becomes readable when the daemon stops (-1 for none).
+ */
+void		session_run(struct session *s, int stop_fd);
+/* Free the calling thread's scratch buffers (at thread exit). */
+void		session_thread_cleanup(void);
+/* Short name of an end reason for logs ("exit", "eof", ...). */
+const char	*session_end_name(enum session_end e);
+/* True if the end reason counts as an error in the statistics. */
+bool		session_end_is_error(enum session_end e);
+
+/*
+ * Answer one datagram: reply (or error) written into out, which holds
+ * lp_reply_len(max_line) bytes or LP_ERROR_MAX, whichever is larger.
+ * Returns the reply length; *is_error tells a line-too-long reply.
+ */
+size_t		dgram_reply(const char *data, size_t len, size_t max_line,
+		    char *out, bool *is_error);
+/* Bytes dgram_reply() may write for a max_line. */
+size_t		dgram_reply_cap(size_t max_line);
+
+#endif
