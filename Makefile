@@ -42,9 +42,11 @@ LIB_OBJS	:= $(LIB_SRCS:src/%.c=$(B)/%.o)
 UNIT_SRCS	:= $(wildcard tests/unit/check_*.c)
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
 
-all: echotimed
+BIN		?= echotimed
 
-echotimed: $(B)/main.o $(B)/libechotimed.a
+all: $(BIN)
+
+$(BIN): $(B)/main.o $(B)/libechotimed.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: src/%.c | $(B)
@@ -55,8 +57,8 @@ $(B)/libechotimed.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 $(B)/check_%: tests/unit/check_%.c $(B)/libechotimed.a
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc $(LDFLAGS) -o $@ $^ \
-	    $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc $(LDFLAGS) -o $@ \
+	    $(filter %.c %.a,$^) $(CHECK_LIBS) $(LDLIBS)
 
 $(B):
 	mkdir -p $(B)
@@ -64,10 +66,11 @@ $(B):
 # Every test, in the order a failure is cheapest to read.
 check: unit integration
 
+CK_FORK		?= yes
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=yes ./$$t; done
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=$(CK_FORK) ./$$t; done
 
-integration: echotimed
+integration: $(BIN)
 	python3 tests/integration/run.py $(TESTS)
 
 # Debian 12 build and test dependencies; idempotent.
@@ -83,8 +86,93 @@ deps:
 		    --no-install-recommends $(DEB_PKGS); \
 	else echo "deps: all Debian packages present"; fi
 
+# The built-in defaults (TCP 127.0.0.1:9999, thread model), whatever
+# /etc holds: an empty file leaves every setting at its default.
 run: echotimed
-	./echotimed -c /dev/null -l info || true
+	./echotimed -c /dev/null
+
+# ---- robustness runs (each builds into its own directory) ----
+
+SAN_CFLAGS	:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+		   -fno-sanitize-recover=all
+SAN_ENV		:= ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# make check with ASan+UBSan: unit tests and the integration suite.
+asan:
+	$(MAKE) B=build/asan BIN=build/asan/echotimed CC=clang \
+	    CFLAGS="$(SAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+	    build/asan/echotimed
+	$(MAKE) B=build/asan BIN=build/asan/echotimed CC=clang \
+	    CFLAGS="$(SAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+	    CK_FORK=no $(SAN_ENV) unit
+	$(SAN_ENV) ECHOTIMED=$(CURDIR)/build/asan/echotimed ECHOTIMED_SLOW=2 \
+	    python3 tests/integration/run.py $(TESTS)
+
+# The daemon under ThreadSanitizer, for the thread (and event) model.
+tsan:
+	$(MAKE) B=build/tsan BIN=build/tsan/echotimed CC=clang \
+	    CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \
+	    build/tsan/echotimed
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	ECHOTIMED=$(CURDIR)/build/tsan/echotimed ECHOTIMED_SLOW=3 \
+	    python3 tests/integration/run.py $(or $(TESTS),thread)
+
+# Integration tests with the daemon (and its children) under memcheck.
+valgrind: $(BIN)
+	ECHOTIMED_WRAP="valgrind -q --trace-children=yes --leak-check=full \
+	    --errors-for-leak-kinds=definite --error-exitcode=99" \
+	ECHOTIMED_SLOW=10 python3 tests/integration/run.py $(or $(TESTS),basic matrix)
+
+# libFuzzer targets; FUZZ_SECONDS each (CI runs a short smoke).
+FUZZ_SECONDS	?= 60
+FUZZERS		:= $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_FLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
+		   -D_GNU_SOURCE -DSYSCONFDIR='"/etc"' -Isrc $(PKG_CFLAGS)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) | build/fuzz
+	clang $(FUZZ_FLAGS) -o $@ $< $(filter-out src/main.c,$(LIB_SRCS)) \
+	    $(PKG_LIBS) -pthread
+build/fuzz:
+	mkdir -p $@
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do n=$${f##*/fuzz_}; \
+	    mkdir -p build/fuzz/corpus-$$n; \
+	    echo "== $$f ($(FUZZ_SECONDS) s)"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        build/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | \
+	        grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done'; \
+	done
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+bench: echotimed
+	bash tests/bench/bench.sh
+
+# ---- installation ----
+
+install: echotimed
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 \
+	    $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(sysconfdir)/echotimed \
+	    $(DESTDIR)$(unitdir)
+	install -m 755 echotimed $(DESTDIR)$(sbindir)/echotimed
+	install -m 644 man/echotimed.8 $(DESTDIR)$(mandir)/man8/echotimed.8
+	install -m 644 man/echotimed.conf.5 $(DESTDIR)$(mandir)/man5/echotimed.conf.5
+	@# Never overwrite an administrator's configuration.
+	if [ -e $(DESTDIR)$(sysconfdir)/echotimed/echotimed.conf ]; then \
+	    echo "keeping existing $(DESTDIR)$(sysconfdir)/echotimed/echotimed.conf"; \
+	else install -m 644 conf/echotimed.conf \
+	    $(DESTDIR)$(sysconfdir)/echotimed/echotimed.conf; fi
+	for u in systemd/*.service systemd/*.socket; do \
+	    sed 's|@sbindir@|$(sbindir)|g; s|@sysconfdir@|$(sysconfdir)|g' $$u \
+	        > $(DESTDIR)$(unitdir)/$${u##*/}; \
+	    chmod 644 $(DESTDIR)$(unitdir)/$${u##*/}; done
+
+uninstall:
+	rm -f $(DESTDIR)$(sbindir)/echotimed \
+	    $(DESTDIR)$(mandir)/man8/echotimed.8 \
+	    $(DESTDIR)$(mandir)/man5/echotimed.conf.5
+	for u in systemd/*.service systemd/*.socket; do \
+	    rm -f $(DESTDIR)$(unitdir)/$${u##*/}; done
+	@echo "left $(DESTDIR)$(sysconfdir)/echotimed/echotimed.conf in place"
 
 lint-man:
 	mandoc -Tlint -W warning man/echotimed.8 man/echotimed.conf.5
@@ -92,6 +180,8 @@ lint-man:
 clean:
 	rm -rf $(B) echotimed
 
-.PHONY: all check unit integration deps run lint-man clean install uninstall
+.PHONY: all check unit integration deps run lint-man clean install uninstall \
+	asan tsan valgrind fuzz fuzz-smoke bench FORCE
+FORCE:
 
 -include $(wildcard $(B)/*.d)

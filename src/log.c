@@ -1,0 +1,489 @@
+/*
+ * log.c - logging to the journal (structured), stderr or syslog.
+ *
+ * One mutex serialises the output of every thread.  It is taken across
+ * fork() by pthread_atfork() handlers, so a child forked while another
+ * thread is in the middle of a log call never inherits it locked.  The
+ * threshold is an atomic so that log_enabled() needs no lock on the hot
+ * path (per-line debug messages).
+ */
+#define SD_JOURNAL_SUPPRESS_LOCATION	/* CODE_FILE=log.c would say nothing */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+
+#define LOG_IDENT		"echotimed"
+#define JOURNAL_SOCKET		"/run/systemd/journal/socket"
+/*
+ * Messages are formatted on the stack; threads may run on stacks as small
+ * as 16 KiB, so these stay modest.  Longer messages are cut with "...".
+ */
+#define LOG_LINE_MAX		2048
+#define LOG_HEAD		48	/* room for the longest prefix */
+#define LOG_SCRATCH_MAX		1024
+#define LOG_IOV_MAX		10
+
+enum target {
+	TARGET_STDERR,
+	TARGET_JOURNAL,
+	TARGET_SYSLOG,
+};
+
+static pthread_mutex_t	 log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t	 log_once = PTHREAD_ONCE_INIT;
+static atomic_int	 log_level = LOG_INFO;
+/* Guarded by log_lock. */
+static enum target	 log_target = TARGET_STDERR;
+static int		 log_stderr_journal;	/* fd 2 is the journal's stream */
+static int		 log_syslog_open;
+
+static void
+log_atfork_prepare(void)
+{
+	pthread_mutex_lock(&log_lock);
+}
+
+static void
+log_atfork_release(void)
+{
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void
+log_register_atfork(void)
+{
+	(void)pthread_atfork(log_atfork_prepare, log_atfork_release,
+	    log_atfork_release);
+}
+
+static int
+clamp_level(int level)
+{
+	if (level < LOG_EMERG)
+		return LOG_EMERG;
+	if (level > LOG_DEBUG)
+		return LOG_DEBUG;
+	return level;
+}
+
+/* True if JOURNAL_STREAM names the file fd 2 is open on. */
+static int
+stderr_is_journal_stream(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	uintmax_t dev, ino;
+	struct stat st;
+	int n = 0;
+
+	if (e == NULL || sscanf(e, "%ju:%ju%n", &dev, &ino, &n) != 2 ||
+	    e[n] != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
+}
+
+static int
+journal_socket_exists(void)
+{
+	return access(JOURNAL_SOCKET, F_OK) == 0;
+}
+
+static enum target
+resolve_target(enum log_target t)
+{
+	switch (t) {
+	case LOG_TARGET_SYSLOG:
+		return TARGET_SYSLOG;
+	case LOG_TARGET_STDERR:
+		return TARGET_STDERR;
+	case LOG_TARGET_JOURNAL:
+		/*
+		 * sd_journal_send() drops messages silently without
+		 * journald; stderr at least shows them somewhere.
+		 * log_target_in_use() tells the caller.
+		 */
+		return journal_socket_exists() ? TARGET_JOURNAL :
+		    TARGET_STDERR;
+	case LOG_TARGET_AUTO:
+	default:
+		if (stderr_is_journal_stream())
+			return TARGET_JOURNAL;
+		if (getenv("INVOCATION_ID") != NULL && journal_socket_exists())
+			return TARGET_JOURNAL;
+		return TARGET_STDERR;
+	}
+}
+
+void
+log_open(enum log_target target, int level)
+{
+	int saved_errno = errno;
+	enum target t;
+
+	pthread_once(&log_once, log_register_atfork);
+	t = resolve_target(target);
+
+	pthread_mutex_lock(&log_lock);
+	if (log_syslog_open && t != TARGET_SYSLOG) {
+		closelog();
+		log_syslog_open = 0;
+	}
+	if (t == TARGET_SYSLOG && !log_syslog_open) {
+		openlog(LOG_IDENT, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_syslog_open = 1;
+	}
+	log_target = t;
+	log_stderr_journal = t == TARGET_STDERR && stderr_is_journal_stream();
+	atomic_store(&log_level, clamp_level(level));
+	pthread_mutex_unlock(&log_lock);
+	errno = saved_errno;
+}
+
+void
+log_reopen(enum log_target target, int level)
+{
+	log_open(target, level);
+}
+
+void
+log_set_level(int level)
+{
+	atomic_store(&log_level, clamp_level(level));
+}
+
+int
+log_enabled(int prio)
+{
+	return (prio & LOG_PRIMASK) <= atomic_load_explicit(&log_level,
+	    memory_order_relaxed);
+}
+
+const char *
+log_target_in_use(void)
+{
+	enum target t;
+
+	pthread_mutex_lock(&log_lock);
+	t = log_target;
+	pthread_mutex_unlock(&log_lock);
+	switch (t) {
+	case TARGET_JOURNAL:
+		return "journal";
+	case TARGET_SYSLOG:
+		return "syslog";
+	case TARGET_STDERR:
+	default:
+		return "stderr";
+	}
+}
+
+static const char *
+prio_name(int prio)
+{
+	static const char *const names[] = {
+		"emerg", "alert", "crit", "error",
+		"warning", "notice", "info", "debug",
+	};
+
+	return names[prio & LOG_PRIMASK];
+}
+
+size_t
+log_escape(char *out, size_t outsz, const char *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)in;
+	size_t need = 0, limit, pos = 0, i, dots;
+
+	if (outsz == 0)
+		return 0;
+	/* Does everything fit?  Stop counting as soon as it is clear. */
+	for (i = 0; i < len && need <= outsz - 1; i++)
+		need += p[i] == '\\' ? 2 : (p[i] >= 0x20 && p[i] <= 0x7e) ?
+		    1 : 4;
+	if (need <= outsz - 1) {
+		limit = outsz - 1;
+		dots = 0;
+	} else {
+		limit = outsz - 1 > 3 ? outsz - 1 - 3 : 0;
+		dots = outsz - 1 > 3 ? 3 : outsz - 1;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = p[i];
+
+		if (c == '\\') {
+			if (pos + 2 > limit)
+				break;
+			out[pos++] = '\\';
+			out[pos++] = '\\';
+		} else if (c >= 0x20 && c <= 0x7e) {
+			if (pos + 1 > limit)
+				break;
+			out[pos++] = (char)c;
+		} else {
+			if (pos + 4 > limit)
+				break;
+			out[pos++] = '\\';
+			out[pos++] = 'x';
+			out[pos++] = hex[c >> 4];
+			out[pos++] = hex[c & 0xf];
+		}
+	}
+	while (dots-- > 0)
+		out[pos++] = '.';
+	out[pos] = '\0';
+	return pos;
+}
+
+/* Append to buf[*pos..size), always NUL-terminated; cuts silently. */
+static void
+__attribute__((format(printf, 4, 5)))
+append(char *buf, size_t size, size_t *pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*pos + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *pos, size - *pos, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	*pos = (size_t)n >= size - *pos ? size - 1 : *pos + (size_t)n;
+}
+
+/* A value for key=value on stderr and syslog; quoted if it needs it. */
+static void
+append_value(char *buf, size_t size, size_t *pos, const char *key,
+    const char *v)
+{
+	const char *s;
+
+	if (v[0] != '\0' && strpbrk(v, " \t\r\n\"=\\") == NULL) {
+		append(buf, size, pos, " %s=%s", key, v);
+		return;
+	}
+	append(buf, size, pos, " %s=\"", key);
+	for (s = v; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			append(buf, size, pos, "\\%c", *s);
+		else
+			append(buf, size, pos, "%c", *s);
+	}
+	append(buf, size, pos, "\"");
+}
+
+static void
+append_fields(char *buf, size_t size, size_t *pos, const struct log_fields *f)
+{
+	if (f == NULL)
+		return;
+	if (f->peer != NULL)
+		append_value(buf, size, pos, "peer", f->peer);
+	if (f->transport != NULL)
+		append_value(buf, size, pos, "transport", f->transport);
+	if (f->listener != NULL)
+		append_value(buf, size, pos, "listener", f->listener);
+	if (f->duration_ms >= 0)
+		append(buf, size, pos, " duration_ms=%lld", f->duration_ms);
+	if (f->lines >= 0)
+		append(buf, size, pos, " lines=%lld", f->lines);
+	if (f->error != NULL)
+		append_value(buf, size, pos, "error", f->error);
+	if (f->cred != NULL)
+		append_value(buf, size, pos, "peer_cred", f->cred);
+}
+
+/* One journal field "KEY=value" carved out of scratch. */
+static void
+__attribute__((format(printf, 5, 6)))
+journal_field(struct iovec *iov, size_t *n, char *scratch, size_t *used,
+    const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	if (*n >= LOG_IOV_MAX || *used + 1 >= LOG_SCRATCH_MAX)
+		return;
+	va_start(ap, fmt);
+	len = vsnprintf(scratch + *used, LOG_SCRATCH_MAX - *used, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	if ((size_t)len >= LOG_SCRATCH_MAX - *used)
+		len = (int)(LOG_SCRATCH_MAX - *used - 1);
+	iov[*n].iov_base = scratch + *used;
+	iov[*n].iov_len = (size_t)len;
+	(*n)++;
+	*used += (size_t)len + 1;
+}
+
+/* Messages are single lines whatever the caller passed. */
+static void
+flatten(char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] == '\n' || s[i] == '\r')
+			s[i] = ' ';
+}
+
+static void
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static int
+send_journal(int prio, const char *line, size_t len,
+    const struct log_fields *f)
+{
+	struct iovec iov[LOG_IOV_MAX];
+	char scratch[LOG_SCRATCH_MAX];
+	size_t n = 0, used = 0;
+
+	iov[n].iov_base = (char *)line;		/* "MESSAGE=..." */
+	iov[n].iov_len = len;
+	n++;
+	journal_field(iov, &n, scratch, &used, "PRIORITY=%d", prio);
+	journal_field(iov, &n, scratch, &used, "SYSLOG_IDENTIFIER=%s",
+	    LOG_IDENT);
+	if (f != NULL) {
+		if (f->peer != NULL)
+			journal_field(iov, &n, scratch, &used, "PEER=%s",
+			    f->peer);
+		if (f->transport != NULL)
+			journal_field(iov, &n, scratch, &used,
+			    "TRANSPORT=%s", f->transport);
+		if (f->listener != NULL)
+			journal_field(iov, &n, scratch, &used,
+			    "LISTENER=%s", f->listener);
+		if (f->duration_ms >= 0)
+			journal_field(iov, &n, scratch, &used,
+			    "DURATION_MS=%lld", f->duration_ms);
+		if (f->lines >= 0)
+			journal_field(iov, &n, scratch, &used, "LINES=%lld",
+			    f->lines);
+		if (f->error != NULL)
+			journal_field(iov, &n, scratch, &used, "ERROR=%s",
+			    f->error);
+		if (f->cred != NULL)
+			journal_field(iov, &n, scratch, &used,
+			    "PEER_CRED=%s", f->cred);
+	}
+	return sd_journal_sendv(iov, (int)n);
+}
+
+/*
+ * Put prefix right in front of msg, which starts LOG_HEAD bytes into its
+ * buffer, and return where the line now starts.
+ */
+static char *
+prepend(char *msg, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	memcpy(msg - n, prefix, n);
+	return msg - n;
+}
+
+static void
+__attribute__((format(printf, 3, 0)))
+log_vemit(int prio, const struct log_fields *f, const char *fmt, va_list ap)
+{
+	char buf[LOG_HEAD + LOG_LINE_MAX], pre[LOG_HEAD];
+	char *msg = buf + LOG_HEAD, *line;
+	size_t len = 0, size = LOG_LINE_MAX - 1;	/* room for '\n' */
+	int saved_errno = errno;
+	int n;
+
+	prio &= LOG_PRIMASK;
+	if (!log_enabled(prio))
+		return;
+	pthread_once(&log_once, log_register_atfork);
+
+	errno = saved_errno;	/* for %m */
+	n = vsnprintf(msg, size, fmt, ap);
+	if (n < 0)
+		msg[0] = '\0';
+	else if ((size_t)n >= size) {
+		len = size - 1;
+		memcpy(msg + len - 3, "...", 3);
+	} else
+		len = (size_t)n;
+
+	pthread_mutex_lock(&log_lock);
+	if (log_target == TARGET_JOURNAL) {
+		flatten(msg, len);
+		line = prepend(msg, "MESSAGE=");
+		if (send_journal(prio, line, len + (size_t)(msg - line),
+		    f) >= 0)
+			goto out;
+		/* Not silently lost: fall back to stderr. */
+	}
+	append_fields(msg, size, &len, f);
+	flatten(msg, len);
+	if (log_target == TARGET_SYSLOG) {
+		syslog(prio, "%s", msg);
+		goto out;
+	}
+	if (log_target == TARGET_STDERR && log_stderr_journal)
+		snprintf(pre, sizeof(pre), "<%d>", prio);
+	else
+		snprintf(pre, sizeof(pre), "%s[%ld]: %s: ", LOG_IDENT,
+		    (long)getpid(), prio_name(prio));
+	line = prepend(msg, pre);
+	msg[len++] = '\n';
+	write_all(STDERR_FILENO, line, len + (size_t)(msg - line));
+out:
+	pthread_mutex_unlock(&log_lock);
+	errno = saved_errno;
+}
+
+void
+log_msg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(prio, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(prio, f, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,159 @@
+/*
+ * notify.c - the systemd notification protocol (sd_notify) and fd store.
+ *
+ * Every call is a no-op without NOTIFY_SOCKET.  The environment is never
+ * unset (a reload sends READY=1 again); keeping forked children away from
+ * NOTIFY_SOCKET is the caller's job.  The one piece of state is the last
+ * STATUS= text sent, so that an unchanged status is not sent again.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "notify.h"
+
+#define STATUS_MAX	1024	/* longer STATUS= texts are cut */
+#define FDNAME_MAX	255	/* systemd's limit */
+
+static pthread_mutex_t	 status_lock = PTHREAD_MUTEX_INITIALIZER;
+static char		 status_last[STATUS_MAX];	/* guarded */
+static bool		 status_sent;			/* guarded */
+
+/*
+ * Copy a status text so that it is one field: a newline in it would start
+ * another assignment in the datagram.
+ */
+static void
+status_copy(char *dst, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] != '\0' && i < STATUS_MAX - 1; i++)
+		dst[i] = src[i] == '\n' || src[i] == '\r' ? ' ' : src[i];
+	dst[i] = '\0';
+}
+
+/* Same rule as systemd's fdname_is_valid(), minus the empty name. */
+static bool
+fdname_ok(const char *name)
+{
+	size_t i;
+
+	if (name == NULL || name[0] == '\0')
+		return false;
+	for (i = 0; name[i] != '\0'; i++)
+		if (name[i] == ':' || name[i] < ' ' || name[i] > '~')
+			return false;
+	return i <= FDNAME_MAX;
+}
+
+int
+notify_enabled(void)
+{
+	return getenv("NOTIFY_SOCKET") != NULL;
+}
+
+void
+notify_ready(const char *status)
+{
+	char buf[STATUS_MAX];
+
+	if (!notify_enabled())
+		return;
+	if (status == NULL) {
+		(void)sd_notify(0, "READY=1");
+		return;
+	}
+	status_copy(buf, status);
+	pthread_mutex_lock(&status_lock);
+	if (sd_notifyf(0, "READY=1\nSTATUS=%s", buf) > 0) {
+		memcpy(status_last, buf, sizeof(status_last));
+		status_sent = true;
+	}
+	pthread_mutex_unlock(&status_lock);
+}
+
+void
+notify_reloading(void)
+{
+	struct timespec ts;
+	uint64_t usec;
+
+	if (!notify_enabled())
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	usec = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, usec);
+}
+
+void
+notify_stopping(void)
+{
+	(void)sd_notify(0, "STOPPING=1");
+}
+
+void
+notify_status(const char *status)
+{
+	char buf[STATUS_MAX];
+
+	if (status == NULL || !notify_enabled())
+		return;
+	status_copy(buf, status);
+	/* Sent under the lock so the cache and the wire agree on order. */
+	pthread_mutex_lock(&status_lock);
+	if (!status_sent || strcmp(buf, status_last) != 0) {
+		if (sd_notifyf(0, "STATUS=%s", buf) > 0) {
+			memcpy(status_last, buf, sizeof(status_last));
+			status_sent = true;
+		}
+	}
+	pthread_mutex_unlock(&status_lock);
+}
+
+uint64_t
+notify_watchdog_usec(void)
+{
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0)
+		return 0;
+	return usec;
+}
+
+void
+notify_watchdog(void)
+{
+	(void)sd_notify(0, "WATCHDOG=1");
+}
+
+int
+notify_fdstore(int fd, const char *name)
+{
+	char msg[sizeof("FDSTORE=1\nFDNAME=") + FDNAME_MAX];
+	int r;
+
+	if (fd < 0 || !fdname_ok(name))
+		return -EINVAL;
+	if (!notify_enabled())
+		return 0;
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	r = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+	return r < 0 ? r : 0;
+}
+
+void
+notify_fdstore_remove(const char *name)
+{
+	if (!fdname_ok(name))
+		return;
+	(void)sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+}

@@ -1,0 +1,337 @@
+"""Integration test harness for echotimed: drives the real binary.
+
+Readiness is never guessed: every daemon gets a private NOTIFY_SOCKET and
+the harness waits for READY=1, then reads the real bound addresses from
+STATUS=.  Clients are real tools (nc, socat) or plain sockets.
+"""
+import os
+import re
+import signal as _signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("ECHOTIMED", os.path.join(ROOT, "echotimed"))
+# Extra command prefix for the daemon (valgrind); see run.py --wrap.
+WRAP = os.environ.get("ECHOTIMED_WRAP", "").split()
+# Time multiplier for slow wrappers such as valgrind.
+SLOW = float(os.environ.get("ECHOTIMED_SLOW", "1"))
+TS_RE = rb"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9] [0-9]{4}"
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def check_reply(reply, text):
+    """reply must be exactly TEXT SP TIMESTAMP LF for text (bytes)."""
+    if isinstance(text, str):
+        text = text.encode()
+    m = re.fullmatch(re.escape(text) + b" " + TS_RE + b"\n", reply, re.S)
+    check(m is not None, "bad reply %r for %r" % (reply, text))
+
+
+def split_replies(data):
+    """Split stream output into lines, each keeping its LF."""
+    out = []
+    while data:
+        i = data.find(b"\n")
+        if i < 0:
+            out.append(data)
+            break
+        out.append(data[: i + 1])
+        data = data[i + 1:]
+    return out
+
+
+class NotifySocket:
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages = []      # every datagram, as dict lists
+
+    def recv(self, timeout):
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return None
+        fields = {}
+        for line in data.decode(errors="replace").split("\n"):
+            if "=" in line:
+                k, v = line.split("=", 1)
+                fields[k] = v
+        self.messages.append(fields)
+        return fields
+
+    def wait(self, key, value=None, timeout=10.0):
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("no %s=%s from the daemon within %ss"
+                                  % (key, value or "*", timeout))
+            m = self.recv(left)
+            if m is not None and key in m and (value is None or m[key] == value):
+                return m
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    """One echotimed process with a private config and notify socket."""
+
+    def __init__(self, config=None, args=(), env=None, wait_ready=True,
+                 config_path=None, cwd=None, pass_fds=()):
+        self.dir = tempfile.mkdtemp(prefix="echotimed-test-")
+        self.conf = config_path or os.path.join(self.dir, "echotimed.conf")
+        if config is not None:
+            with open(self.conf, "w") as f:
+                f.write(config)
+        self.notify = NotifySocket(self.dir)
+        self.logpath = os.path.join(self.dir, "stderr.log")
+        self.status = ""
+        e = dict(os.environ)
+        e["NOTIFY_SOCKET"] = self.notify.path
+        e.pop("JOURNAL_STREAM", None)
+        e.pop("LISTEN_FDS", None)
+        e.pop("LISTEN_PID", None)
+        if env:
+            e.update(env)
+        cmd = WRAP + [BINARY]
+        if config is not None or config_path:
+            cmd += ["-c", self.conf]
+        cmd += list(args)
+        self.log = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=e, cwd=cwd,
+                                     pass_fds=pass_fds)
+        self.pid = self.proc.pid
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            if self.proc.poll() is not None:
+                raise TestFailure("daemon exited with %s before READY=1:\n%s"
+                                  % (self.proc.returncode, self.logtext()))
+            m = self.notify.recv(min(0.2, max(deadline - time.monotonic(), 0.001)))
+            if m and "STATUS" in m:
+                self.status = m["STATUS"]
+            if m and m.get("READY") == "1":
+                return m
+            if time.monotonic() > deadline:
+                raise TestFailure("daemon not ready:\n" + self.logtext())
+
+    def wait_notify(self, key, value=None, timeout=10.0):
+        m = self.notify.wait(key, value, timeout)
+        if "STATUS" in m:
+            self.status = m["STATUS"]
+        return m
+
+    def latest_status(self, timeout=3.0):
+        """Wait for the next STATUS= (sent at most once a second on change)."""
+        m = self.notify.wait("STATUS", None, timeout)
+        self.status = m["STATUS"]
+        return self.status
+
+    def drain_notify(self):
+        while True:
+            m = self.notify.recv(0.001)
+            if m is None:
+                return
+            if "STATUS" in m:
+                self.status = m["STATUS"]
+
+    def addresses(self):
+        """[(transport, address)] parsed from the STATUS line."""
+        m = re.search(r"listening on (.*?);", self.status)
+        check(m is not None, "no listeners in STATUS %r" % self.status)
+        out = []
+        for part in m.group(1).split(","):
+            part = part.strip()
+            if part:
+                t, a = part.split(" ", 1)
+                out.append((t, a))
+        return out
+
+    def addr(self, transport="tcp", index=0):
+        """(host, port) or path of the index-th listener of a transport."""
+        found = [a for t, a in self.addresses() if t == transport]
+        check(len(found) > index, "no %s listener in %r" % (transport, self.status))
+        a = found[index]
+        if transport in ("tcp", "udp"):
+            host, port = a.rsplit(":", 1)
+            return host.strip("[]"), int(port)
+        return a
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def reload(self, expect_ok=True, timeout=10.0):
+        self.drain_notify()
+        self.signal(_signal.SIGHUP)
+        self.wait_notify("RELOADING", "1", timeout)
+        m = self.wait_notify("READY", "1", timeout)
+        if expect_ok:
+            check(not self.status.startswith("reload failed"),
+                  "reload failed: " + self.status)
+        return m
+
+    def stop(self, sig=_signal.SIGTERM, timeout=20.0):
+        if self.proc.poll() is None:
+            self.signal(sig)
+        try:
+            rc = self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise TestFailure("daemon did not stop in %ss" % timeout)
+        self.cleanup()
+        return rc
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        self.notify.close()
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, timeout=10.0):
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.logtext()):
+                return
+            time.sleep(0.02)
+        raise TestFailure("log never matched %r:\n%s" % (pattern, self.logtext()))
+
+    def children(self):
+        """PIDs of the daemon's direct children."""
+        out = []
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open("/proc/%s/stat" % p) as f:
+                        st = f.read()
+                except OSError:
+                    continue
+                fields = st.rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.pid:
+                    out.append((int(p), fields[0]))
+        return out
+
+    def threads(self):
+        return len(os.listdir("/proc/%d/task" % self.pid))
+
+    def fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.pid))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            try:
+                self.stop()
+            except TestFailure:
+                pass
+        else:
+            self.cleanup()
+
+
+def tcp_config(model="thread", extra="", address="127.0.0.1", listen_extra=""):
+    return """
+listen = ( { transport = "tcp"; address = "%s"; port = 0; %s } );
+concurrency = { model = "%s"; };
+%s
+""" % (address, listen_extra, model, extra)
+
+
+def connect(addr, transport="tcp", timeout=5.0):
+    if transport == "tcp":
+        host, port = addr
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(timeout * SLOW)
+        s.connect((host, port))
+    else:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout * SLOW)
+        path = addr
+        if path.startswith("@"):
+            path = "\0" + path[1:]
+        s.connect(path)
+    return s
+
+
+def recv_until(s, nlines=None, until_eof=False, timeout=5.0):
+    """Read until nlines LFs arrived, or EOF."""
+    buf = b""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        if nlines is not None and buf.count(b"\n") >= nlines and not until_eof:
+            return buf
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TestFailure("timeout; got %r" % buf)
+        s.settimeout(left)
+        try:
+            d = s.recv(65536)
+        except ConnectionResetError:
+            return buf
+        if not d:
+            return buf
+        buf += d
+
+
+def talk(addr, data, transport="tcp", timeout=5.0):
+    """Send data, half-close, read everything until EOF."""
+    s = connect(addr, transport, timeout)
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        return recv_until(s, until_eof=True, timeout=timeout)
+    finally:
+        s.close()
+
+
+def nc(args, data=b"", timeout=10.0):
+    """Run the real netcat-openbsd; returns stdout bytes."""
+    p = subprocess.run(["nc"] + list(args), input=data, capture_output=True,
+                       timeout=timeout * SLOW)
+    return p.stdout
+
+
+def udp_ask(addr, data, timeout=3.0, bind=None):
+    host, port = addr
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    if bind:
+        s.bind(bind)
+    s.settimeout(timeout * SLOW)
+    try:
+        s.sendto(data, (host, port))
+        try:
+            return s.recvfrom(65536)[0]
+        except socket.timeout:
+            return None
+    finally:
+        s.close()

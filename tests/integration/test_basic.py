@@ -1,0 +1,187 @@
+"""Foundation: the line protocol over TCP, command line, config errors."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+
+from lib import (BINARY, Daemon, check, check_reply, connect, nc, recv_until,
+                 split_replies, talk, tcp_config)
+
+
+def body(printed):
+    """-T output without its first comment line (which names the file)."""
+    return b"\n".join(l for l in printed.split(b"\n") if not l.startswith(b"#"))
+
+
+def run(args, **kw):
+    return subprocess.run([BINARY] + args, capture_output=True, timeout=10, **kw)
+
+
+def test_nc_hello_exit_crlf():
+    with Daemon(tcp_config()) as d:
+        host, port = d.addr()
+        out = nc(["-N", host, str(port)], b"hello\r\nexit\n")
+        lines = split_replies(out)
+        check(len(lines) == 2, repr(out))
+        check_reply(lines[0], "hello")
+        check_reply(lines[1], "exit")
+
+
+def test_exit_closes_connection_without_eof_from_client():
+    with Daemon(tcp_config()) as d:
+        s = connect(d.addr())
+        s.sendall(b"  exit \r\n")
+        out = recv_until(s, until_eof=True)
+        check_reply(out, "  exit ")
+        s.close()
+
+
+def test_bytes_kept_nul_utf8_spaces():
+    with Daemon(tcp_config()) as d:
+        text = b" \tA\x00B \xc3\xa9\xff  "
+        out = talk(d.addr(), text + b"\n")
+        check_reply(out, text)
+
+
+def test_pipelined_and_split_lines():
+    with Daemon(tcp_config()) as d:
+        s = connect(d.addr())
+        s.sendall(b"one\ntwo\nthr")
+        s.sendall(b"ee\n")
+        for ch in b"four\n":
+            s.sendall(bytes([ch]))
+        out = recv_until(s, 4)
+        lines = split_replies(out)
+        for got, want in zip(lines, ["one", "two", "three", "four"]):
+            check_reply(got, want)
+        s.close()
+
+
+def test_final_line_without_lf_answered_at_eof():
+    with Daemon(tcp_config()) as d:
+        out = talk(d.addr(), b"a\nlast")
+        lines = split_replies(out)
+        check(len(lines) == 2, repr(out))
+        check_reply(lines[1], "last")
+
+
+def test_line_too_long():
+    with Daemon(tcp_config(extra="session = { max_line_length = 16; };")) as d:
+        out = talk(d.addr(), b"x" * 16 + b"\r\n" + b"y" * 17 + b"\n")
+        lines = split_replies(out)
+        check_reply(lines[0], "x" * 16)
+        check(lines[1] == b"ERROR line too long (limit 16 bytes)\n", repr(out))
+        check(len(lines) == 2, repr(out))
+
+
+def test_idle_timeout():
+    with Daemon(tcp_config(extra="session = { idle_timeout = 1; };")) as d:
+        s = connect(d.addr())
+        out = recv_until(s, until_eof=True, timeout=5)
+        check(out == b"ERROR idle timeout\n", repr(out))
+
+
+def test_ipv6_and_dual_stack():
+    with Daemon(tcp_config(address="::")) as d:
+        _, port = d.addr()
+        check_reply(talk(("::1", port), b"six\n"), "six")
+        check_reply(talk(("127.0.0.1", port), b"four\n"), "four")
+
+
+def test_sigterm_exit_0_and_sigpipe():
+    with Daemon(tcp_config()) as d:
+        # A client that vanishes mid-reply must not hurt the daemon.
+        for _ in range(20):
+            s = connect(d.addr())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.sendall(b"x\n" * 5000)
+            s.close()
+        check_reply(talk(d.addr(), b"still\n"), "still")
+        check(d.alive())
+        check(d.stop() == 0)
+
+
+def test_tz_honoured():
+    with Daemon(tcp_config(), env={"TZ": "UTC"}) as d1, \
+            Daemon(tcp_config(), env={"TZ": "Asia/Kolkata"}) as d2:
+        a = talk(d1.addr(), b"t\n")
+        b = talk(d2.addr(), b"t\n")
+        check(a[2:-1] != b[2:-1], "TZ ignored: %r %r" % (a, b))
+
+
+def test_cli_version_help_usage():
+    r = run(["--version"])
+    check(r.returncode == 0 and r.stdout.startswith(b"echotimed "), repr(r))
+    r = run(["--help"])
+    check(r.returncode == 0 and b"--config" in r.stdout, repr(r))
+    r = run(["--bogus"])
+    check(r.returncode == 64, repr(r))
+    r = run(["-l", "loud", "-t"])
+    check(r.returncode == 64, repr(r))
+    r = run(["extra-arg"])
+    check(r.returncode == 64, repr(r))
+
+
+def test_config_typo_names_file_line_setting():
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write('# echotimed\n\nlisten = ( { transport = "tcp"; port = 0; } );\n\n'
+                'concurrency = {\n  max_connections = 10;\n  model = "forks";\n};\n')
+    try:
+        r = run(["-t", "-c", f.name])
+        check(r.returncode == 78, repr(r))
+        err = r.stderr.decode()
+        check("%s:7:" % f.name in err and "concurrency.model" in err and "forks" in err, err)
+    finally:
+        os.unlink(f.name)
+
+
+def test_missing_explicit_config_is_error():
+    r = run(["-t", "-c", "/nonexistent/echotimed.conf"])
+    check(r.returncode == 78, repr(r))
+    check(b"/nonexistent/echotimed.conf" in r.stderr, repr(r))
+
+
+def test_print_config_round_trips():
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "a.conf")
+        with open(conf, "w") as f:
+            f.write(tcp_config("fork", 'session = { idle_timeout = 7; };'))
+        r = run(["-T", "-c", conf])
+        check(r.returncode == 0, repr(r))
+        check(b'model = "fork"' in r.stdout and b"idle_timeout = 7" in r.stdout, r.stdout)
+        conf2 = os.path.join(d, "b.conf")
+        with open(conf2, "wb") as f:
+            f.write(r.stdout)
+        r2 = run(["-T", "-c", conf2])
+        check(r2.returncode == 0 and body(r2.stdout) == body(r.stdout), repr(r2))
+        r3 = run(["-t", "-c", conf2])
+        check(r3.returncode == 0 and b"configuration OK" in r3.stdout, repr(r3))
+
+
+def test_shipped_config_is_valid_and_default():
+    conf = os.path.join(os.path.dirname(BINARY), "conf", "echotimed.conf")
+    r = run(["-t", "-c", conf])
+    check(r.returncode == 0, repr(r))
+    a = run(["-T", "-c", conf]).stdout
+    b = run(["-T", "-c", "/dev/null"]).stdout
+    check(body(a) == body(b), "shipped config differs from defaults:\n%s\n--\n%s" % (a, b))
+
+
+def test_port_in_use_exit_71():
+    with Daemon(tcp_config()) as d:
+        host, port = d.addr()
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write('listen = ( { transport = "tcp"; address = "127.0.0.1"; port = %d; } );\n' % port)
+        try:
+            r = run(["-c", f.name])
+            check(r.returncode == 71, repr(r))
+            check(b"Address already in use" in r.stderr, repr(r))
+        finally:
+            os.unlink(f.name)
+
+
+def test_builtin_defaults_logged():
+    # Without -c and without the default file the daemon serves defaults.
+    r = run(["-T"])
+    check(r.returncode == 0 and b'address = "127.0.0.1"' in r.stdout and b"port = 9999" in r.stdout, repr(r))
