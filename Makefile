@@ -10,7 +10,7 @@
 PREFIX		?= /usr/local
 DESTDIR		?=
 sbindir		?= $(PREFIX)/sbin
-sysconfdir	?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+sysconfdir	?= /etc
 mandir		?= $(PREFIX)/share/man
 unitdir		?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 
@@ -77,12 +77,13 @@ integration: $(BIN)
 DEB_PKGS := build-essential pkg-config libconfig-dev libsystemd-dev check \
 	    netcat-openbsd socat telnet mandoc python3 procps iproute2 \
 	    systemd systemd-container clang libclang-rt-14-dev valgrind
+SUDO		:= $(if $(filter 0,$(shell id -u)),,sudo)
 deps:
 	@if dpkg-query -W -f='$${Status}\n' $(DEB_PKGS) 2>/dev/null | \
 	    grep -qv '^install ok installed$$' || \
 	    ! dpkg-query -W $(DEB_PKGS) >/dev/null 2>&1; then \
-		apt-get update && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
 		    --no-install-recommends $(DEB_PKGS); \
 	else echo "deps: all Debian packages present"; fi
 

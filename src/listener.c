@@ -486,10 +486,46 @@ listener_adopt(int fd, const struct listen_conf *lc, struct listener **lp,
 	}
 	l->fd = fd;
 	l->adopted = true;
+	l->unmatched = lc == NULL;
 	l->socktype = sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0 ?
 	    SOCK_DGRAM : SOCK_STREAM;
 	fill_bound(l);
 	*lp = l;
+	return 0;
+}
+
+static bool
+str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+bool
+listener_same_socket(const struct listener *l, const struct listen_conf *lc)
+{
+	return l->conf.transport == lc->transport &&
+	    str_eq(l->conf.address, lc->address) &&
+	    l->conf.port == lc->port && str_eq(l->conf.path, lc->path) &&
+	    l->conf.reuse_port == lc->reuse_port;
+}
+
+int
+listener_reconfigure(struct listener *l, const struct listen_conf *lc,
+    char *err, size_t errlen)
+{
+	struct listen_conf copy;
+	int r;
+
+	if (l->socktype == SOCK_STREAM && lc->backlog != l->conf.backlog &&
+	    !l->adopted && listen(l->fd, lc->backlog) < 0)
+		return fail(err, errlen, lc, errno, "listen");
+	if (lc->path && lc->path[0] != '@' && !l->adopted &&
+	    (r = apply_owner(lc, err, errlen)) < 0)
+		return r;
+	if ((r = listen_conf_copy(&copy, lc)) < 0)
+		return fail(err, errlen, lc, -r, "allocating");
+	listen_conf_clear(&l->conf);
+	l->conf = copy;
 	return 0;
 }
 

@@ -21,6 +21,7 @@ struct listener {
 	char		 bound[NETADDR_STRLEN];	/* real address, port 0 resolved */
 	int		 port;		/* bound port, -1 for unix */
 	bool		 adopted;	/* passed by systemd: never unlink */
+	bool		 unmatched;	/* passed, but in no configured listener */
 	bool		 unlink_on_close;
 	dev_t		 dev;		/* identity of the socket file we made */
 	ino_t		 ino;
@@ -48,6 +49,16 @@ int	listener_fd_check(int fd, char *err, size_t errlen);
  * still the same file, unlink it.  NULL is fine.
  */
 void	listener_close(struct listener *l);
+/* True if lc would open the very socket l has (only labels, backlog or
+ * file permissions differ). */
+bool	listener_same_socket(const struct listener *l,
+	    const struct listen_conf *lc);
+/*
+ * Apply lc to l's socket in place: name, backlog (listen() again), mode,
+ * owner, group.  0 or -errno with err filled; l is unchanged on failure.
+ */
+int	listener_reconfigure(struct listener *l, const struct listen_conf *lc,
+	    char *err, size_t errlen);
 /* Close the fd only, keeping the file (for a forked child). */
 void	listener_close_fd(struct listener *l);
 /* Copy a listen_conf deeply; NULL on ENOMEM. */

@@ -40,8 +40,8 @@ void	log_msg(int prio, const char *fmt, ...)
 void	log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 /*
- * Escape untrusted bytes for a log: printable ASCII kept, backslash and
- * everything else as \xHH.  Always NUL-terminates out; truncates with "...".
+ * Escape untrusted bytes for a log: printable ASCII kept, a backslash
+ * doubled, everything else as \xHH.  Always NUL-terminates out; truncates with "...".
  * Returns strlen(out).
  */
 size_t	log_escape(char *out, size_t outsz, const char *in, size_t len);

@@ -1006,6 +1006,11 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 		for (pp = &srv->listeners; *pp; pp = &(*pp)->next)
 			if (listen_conf_equal(&(*pp)->conf, &cfg->listen[i]))
 				break;
+		/* Same socket, other labels: keep it, change it in place. */
+		if (!*pp)
+			for (pp = &srv->listeners; *pp; pp = &(*pp)->next)
+				if (listener_same_socket(*pp, &cfg->listen[i]))
+					break;
 		if (*pp) {
 			l = *pp;
 			*pp = l->next;
@@ -1015,6 +1020,16 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 		if ((r = listener_open(&cfg->listen[i], &l, err, errlen)) < 0)
 			break;
 		listener_append(&fresh, l);
+	}
+	/* Apply in-place changes only once every new socket is open. */
+	for (i = 0, l = keep; r == 0 && i < cfg->nlisten; i++) {
+		for (l = keep; l; l = l->next)
+			if (listener_same_socket(l, &cfg->listen[i]))
+				break;
+		if (l && !listen_conf_equal(&l->conf, &cfg->listen[i]) &&
+		    (r = listener_reconfigure(l, &cfg->listen[i], err,
+		    errlen)) < 0)
+			break;
 	}
 	if (r < 0) {
 		/* Put everything back as it was. */
@@ -1040,7 +1055,7 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 	/* What is left was removed from the configuration. */
 	for (l = srv->listeners; l; l = next) {
 		next = l->next;
-		if (l->adopted && l->conf.line == 0 && !l->conf.name[0]) {
+		if (l->unmatched) {
 			/* A passed socket served with defaults: keep it. */
 			listener_append(&keep, l);
 			continue;

@@ -1,0 +1,91 @@
+/*
+ * dgcheck.c - datagram source checks against loops and reflection.
+ *
+ * An echo reply sent to another echo-like service, to a broadcast or
+ * multicast group, or to an address that cannot be a real sender starts a
+ * packet loop or turns the daemon into an amplifier for spoofed requests.
+ * Like FreeBSD inetd's check_loop and OpenBSD inetd's dg_badinput, such
+ * datagrams are dropped before any reply is built.
+ */
+#include <netinet/in.h>
+#include <string.h>
+
+#include "dgcheck.h"
+
+static bool
+port_denied(unsigned port, const int *ports, size_t nports)
+{
+	size_t	i;
+
+	for (i = 0; i < nports; i++)
+		if (ports[i] >= 0 && (unsigned)ports[i] == port)
+			return true;
+	return false;
+}
+
+/* a is an IPv4 address in network order. */
+static bool
+bad_v4(const uint8_t *a)
+{
+	/* 0/8 is "this network"; no real peer sends from it. */
+	if (a[0] == 0)
+		return true;
+	/*
+	 * 224/4 is multicast and 240/4 reserved (class E), which includes
+	 * the limited broadcast 255.255.255.255.
+	 */
+	if (a[0] >= 224)
+		return true;
+	return false;
+}
+
+enum dg_verdict
+dg_check_source(const struct sockaddr *sa, const int *ports, size_t nports)
+{
+	static const uint8_t		 v4mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	static const uint8_t		 unspec[16];
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+	uint8_t				 a[16];
+
+	if (sa == NULL)
+		return DG_OK;
+	switch (sa->sa_family) {
+	case AF_INET:
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		if (port_denied(ntohs(sin->sin_port), ports, nports))
+			return DG_BAD_PORT;
+		memcpy(a, &sin->sin_addr, 4);
+		return bad_v4(a) ? DG_BAD_ADDRESS : DG_OK;
+	case AF_INET6:
+		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		if (port_denied(ntohs(sin6->sin6_port), ports, nports))
+			return DG_BAD_PORT;
+		memcpy(a, &sin6->sin6_addr, 16);
+		if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0)
+			return bad_v4(a + 12) ? DG_BAD_ADDRESS : DG_OK;
+		/* :: and ff00::/8 (multicast). */
+		if (memcmp(a, unspec, sizeof(unspec)) == 0 || a[0] == 0xff)
+			return DG_BAD_ADDRESS;
+		return DG_OK;
+	default:
+		/* AF_UNIX and anything else that is not IP. */
+		return DG_OK;
+	}
+}
+
+const char *
+dg_verdict_name(enum dg_verdict v)
+{
+	switch (v) {
+	case DG_OK:
+		return "ok";
+	case DG_BAD_PORT:
+		return "denied source port";
+	case DG_BAD_ADDRESS:
+		return "bad source address";
+	}
+	return "unknown";
+}
