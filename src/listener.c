@@ -547,7 +547,7 @@ listener_close(struct listener *l)
 		return;
 	listener_close_fd(l);
 	/* Remove only the file we made, and only if nobody replaced it. */
-	if (l->unlink_on_close && !l->adopted && l->conf.path &&
+	if (l->unlink_on_close && !l->adopted && !l->stored && l->conf.path &&
 	    lstat(l->conf.path, &st) == 0 && st.st_dev == l->dev &&
 	    st.st_ino == l->ino)
 		unlink(l->conf.path);

@@ -23,6 +23,8 @@ struct listener {
 	bool		 adopted;	/* passed by systemd: never unlink */
 	bool		 unmatched;	/* passed, but in no configured listener */
 	bool		 unlink_on_close;
+	bool		 stored;	/* in systemd's fd store: the file stays
+					   at exit for the next start */
 	dev_t		 dev;		/* identity of the socket file we made */
 	ino_t		 ino;
 	int		 stats_slot;	/* index into the shared statistics */

@@ -255,6 +255,20 @@ fdstore_name(const struct listener *l, char *buf, size_t len)
 			*p = '_';
 }
 
+/*
+ * Does the service manager keep stored fds?  systemd 254+ says so in
+ * $FDSTORE; on 252 assume it does when we run as a systemd service.
+ */
+static bool
+fdstore_keeps_sockets(void)
+{
+	const char *e = getenv("FDSTORE");
+
+	if (e)
+		return atoi(e) > 0;
+	return getenv("INVOCATION_ID") != NULL;
+}
+
 static int
 listener_attach(struct server *srv, struct listener *l)
 {
@@ -269,7 +283,12 @@ listener_attach(struct server *srv, struct listener *l)
 	/* Keep our own sockets across restarts (FileDescriptorStoreMax=). */
 	if (notify_enabled() && !l->adopted) {
 		fdstore_name(l, name, sizeof(name));
-		(void)notify_fdstore(l->fd, name);
+		/*
+		 * A stored Unix socket keeps its file at exit: the next start
+		 * takes the socket back from the store and serves that path.
+		 */
+		l->stored = notify_fdstore(l->fd, name) == 0 &&
+		    fdstore_keeps_sockets();
 	}
 	return 0;
 }
@@ -284,6 +303,7 @@ listener_detach(struct server *srv, struct listener *l, bool forget)
 	if (forget && notify_enabled()) {
 		fdstore_name(l, name, sizeof(name));
 		notify_fdstore_remove(name);
+		l->stored = false;	/* gone for good: remove our file */
 	}
 	stats_release(srv, l->stats_slot);
 	l->stats_slot = -1;

@@ -289,9 +289,14 @@ read_lines(struct session *s)
 	timecache_now(ts);
 	if (n == 0) {
 		s->end = SESSION_EOF;
-		if (lp_reader_eof(&s->rd, &line, &len) == LP_LINE &&
-		    answer(s, line, len, ts, out, &o))
+		st = lp_reader_eof(&s->rd, &line, &len);
+		if (st == LP_LINE && answer(s, line, len, ts, out, &o))
 			s->end = SESSION_EXIT;
+		else if (st == LP_TOOLONG) {
+			o += lp_format_error(out + o, LP_ERR_TOOLONG,
+			    s->max_line);
+			s->end = SESSION_TOOLONG;
+		}
 		s->state = SS_FLUSHING;
 		goto send;
 	}
