@@ -208,7 +208,7 @@ bool
 ratelimit_allow(struct ratelimit *rl, const void *key, size_t keylen,
     uint64_t now_ns)
 {
-	struct rl_entry	*e, *victim = NULL, *full = NULL, *lru = NULL;
+	struct rl_entry	*e, *victim = NULL, *full = NULL, *lru;
 	uint64_t	 tag[2];
 	size_t		 i, idx;
 
@@ -218,6 +218,8 @@ ratelimit_allow(struct ratelimit *rl, const void *key, size_t keylen,
 	tag[0] = siphash(rl->seed[0], rl->seed[1], key, keylen);
 	tag[1] = siphash(rl->seed[2], rl->seed[3], key, keylen);
 	idx = (size_t)tag[0];
+	/* The first slot of the window is the fallback victim. */
+	lru = &rl->slot[idx & rl->mask];
 	for (i = 0; i < rl->probe; i++) {
 		e = &rl->slot[(idx + i) & rl->mask];
 		if (!e->used) {
@@ -229,7 +231,7 @@ ratelimit_allow(struct ratelimit *rl, const void *key, size_t keylen,
 			goto found;
 		if (full == NULL && is_full(rl, e, now_ns))
 			full = e;
-		if (lru == NULL || e->seen < lru->seen)
+		if (e->seen < lru->seen)
 			lru = e;
 	}
 	if (victim == NULL)
