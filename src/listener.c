@@ -235,7 +235,9 @@ clear_stale(const struct listen_conf *lc, int socktype, char *err,
 		    "refusing to replace it", d);
 		return -EEXIST;
 	}
-	if ((fd = socket(AF_UNIX, socktype | SOCK_CLOEXEC, 0)) < 0)
+	/* Non-blocking: a live daemon with a full backlog must not hang us. */
+	if ((fd = socket(AF_UNIX, socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0)
 		return fail(err, errlen, lc, errno, "socket");
 	len = unix_addr(lc->path, &sun);
 	r = connect(fd, (struct sockaddr *)&sun, len);
@@ -538,19 +540,21 @@ listener_close_fd(struct listener *l)
 	}
 }
 
-void
+int
 listener_close(struct listener *l)
 {
 	struct stat st;
+	int r = 0;
 
 	if (!l)
-		return;
+		return 0;
 	listener_close_fd(l);
 	/* Remove only the file we made, and only if nobody replaced it. */
 	if (l->unlink_on_close && !l->adopted && !l->stored && l->conf.path &&
 	    lstat(l->conf.path, &st) == 0 && st.st_dev == l->dev &&
-	    st.st_ino == l->ino)
-		unlink(l->conf.path);
+	    st.st_ino == l->ino && unlink(l->conf.path) < 0)
+		r = -errno;
 	listen_conf_clear(&l->conf);
 	free(l);
+	return r;
 }

@@ -48,9 +48,10 @@ bool	listener_fd_matches(int fd, const struct listen_conf *lc);
 int	listener_fd_check(int fd, char *err, size_t errlen);
 /*
  * Close the socket and, if this daemon created the socket file and it is
- * still the same file, unlink it.  NULL is fine.
+ * still the same file, unlink it.  NULL is fine.  Returns -errno if the
+ * file could not be removed (e.g. after dropping privileges), else 0.
  */
-void	listener_close(struct listener *l);
+int	listener_close(struct listener *l);
 /* True if lc would open the very socket l has (only labels, backlog or
  * file permissions differ). */
 bool	listener_same_socket(const struct listener *l,

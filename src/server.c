@@ -297,6 +297,7 @@ static void
 listener_detach(struct server *srv, struct listener *l, bool forget)
 {
 	char name[256];
+	int r;
 
 	if (l->fd >= 0)
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, l->fd, NULL);
@@ -307,7 +308,11 @@ listener_detach(struct server *srv, struct listener *l, bool forget)
 	}
 	stats_release(srv, l->stats_slot);
 	l->stats_slot = -1;
-	listener_close(l);
+	if (l->conf.path)
+		snprintf(name, sizeof(name), "%s", l->conf.path);
+	if ((r = listener_close(l)) < 0)
+		log_msg(LOG_WARNING, "cannot remove socket file %s: %s (the "
+		    "next start replaces it)", name, strerror(-r));
 }
 
 static void

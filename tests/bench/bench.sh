@@ -1,0 +1,474 @@
+#!/bin/bash
+# bench.sh - echotimed's concurrency models against the same protocol built
+# from Python's socketserver (tests/bench/peers/pyserver.py).  Run by
+# `make bench`, or directly from anywhere in the work tree.
+#
+# Every server is started afresh for every scenario, on loopback only, pinned
+# to other CPUs than the load generator when there are two or more; the
+# script stops only the processes it started (trap on EXIT) and finishes in
+# bounded time (about 3 to 4 minutes with the defaults, always under 8).
+#
+# Environment:
+#   BENCH_SECONDS        length of each scenario, seconds (default 5)
+#   BENCH_IDLE_SECONDS   upper bound of the idle scenario (default 30; it
+#                        ends as soon as every connection was probed)
+#   BENCH_IDLE_CLIENTS   connections held in the idle scenario (default 10000)
+#   BENCH_ONLY           rows to run, e.g. "thread py-threading" (default all:
+#                        sequential thread fork event py-sequential
+#                        py-threading py-forking py-udp)
+#   BENCH_STRICT=1       exit 1 also when a product target ratio is missed
+#   ECHOTIMED            the daemon (default ./echotimed)
+#   CC, B                compiler and build directory for build/loadgen
+#
+# Exit status: 0, or 1 when an echotimed run counted an error (a reply that
+# failed verification, a timeout, a refused or reset connection) or the
+# daemon died, or (with BENCH_STRICT=1) a target was missed.
+set -eu
+
+cd "$(dirname "$0")/../.."
+
+SECS=${BENCH_SECONDS:-5}
+IDLE_SECS=${BENCH_IDLE_SECONDS:-30}
+IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
+ONLY=${BENCH_ONLY:-sequential thread fork event py-sequential py-threading py-forking py-udp}
+ECHOTIMED=${ECHOTIMED:-./echotimed}
+B=${B:-build}
+LOADGEN=$B/loadgen
+RESULTS=$B/bench-results.txt
+
+case $SECS in ''|*[!0-9.]*) echo "bench: bad BENCH_SECONDS" >&2; exit 64;; esac
+case $IDLE_SECS in ''|*[!0-9.]*) echo "bench: bad BENCH_IDLE_SECONDS" >&2; exit 64;; esac
+case $IDLE_N in ''|*[!0-9]*) echo "bench: bad BENCH_IDLE_CLIENTS" >&2; exit 64;; esac
+# loadgen refuses durations over 120 s; keep the whole run bounded.
+awk -v s="$SECS" -v i="$IDLE_SECS" 'BEGIN { exit !(s > 0 && s <= 60 && i > 0 && i <= 120) }' ||
+	{ echo "bench: BENCH_SECONDS must be in (0, 60], BENCH_IDLE_SECONDS in (0, 120]" >&2; exit 64; }
+
+# --- tools --------------------------------------------------------------
+
+if [ ! -x "$LOADGEN" ] || [ tests/bench/loadgen.c -nt "$LOADGEN" ]; then
+	mkdir -p "$B"
+	echo "bench: building $LOADGEN"
+	# shellcheck disable=SC2086  # -Werror in CI only, like the Makefile
+	${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Wshadow ${CI:+-Werror} \
+	    -o "$LOADGEN" tests/bench/loadgen.c
+fi
+"$LOADGEN" --self-test >/dev/null || { echo "bench: loadgen self-test failed" >&2; exit 1; }
+
+# The real interpreter, not a version-manager shim, so that $! is Python.
+PY=$(python3 -c 'import sys; print(sys.executable)')
+
+# Descriptors: as many as allowed (the idle scenario needs 10,000 + a few in
+# both the client and the server, which inherit this limit).
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=$(cat /proc/sys/fs/nr_open)
+ulimit -n "$hard" 2>/dev/null || true
+soft=$(ulimit -n)
+if [ "$soft" != unlimited ] && [ "$soft" -lt $((IDLE_N + 200)) ]; then
+	echo "bench: descriptor limit $soft: idle scenario reduced to $((soft - 200)) connections"
+	IDLE_N=$((soft - 200))
+fi
+
+# CPU pinning: the load generator on the last allowed CPU, servers on the rest.
+read -r -a CPUS <<<"$("$PY" -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
+SRV_PIN=()
+CLI_PIN=()
+if [ "${#CPUS[@]}" -ge 2 ] && command -v taskset >/dev/null; then
+	last=${CPUS[${#CPUS[@]} - 1]}
+	srv=$(IFS=,; echo "${CPUS[*]:0:${#CPUS[@]}-1}")
+	if taskset -c "$last" true 2>/dev/null && taskset -c "$srv" true 2>/dev/null; then
+		SRV_PIN=(taskset -c "$srv")
+		CLI_PIN=(taskset -c "$last")
+	fi
+fi
+
+# --- process bookkeeping ------------------------------------------------
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/echotimed-bench.XXXXXX")
+PIDS=()		# every server this script started and has not yet stopped
+
+alive() {
+	local st
+	st=$(sed -n 's/^.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# Stop one server we started: SIGTERM to its process group (servers run in a
+# session of their own, so a fork server's children are told too), 3 s
+# grace, then SIGKILL.  Members are listed while the leader still lives, and
+# a straggler is killed only if it still belongs to that group.
+stop_pid() {
+	local pid=$1 i m members=() keep=()
+	if alive "$pid"; then
+		if [ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ]; then
+			read -r -a members <<<"$(pgrep -g "$pid" | tr '\n' ' ')"
+			kill -TERM -- "-$pid" 2>/dev/null || true
+		else
+			kill -TERM "$pid" 2>/dev/null || true
+		fi
+		for ((i = 0; i < 60; i++)); do
+			alive "$pid" || break
+			sleep 0.05
+		done
+		if alive "$pid"; then
+			echo "bench: note: pid $pid still running 3 s after SIGTERM; sent SIGKILL" >&2
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		for m in "${members[@]}"; do
+			[ "$m" != "$pid" ] || continue
+			if [ "$(ps -o pgid= -p "$m" 2>/dev/null | tr -d ' ')" = "$pid" ]; then
+				kill -KILL "$m" 2>/dev/null || true
+			fi
+		done
+	fi
+	wait "$pid" 2>/dev/null || true
+	for i in "${PIDS[@]}"; do
+		[ "$i" = "$pid" ] || keep+=("$i")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		stop_pid "$p"
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Wait (bounded: n steps of 50 ms) until file has a line matching pattern,
+# giving up early if pid dies.
+wait_line() {
+	local f=$1 pat=$2 pid=$3 n=$4 i
+	for ((i = 0; i < n; i++)); do
+		grep -q "$pat" "$f" 2>/dev/null && return 0
+		alive "$pid" || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# --- servers -------------------------------------------------------------
+
+SRV_PID=
+SRV_PORT=
+
+# start_echotimed MODEL: 0 ready, 78 config refused, other: failed.
+start_echotimed() {
+	local model=$1 port conf sock wpid rc i
+	port=$("$PY" tests/bench/waitready.py free-port) || return 1
+	conf=$TMP/echotimed-$model.conf
+	cat >"$conf" <<EOF
+listen = (
+  { transport = "tcp"; address = "127.0.0.1"; port = $port; backlog = 4096; },
+  { transport = "udp"; address = "127.0.0.1"; port = $port; }
+);
+concurrency = { model = "$model"; max_connections = 20000; };
+session = { idle_timeout = 0; };
+datagram = { rate_limit = 0; };
+log = { level = "warning"; };
+EOF
+	sock=$TMP/notify.sock
+	"$PY" tests/bench/waitready.py listen "$sock" 5 >"$TMP/ready.out" 2>&1 &
+	wpid=$!
+	if ! wait_line "$TMP/ready.out" '^LISTENING' "$wpid" 100; then
+		kill "$wpid" 2>/dev/null || true
+		wait "$wpid" 2>/dev/null || true
+		echo "bench: waitready.py did not start" >&2
+		return 1
+	fi
+	NOTIFY_SOCKET=$sock setsid "${SRV_PIN[@]}" "$ECHOTIMED" -c "$conf" \
+	    >>"$TMP/echotimed-$model.log" 2>&1 &
+	SRV_PID=$!
+	PIDS+=("$SRV_PID")
+	# READY=1 ends the waiter (it gives up after 5 s); a refused config
+	# ends the daemon.  Both are bounded.
+	for ((i = 0; i < 400; i++)); do
+		if ! alive "$wpid" || ! alive "$SRV_PID"; then
+			break
+		fi
+		sleep 0.02
+	done
+	if ! alive "$SRV_PID"; then
+		rc=0
+		wait "$SRV_PID" || rc=$?
+		kill "$wpid" 2>/dev/null || true
+		wait "$wpid" 2>/dev/null || true
+		stop_pid "$SRV_PID"
+		[ "$rc" = 0 ] && rc=1
+		return "$rc"
+	fi
+	rc=0
+	wait "$wpid" || rc=$?
+	if [ "$rc" != 0 ]; then
+		# No READY=1: accept a daemon whose port answers anyway.
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "bench: warning: echotimed ($model) sent no READY=1; its port answers" >&2
+		else
+			echo "bench: echotimed ($model) not ready after 5 s" >&2
+			stop_pid "$SRV_PID"
+			return 1
+		fi
+	fi
+	SRV_PORT=$port
+	return 0
+}
+
+# start_python VARIANT: 0 ready, other: failed.
+start_python() {
+	local variant=$1 out=$TMP/py-$1.out
+	: >"$out"
+	setsid "${SRV_PIN[@]}" "$PY" tests/bench/peers/pyserver.py "$variant" 0 \
+	    >"$out" 2>>"$TMP/py-$variant.log" &
+	SRV_PID=$!
+	PIDS+=("$SRV_PID")
+	if ! wait_line "$out" '^READY ' "$SRV_PID" 100; then
+		echo "bench: pyserver.py $variant did not become ready" >&2
+		stop_pid "$SRV_PID"
+		return 1
+	fi
+	SRV_PORT=$(awk '/^READY /{ print $2; exit }' "$out")
+	return 0
+}
+
+# --- scenarios -----------------------------------------------------------
+
+declare -A RATE P99 ERRS RSS ANS CPU OPS NOTE
+FAILED=0
+
+field() {	# field RESULT-LINE KEY
+	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"
+}
+
+# run_scenario ROW KIND SERVER SCENARIO
+run_scenario() {
+	local row=$1 kind=$2 srv=$3 scen=$4 rc mode target n dur out line
+	case $scen in
+	p1)	mode=persistent n=1 dur=$SECS target=tcp ;;
+	p50)	mode=persistent n=50 dur=$SECS target=tcp ;;
+	c8)	mode=connect n=8 dur=$SECS target=tcp ;;
+	idle)	mode=idle n=$IDLE_N dur=$IDLE_SECS target=tcp ;;
+	udp)	mode=udp n=8 dur=$SECS target=udp ;;
+	esac
+	rc=0
+	if [ "$kind" = echotimed ]; then
+		start_echotimed "$srv" || rc=$?
+	else
+		start_python "$srv" || rc=$?
+	fi
+	if [ "$rc" = 78 ]; then
+		NOTE[$row]="model \"$srv\" refused by this echotimed (exit 78)"
+		return 78
+	elif [ "$rc" != 0 ]; then
+		RATE[$row,$scen]="start failed"
+		[ "$kind" = echotimed ] && FAILED=1
+		return 0
+	fi
+	out=$TMP/$row-$scen.out
+	rc=0
+	# In the background so that a signal to this script is handled at
+	# once (the EXIT trap then stops the load generator too).
+	"${CLI_PIN[@]}" "$LOADGEN" --mode "$mode" \
+	    --target "$target:127.0.0.1:$SRV_PORT" --clients "$n" \
+	    --duration "$dur" --server-pid "$SRV_PID" >"$out" 2>&1 &
+	LG_PID=$!
+	PIDS+=("$LG_PID")
+	wait "$LG_PID" || rc=$?
+	stop_pid "$LG_PID"	# only forgets it: it has exited
+	line=$(grep '^RESULT ' "$out" | tail -n 1 || true)
+	if ! alive "$SRV_PID"; then
+		NOTE[$row]="${NOTE[$row]:-}server died during $scen; "
+		[ "$kind" = echotimed ] && FAILED=1
+	fi
+	stop_pid "$SRV_PID"
+	echo "$row $scen rc=$rc $line" >>"$RESULTS"
+	if [ -z "$line" ]; then
+		RATE[$row,$scen]="loadgen failed"
+		sed 's/^/    /' "$out" >&2
+		[ "$kind" = echotimed ] && FAILED=1
+		return 0
+	fi
+	RATE[$row,$scen]=$(field "$line" rate)
+	P99[$row,$scen]=$(field "$line" p99_us)
+	ERRS[$row,$scen]=$(field "$line" errors)
+	RSS[$row,$scen]=$(field "$line" server_rss_kib)
+	ANS[$row,$scen]=$(field "$line" answered)
+	CPU[$row,$scen]=$(field "$line" server_cpu_s)
+	OPS[$row,$scen]=$(field "$line" ops)
+	if [ "${ERRS[$row,$scen]}" != 0 ] && [ "$kind" = echotimed ]; then
+		FAILED=1
+	fi
+	printf '  %-14s %-5s %12s /s  p99 %9s us  errors %s\n' "$row" "$scen" \
+	    "${RATE[$row,$scen]}" "${P99[$row,$scen]}" "${ERRS[$row,$scen]}"
+	return 0
+}
+
+# row NAME KIND SERVER SCENARIO...
+run_row() {
+	local row=$1 kind=$2 srv=$3 scen
+	shift 3
+	case " $ONLY " in *" $row "*) ;; *) return 0 ;; esac
+	if [ "$kind" = echotimed ] && [ ! -x "$ECHOTIMED" ]; then
+		NOTE[$row]="$ECHOTIMED not built"
+		return 0
+	fi
+	for scen in "$@"; do
+		run_scenario "$row" "$kind" "$srv" "$scen" || return 0
+	done
+}
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "bench: ${#CPUS[@]} CPUs (${CPUS[*]}), servers on ${SRV_PIN[2]:-any}, loadgen on ${CLI_PIN[2]:-any};" \
+    "$SECS s per scenario, idle: $IDLE_N connections (<= $IDLE_SECS s); load average $load"
+if awk -v l="$load" -v n="${#CPUS[@]}" 'BEGIN { exit !(l > n / 2) }'; then
+	echo "bench: warning: the machine is busy (load $load): numbers will be noisy"
+fi
+mkdir -p "$B"
+: >"$RESULTS"
+
+run_row sequential    echotimed sequential p1 c8 udp
+run_row thread        echotimed thread     p1 p50 c8 idle
+run_row fork          echotimed fork       p1 p50 c8
+run_row event         echotimed event      p1 p50 c8 idle
+run_row py-sequential python    sequential p1 c8
+run_row py-threading  python    threading  p1 p50 c8 idle
+run_row py-forking    python    forking    p1 p50 c8
+run_row py-udp        python    udp        udp
+
+# --- report --------------------------------------------------------------
+
+# cell ROW SCEN: "rate" or "rate (N err)", "n/a" when the row could not run,
+# "-" where the scenario does not apply.
+cell_rate() {
+	local r=${RATE[$1,$2]:-} e=${ERRS[$1,$2]:-0}
+	if [ -z "$r" ]; then
+		if [ -n "${NOTE[$1]:-}" ] && applies "$1" "$2"; then echo "n/a"; else echo "-"; fi
+		return
+	fi
+	case $r in *[!0-9.]*) echo "$r"; return ;; esac
+	r=$(printf '%.0f' "$r")
+	[ "$e" = 0 ] && echo "$r" || echo "$r ($e err)"
+}
+cell_p99() {
+	local v=${P99[$1,$2]:-}
+	case $v in '' | *[!0-9.]*) echo "-" ;; *) printf '%.0f' "$v" ;; esac
+}
+applies() {
+	case "$1:$2" in
+	sequential:p1|sequential:c8|sequential:udp) return 0 ;;
+	thread:udp|fork:udp|event:udp|fork:idle) return 1 ;;
+	thread:*|fork:*|event:*) return 0 ;;
+	py-sequential:p1|py-sequential:c8) return 0 ;;
+	py-threading:udp|py-forking:udp|py-forking:idle) return 1 ;;
+	py-threading:*|py-forking:*) return 0 ;;
+	py-udp:udp) return 0 ;;
+	esac
+	return 1
+}
+cell_idle() {
+	local a=${ANS[$1,idle]:-} r=${RSS[$1,idle]:-}
+	if [ -z "${RATE[$1,idle]:-}" ]; then cell_rate "$1" idle; return; fi
+	[ -n "$a" ] || { echo "${RATE[$1,idle]}"; return; }
+	echo "$a/$IDLE_N"
+}
+cell_rss() {
+	local r=${RSS[$1,idle]:-}
+	case $r in '' | *[!0-9]*) echo "-" ;; *) awk -v k="$r" 'BEGIN { printf "%.1f", k / 1024 }' ;; esac
+}
+
+num0() {
+	case ${1:-} in
+	'') echo "n/a" ;;
+	*[!0-9.]*) echo "$1" ;;
+	*) printf '%.0f' "$1" ;;
+	esac
+}
+cpu_per_op() {
+	local c=${CPU[$1,$2]:-} o=${OPS[$1,$2]:-}
+	case "$c:$o" in
+	*[!0-9.:]* | :* | *: | *:0) echo "-" ;;
+	*) awk -v c="$c" -v o="$o" 'BEGIN { printf "%.1f", c * 1e6 / o }' ;;
+	esac
+}
+
+label() {
+	case $1 in
+	py-*) echo "python ${1#py-}" ;;
+	*) echo "echotimed $1" ;;
+	esac
+}
+
+echo
+echo "### echotimed vs Python socketserver ($(date -u +%Y-%m-%d), ${#CPUS[@]} CPUs, ${SECS} s per scenario)"
+echo
+echo "| server | 1 client req/s | p99 us | 50 clients req/s | p99 us | connect (8) conn/s | p99 us | idle $IDLE_N answered | RSS MiB (idle) | UDP (8) dgram/s | p99 us |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for row in sequential thread fork event py-sequential py-threading py-forking py-udp; do
+	case " $ONLY " in *" $row "*) ;; *) continue ;; esac
+	echo "| $(label "$row") | $(cell_rate "$row" p1) | $(cell_p99 "$row" p1) |" \
+	    "$(cell_rate "$row" p50) | $(cell_p99 "$row" p50) |" \
+	    "$(cell_rate "$row" c8) | $(cell_p99 "$row" c8) |" \
+	    "$(cell_idle "$row") | $(cell_rss "$row") |" \
+	    "$(cell_rate "$row" udp) | $(cell_p99 "$row" udp) |"
+done
+echo
+echo "Sequential servers serve one connection at a time, so the 50-client"
+echo "persistent scenario does not apply to them (49 clients would wait)."
+for row in sequential thread fork event py-sequential py-threading py-forking py-udp; do
+	[ -n "${NOTE[$row]:-}" ] && echo "- $(label "$row"): ${NOTE[$row]}"
+done
+
+# Server CPU time per operation: less sensitive than throughput to other
+# load on the machine.
+echo
+echo "Server CPU per operation (us; fork servers include their children):"
+echo
+echo "| server | 1 client | 50 clients | connect (8) | UDP (8) |"
+echo "|---|---:|---:|---:|---:|"
+for row in sequential thread fork event py-sequential py-threading py-forking py-udp; do
+	case " $ONLY " in *" $row "*) ;; *) continue ;; esac
+	echo "| $(label "$row") | $(cpu_per_op "$row" p1) | $(cpu_per_op "$row" p50) |" \
+	    "$(cpu_per_op "$row" c8) | $(cpu_per_op "$row" udp) |"
+done
+
+echo
+echo "| ratio | echotimed | python | ratio | target | |"
+echo "|---|---:|---:|---:|---:|---|"
+MISSED=0
+ratio() {	# ratio TEXT ROW-A ROW-B SCEN TARGET
+	local a=${RATE[$2,$4]:-} b=${RATE[$3,$4]:-} ea=${ERRS[$2,$4]:-0} verdict r
+	case "$a:$b" in
+	*[!0-9.:]* | :* | *:)
+		echo "| $1 | $(num0 "$a") | $(num0 "$b") | n/a | >= $5x | |"
+		return ;;
+	esac
+	r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }')
+	if awk -v r="$r" -v t="$5" 'BEGIN { exit !(r == "inf" || r + 0 >= t + 0) }'; then
+		verdict="meets"
+	else
+		verdict="**below**"
+		MISSED=1
+	fi
+	[ "$ea" = 0 ] || verdict="$verdict (echotimed had $ea errors)"
+	echo "| $1 | $(printf '%.0f' "$a") | $(printf '%.0f' "$b") | ${r}x | >= $5x | $verdict |"
+}
+ratio "thread vs threading, 50 clients req/s" thread py-threading p50 1.6
+ratio "thread vs threading, connect rate" thread py-threading c8 4
+ratio "fork vs forking, connect rate" fork py-forking c8 6
+ratio "sequential UDP vs UDPServer, dgram/s" sequential py-udp udp 1.4
+ratio "event vs threading, 50 clients req/s" event py-threading p50 2.3
+ratio "event vs threading, connect rate" event py-threading c8 4.5
+
+echo
+echo "Raw RESULT lines: $RESULTS.  Finished in ${SECONDS} s."
+if [ "$FAILED" != 0 ]; then
+	echo "bench: an echotimed run counted errors or failed (see $RESULTS)" >&2
+	exit 1
+fi
+if [ "${BENCH_STRICT:-0}" = 1 ] && [ "$MISSED" != 0 ]; then
+	echo "bench: a product target was missed" >&2
+	exit 1
+fi
+exit 0
