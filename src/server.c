@@ -560,12 +560,16 @@ void
 server_conn_done(struct server *srv, struct conn *c)
 {
 	uint64_t one = 1;
+	bool wake;
 
+	/* Only the first finished conn since the last drain wakes the loop. */
 	pthread_mutex_lock(&srv->done_lock);
+	wake = srv->done == NULL;
 	c->done_next = srv->done;
 	srv->done = c;
 	pthread_mutex_unlock(&srv->done_lock);
-	(void)!write(srv->donefd, &one, sizeof(one));
+	if (wake)
+		(void)!write(srv->donefd, &one, sizeof(one));
 }
 
 static void
@@ -574,6 +578,7 @@ drain_done(struct server *srv)
 	struct conn *c, *next;
 	uint64_t v;
 
+	/* Read before taking the list, so no wake-up can be lost. */
 	(void)!read(srv->donefd, &v, sizeof(v));
 	pthread_mutex_lock(&srv->done_lock);
 	c = srv->done;
@@ -610,7 +615,17 @@ server_watch(struct server *srv, struct conn *c)
 
 	c->in_loop = true;
 	c->sess.lazy = true;
-	c->events = EPOLLIN;
+	/*
+	 * The first line usually arrives with the connection: try it now,
+	 * and a short session never needs to be registered with epoll.
+	 */
+	session_io(&c->sess, POLLIN);
+	if (c->sess.state == SS_DONE) {
+		c->events = 0;
+		c->finished_early = true;
+		return 0;
+	}
+	c->events = session_events(&c->sess) & POLLOUT ? EPOLLOUT : EPOLLIN;
 	r = ep_add(srv, c->fd, c->events, c, TAG_CONN);
 	return r;
 }
@@ -823,6 +838,11 @@ accept_one(struct server *srv, struct listener *l, int fd,
 		session_free(&c->sess);
 		refuse(fd, LP_ERR_BUSY, NULL);
 		conn_free(c);
+		return;
+	}
+	if (c->finished_early) {
+		server_log_end(srv, c);
+		conn_finished(srv, c);
 		return;
 	}
 	if (c->pid > 0) {

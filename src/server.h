@@ -34,6 +34,7 @@ struct conn {
 	bool		 own_fd;	/* fd is closed with the conn */
 	bool		 dgram;
 	bool		 in_loop;	/* driven by the server loop */
+	bool		 finished_early; /* in-loop session done at once */
 	struct sockaddr_storage peer;
 	socklen_t	 peerlen;
 	char		 peerstr[NETADDR_STRLEN];
