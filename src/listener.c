@@ -381,7 +381,16 @@ listener_fd_check(int fd, char *err, size_t errlen)
 }
 
 bool
-listener_fd_matches(int fd, const struct listen_conf *lc)
+listener_fd_fits(int fd, const struct listen_conf *lc)
+{
+	int type = socktype_of(lc->transport);
+
+	return lc->path ? sd_is_socket(fd, AF_UNIX, type, -1) > 0 :
+	    sd_is_socket_inet(fd, AF_UNSPEC, type, -1, 0) > 0;
+}
+
+bool
+listener_fd_matches(int fd, const struct listen_conf *lc, bool any_port)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	struct sockaddr_storage ss;
@@ -405,6 +414,13 @@ listener_fd_matches(int fd, const struct listen_conf *lc)
 		    strncmp(((struct sockaddr_un *)&ss)->sun_path, sun.sun_path,
 		    sizeof(sun.sun_path)) == 0 &&
 		    (lc->path[0] != '@' || len == ulen);
+	}
+	if (lc->port == 0 && any_port) {
+		/* Port 0 means "any": our own socket from an earlier run. */
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = 0;
+		else if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = 0;
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

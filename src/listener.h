@@ -42,8 +42,15 @@ int	listener_open(const struct listen_conf *lc, struct listener **lp,
  */
 int	listener_adopt(int fd, const struct listen_conf *lc,
 	    struct listener **lp, char *err, size_t errlen);
-/* True if fd is a listening/bound socket of lc's transport and address. */
-bool	listener_fd_matches(int fd, const struct listen_conf *lc);
+/* True if fd is a socket of lc's transport (type and family), any address. */
+bool	listener_fd_fits(int fd, const struct listen_conf *lc);
+/*
+ * True if fd is a listening/bound socket of lc's transport and address.
+ * any_port: a listener configured with port 0 matches any port (for our
+ * own sockets coming back from the fd store).
+ */
+bool	listener_fd_matches(int fd, const struct listen_conf *lc,
+	    bool any_port);
 /* Check fd is a socket we can serve (sd_is_socket*); 0 or -errno + err. */
 int	listener_fd_check(int fd, char *err, size_t errlen);
 /*

@@ -50,7 +50,7 @@ fork_run(struct server *srv, struct conn *c)
 		server_answer_dgram(srv, c);
 	else {
 		session_run(&c->sess, stopfd);
-		server_log_end(srv, c);
+		server_child_report(srv, c);
 	}
 	_exit(0);
 }

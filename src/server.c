@@ -9,6 +9,7 @@
  * "ERROR server busy" (overflow "reject").
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -59,6 +60,7 @@ struct server {
 	int		 sigfd;
 	int		 donefd;	/* threads report finished conns */
 	int		 stopfd;	/* readable once threads must stop */
+	int		 resultfd[2];	/* fork children report how they ended */
 
 	struct conn	*active;	/* every running session */
 	size_t		 nactive;
@@ -255,6 +257,32 @@ fdstore_name(const struct listener *l, char *buf, size_t len)
 			*p = '_';
 }
 
+/* Was this unmatched passed socket stored by us under its own name? */
+static bool
+stale_stored(const struct listener *l, const char *fdname)
+{
+	char name[256];
+
+	fdstore_name(l, name, sizeof(name));
+	return strcmp(name, fdname) == 0;
+}
+
+/* Is fd a socket we stored ourselves (its name is the one we give)? */
+static bool
+fd_is_our_stored(int fd, const char *fdname)
+{
+	struct listener *tmp;
+	char err[LISTENER_ERRLEN];
+	bool r;
+
+	if (listener_adopt(fd, NULL, &tmp, err, sizeof(err)) < 0)
+		return false;
+	r = stale_stored(tmp, fdname);
+	tmp->fd = -1;		/* probe only: the fd stays open */
+	listener_close(tmp);
+	return r;
+}
+
 /*
  * Does the service manager keep stored fds?  systemd 254+ says so in
  * $FDSTORE; on 252 assume it does when we run as a systemd service.
@@ -347,7 +375,7 @@ adopt_passed(struct server *srv, struct listener **list, bool *used,
 	struct listener *l, *x;
 	int n, i, fd, r = 0;
 	size_t j, match;
-	bool dup;
+	bool dup, ours;
 
 	n = sd_listen_fds_with_names(0, &names);
 	if (n <= 0)
@@ -362,26 +390,41 @@ adopt_passed(struct server *srv, struct listener **list, bool *used,
 			close(fd);
 			continue;
 		}
+		ours = names && fd_is_our_stored(fd, names[i]);
 		match = cfg->nlisten;
 		for (j = 0; j < cfg->nlisten && match == cfg->nlisten; j++)
 			if (!used[j] && cfg->listen[j].name[0] && names &&
 			    strcmp(cfg->listen[j].name, names[i]) == 0 &&
-			    listener_fd_matches(fd, &cfg->listen[j]) )
+			    listener_fd_matches(fd, &cfg->listen[j], ours))
 				match = j;
 		for (j = 0; j < cfg->nlisten && match == cfg->nlisten; j++)
-			if (!used[j] && listener_fd_matches(fd, &cfg->listen[j]))
+			if (!used[j] &&
+			    listener_fd_matches(fd, &cfg->listen[j], ours))
 				match = j;
 		if (match == cfg->nlisten && names && strcmp(names[i],
 		    "unknown") != 0)
 			for (j = 0; j < cfg->nlisten && match == cfg->nlisten;
 			    j++)
 				if (!used[j] && cfg->listen[j].name[0] &&
-				    strcmp(cfg->listen[j].name, names[i]) == 0)
+				    strcmp(cfg->listen[j].name, names[i]) == 0 &&
+				    listener_fd_fits(fd, &cfg->listen[j]))
 					match = j;
 		r = listener_adopt(fd, match < cfg->nlisten ?
 		    &cfg->listen[match] : NULL, &l, err, errlen);
 		if (r < 0)
 			break;
+		if (match == cfg->nlisten && ours) {
+			/*
+			 * Our own socket from the fd store whose listener was
+			 * removed from the configuration: let it go.
+			 */
+			log_msg(LOG_NOTICE, "dropping stored socket %s %s: no "
+			    "longer configured", transport_name(l->conf.transport),
+			    l->bound);
+			notify_fdstore_remove(names[i]);
+			listener_close(l);
+			continue;
+		}
 		if (match < cfg->nlisten) {
 			used[match] = true;
 			log_msg(LOG_INFO, "adopted %s socket %s (fd %d, name "
@@ -533,7 +576,7 @@ server_log_end(struct server *srv, struct conn *c)
 	struct lstats *st = server_stats(srv, c->stats_slot);
 	enum session_end e = c->sess.end;
 
-	if (session_end_is_error(e))
+	if (session_end_is_error(e) && c->pid <= 0)
 		atomic_fetch_add(&st->errors, 1);
 	fields_of(c, &f);
 	f.duration_ms = (long long)(session_now_ms() - c->start_ms);
@@ -600,12 +643,53 @@ server_child_cleanup(struct server *srv, int keep)
 	close(srv->sigfd);
 	close(srv->donefd);
 	close(srv->stopfd);
+	close(srv->resultfd[0]);
 	for (l = srv->listeners; l; l = l->next)
 		if (l->fd != keep)
 			listener_close_fd(l);
 	for (c = srv->active; c; c = c->next)
 		if (c->in_loop && c->fd >= 0 && c->fd != keep)
 			close(c->fd);
+}
+
+/*
+ * A forked child's last words: how its session ended.  The parent logs the
+ * close record when it reaps the child, so that the journal attributes it
+ * to the service (a record from a process that already exited may lose
+ * its unit).  One write below PIPE_BUF is atomic.
+ */
+struct child_result {
+	pid_t		pid;
+	int		end;
+	uint64_t	lines;
+};
+
+void
+server_child_report(struct server *srv, struct conn *c)
+{
+	struct child_result r = { getpid(), (int)c->sess.end, c->sess.lines };
+	struct lstats *st = server_stats(srv, c->stats_slot);
+
+	if (session_end_is_error(c->sess.end))
+		atomic_fetch_add(&st->errors, 1);
+	(void)!write(srv->resultfd[1], &r, sizeof(r));
+}
+
+static void
+read_child_results(struct server *srv)
+{
+	struct child_result r;
+	struct conn *c;
+
+	while (read(srv->resultfd[0], &r, sizeof(r)) == sizeof(r)) {
+		for (c = srv->active; c; c = c->next)
+			if (c->pid == r.pid) {
+				c->sess.end = (enum session_end)r.end;
+				c->sess.lines = r.lines;
+				c->reported = true;
+				break;
+			}
+	}
 }
 
 int
@@ -1239,12 +1323,16 @@ reap(struct server *srv)
 	pid_t pid;
 	int status;
 
+	/* Every child wrote its result before exiting: read them first. */
+	read_child_results(srv);
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (c = srv->active; c; c = c->next)
 			if (c->pid == pid)
 				break;
 		if (!c)
 			continue;
+		if (c->reported && !c->dgram)
+			server_log_end(srv, c);
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM) {
 			atomic_fetch_add(&server_stats(srv,
 			    c->stats_slot)->errors, 1);
@@ -1417,6 +1505,7 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->forced_level = forced_level;
 	srv->model = model_get(cfg->concurrency.model);
 	srv->epfd = srv->sigfd = srv->donefd = srv->stopfd = -1;
+	srv->resultfd[0] = srv->resultfd[1] = -1;
 	pthread_mutex_init(&srv->done_lock, NULL);
 	srv->stats = mmap(NULL, sizeof(struct lstats) * STATS_SLOTS,
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1434,7 +1523,8 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	if ((srv->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	    (srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
 	    (srv->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
-	    (srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+	    (srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    pipe2(srv->resultfd, O_CLOEXEC | O_NONBLOCK) < 0) {
 		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
 		goto fail;
 	}
@@ -1517,6 +1607,10 @@ server_free(struct server *srv)
 		close(srv->donefd);
 	if (srv->stopfd >= 0)
 		close(srv->stopfd);
+	if (srv->resultfd[0] >= 0) {
+		close(srv->resultfd[0]);
+		close(srv->resultfd[1]);
+	}
 	config_free(srv->cfg);
 	free(srv);
 }

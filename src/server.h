@@ -35,6 +35,7 @@ struct conn {
 	bool		 dgram;
 	bool		 in_loop;	/* driven by the server loop */
 	bool		 finished_early; /* in-loop session done at once */
+	bool		 reported;	/* fork: the child's result arrived */
 	struct sockaddr_storage peer;
 	socklen_t	 peerlen;
 	char		 peerstr[NETADDR_STRLEN];
@@ -77,6 +78,8 @@ int		 server_stop_fd(const struct server *srv);
 void		 server_child_cleanup(struct server *srv, int keep);
 /* Shared statistics of a slot (never NULL). */
 struct lstats	*server_stats(struct server *srv, int slot);
+/* In a forked child: hand the session's outcome to the parent. */
+void		 server_child_report(struct server *srv, struct conn *c);
 /* Log the end of a session and count it. */
 void		 server_log_end(struct server *srv, struct conn *c);
 /* Answer the datagram in c through c->fd. */
