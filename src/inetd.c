@@ -12,6 +12,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "acl.h"
 #include "inetd.h"
 #include "log.h"
 #include "netaddr.h"
@@ -33,6 +34,8 @@ inetd_passed_fd(void)
 int
 inetd_serve(const struct config *cfg, int fd)
 {
+	struct acl acl = { cfg->access.allow, cfg->access.nallow,
+	    cfg->access.deny, cfg->access.ndeny };
 	struct log_fields f = LOG_FIELDS_INIT;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -49,8 +52,16 @@ inetd_serve(const struct config *cfg, int fd)
 	}
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		netaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
-	else
+	else {
+		ss.ss_family = AF_UNSPEC;
 		snprintf(peer, sizeof(peer), "unknown");
+	}
+	if (!acl_permits(&acl, (struct sockaddr *)&ss)) {
+		log_msg(LOG_NOTICE, "refused connection from %s: denied by "
+		    "access list", peer);
+		close(fd);
+		return 0;
+	}
 	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		log_msg(LOG_ERR, "inetd mode: fcntl: %s", strerror(errno));

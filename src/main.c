@@ -3,11 +3,15 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -50,6 +54,103 @@ print_errors(const char *errs)
 	}
 }
 
+/* A path that stays valid after daemonize() changes to "/". */
+static char *
+absolute(const char *path)
+{
+	char cwd[4096], *p;
+
+	if (!path || path[0] == '/')
+		return path ? strdup(path) : NULL;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&p, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return p;
+}
+
+/*
+ * A start-up error: always on stderr (the administrator is looking), and
+ * also in the log when the log is not stderr itself.
+ */
+static void
+startup_error(const char *msg)
+{
+	fprintf(stderr, "echotimed: %s\n", msg);
+	if (strcmp(log_target_in_use(), "stderr") != 0)
+		log_msg(LOG_ERR, "%s", msg);
+}
+
+/* user/group must exist: checked by -t too, an unknown name exits 78. */
+static int
+check_accounts(const struct config *cfg)
+{
+	const char *file = cfg->file ? cfg->file : "(built-in defaults)";
+
+	if (cfg->user[0] && !getpwnam(cfg->user)) {
+		fprintf(stderr, "echotimed: %s: user: unknown user \"%s\"\n",
+		    file, cfg->user);
+		return EX_CONFIG;
+	}
+	if (cfg->group[0] && !getgrnam(cfg->group)) {
+		fprintf(stderr, "echotimed: %s: group: unknown group \"%s\"\n",
+		    file, cfg->group);
+		return EX_CONFIG;
+	}
+	if (cfg->group[0] && !cfg->user[0]) {
+		fprintf(stderr, "echotimed: %s: group: set without user\n",
+		    file);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+/* Classic inetd gives the client socket as stdin, stdout and stderr. */
+static bool
+stderr_is_stdin_socket(void)
+{
+	struct stat a, b;
+
+	return fstat(STDIN_FILENO, &a) == 0 && fstat(STDERR_FILENO, &b) == 0 &&
+	    S_ISSOCK(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * Raise the soft descriptor limit to the hard one: every session needs a
+ * descriptor, and running out only pauses accepting (see server.c).
+ */
+static void
+raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)cfg->concurrency.max_connections + 64 > rl.rlim_cur)
+		log_msg(LOG_WARNING, "max_connections = %d but only %llu file "
+		    "descriptors are allowed (LimitNOFILE=, ulimit -n); "
+		    "accepting pauses when they run out",
+		    cfg->concurrency.max_connections,
+		    (unsigned long long)rl.rlim_cur);
+}
+
+/* inetd mode: one connected socket, access lists and privileges apply. */
+static int
+serve_inetd(const struct config *cfg, int fd)
+{
+	char err[512];
+
+	if (drop_privileges(cfg->user, cfg->group, err, sizeof(err)) < 0) {
+		startup_error(err);
+		return EX_OSERR;
+	}
+	return inetd_serve(cfg, fd);
+}
+
 /* Load -c FILE, or the default file, or the built-in defaults. */
 static int
 load_config(const char *path, struct config **cfgp, bool *builtin)
@@ -79,7 +180,8 @@ load_config(const char *path, struct config **cfgp, bool *builtin)
 			fprintf(stderr, "echotimed: %s: %s\n",
 			    path ? path : CONFIG_DEFAULT_PATH, strerror(-r));
 		free(errs);
-		return r == -EINVAL || r == -ENOENT ? EX_CONFIG : EX_OSERR;
+		/* Missing, unreadable or invalid: all configuration errors. */
+		return r == -ENOMEM ? EX_OSERR : EX_CONFIG;
 	}
 	return 0;
 }
@@ -99,7 +201,7 @@ main(int argc, char *argv[])
 		{ "help",	  no_argument,	     NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *cfgpath = NULL, *pidpath = NULL;
+	char *cfgpath = NULL, *pidpath = NULL;
 	bool test = false, print = false, daemon = false, inetd = false;
 	bool builtin;
 	int ch, level = -1, r, pidfd = -1, fd, status;
@@ -113,7 +215,9 @@ main(int argc, char *argv[])
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			cfgpath = optarg;
+			free(cfgpath);
+			if (!(cfgpath = absolute(optarg)))
+				return EX_OSERR;
 			break;
 		case 't':
 			test = true;
@@ -125,7 +229,9 @@ main(int argc, char *argv[])
 			daemon = true;
 			break;
 		case 'p':
-			pidpath = optarg;
+			free(pidpath);
+			if (!(pidpath = absolute(optarg)))
+				return EX_OSERR;
 			break;
 		case 'i':
 			inetd = true;
@@ -155,10 +261,6 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (pidpath && !daemon) {
-		/* A pidfile is useful in the foreground too: allow it. */
-	}
-
 	/*
 	 * Block the signals the loop reads from its signalfd before any
 	 * thread or child exists, so that they all inherit the mask.
@@ -177,71 +279,100 @@ main(int argc, char *argv[])
 	if ((r = load_config(cfgpath, &cfg, &builtin)) != 0)
 		return r;
 	if (test) {
-		printf("configuration OK\n");
+		if ((r = check_accounts(cfg)) == 0)
+			printf("configuration OK\n");
 		config_free(cfg);
-		return 0;
+		return r;
 	}
 	if (print) {
 		config_print(cfg, stdout);
 		config_free(cfg);
 		return 0;
 	}
+	if ((r = check_accounts(cfg)) != 0) {
+		config_free(cfg);
+		return r;
+	}
 
 	target = cfg->log.target;
-	if (daemon && target == LOG_TARGET_AUTO)
+	/*
+	 * Detached, or with the client socket as stderr (classic inetd),
+	 * "auto" means syslog unless systemd runs us (journal).
+	 */
+	if (target == LOG_TARGET_AUTO && (daemon || (inetd &&
+	    stderr_is_stdin_socket())))
 		target = LOG_TARGET_SYSLOG;
 	log_reopen(target, level >= 0 ? level : cfg->log.level);
 	if (builtin)
 		log_msg(LOG_NOTICE, "no configuration file at %s; serving the "
 		    "built-in defaults", CONFIG_DEFAULT_PATH);
 
-	fd = inetd ? inetd_passed_fd() : -1;
 	if (inetd || (fd = inetd_passed_fd()) >= 0) {
-		status = inetd_serve(cfg, fd >= 0 ? fd : STDIN_FILENO);
+		if (inetd && (fd = inetd_passed_fd()) < 0)
+			fd = STDIN_FILENO;
+		status = serve_inetd(cfg, fd);
 		config_free(cfg);
 		return status;
 	}
 
+	raise_fd_limit(cfg);
 	if (pidpath && (pidfd = pidfile_lock(pidpath, err, sizeof(err))) < 0) {
-		fprintf(stderr, "echotimed: %s\n", err);
+		startup_error(err);
+		config_free(cfg);
+		return EX_OSERR;
+	}
+	/*
+	 * Detach before the loop's signalfd and epoll exist: they belong to
+	 * the process that creates them.  stderr stays open until the
+	 * daemon reports that it serves, so start-up errors are seen.
+	 */
+	if (daemon && (r = daemonize()) < 0) {
+		snprintf(err, sizeof(err), "daemonize: %s", strerror(-r));
+		startup_error(err);
 		config_free(cfg);
 		return EX_OSERR;
 	}
 	if (!(srv = server_new(cfg, level, err, sizeof(err)))) {
 		/* server_new freed cfg. */
-		fprintf(stderr, "echotimed: %s\n", err);
-		log_msg(LOG_ERR, "%s", err);
+		startup_error(err);
 		if (pidfd >= 0)
 			unlink(pidpath);
-		return EX_OSERR;
-	}
-	if (daemon && (r = daemonize()) < 0) {
-		fprintf(stderr, "echotimed: daemonize: %s\n", strerror(-r));
-		server_free(srv);
+		daemonize_done(EX_OSERR);
 		return EX_OSERR;
 	}
 	if (pidfd >= 0 && (r = pidfile_write(pidfd)) < 0) {
-		log_msg(LOG_ERR, "%s: %s", pidpath, strerror(-r));
+		snprintf(err, sizeof(err), "%s: %s", pidpath, strerror(-r));
+		startup_error(err);
 		server_free(srv);
 		daemonize_done(EX_OSERR);
 		return EX_OSERR;
 	}
 	if ((r = drop_privileges(cfg->user, cfg->group, err,
 	    sizeof(err))) < 0) {
-		fprintf(stderr, "echotimed: %s\n", err);
-		log_msg(LOG_ERR, "%s", err);
+		startup_error(err);
 		server_free(srv);
 		if (pidfd >= 0)
 			unlink(pidpath);
-		daemonize_done(r == -ENOENT ? EX_CONFIG : EX_OSERR);
-		return r == -ENOENT ? EX_CONFIG : EX_OSERR;
+		daemonize_done(EX_OSERR);
+		return EX_OSERR;
 	}
 	daemonize_done(0);
 	status = server_run(srv);
 	server_free(srv);
 	if (pidfd >= 0) {
-		unlink(pidpath);
+		/*
+		 * After a privilege drop the directory may not be ours: an
+		 * empty pidfile at least names no process that may reuse
+		 * our pid.
+		 */
+		if (unlink(pidpath) < 0) {
+			log_msg(LOG_WARNING, "cannot remove %s: %s; emptied it",
+			    pidpath, strerror(errno));
+			(void)!ftruncate(pidfd, 0);
+		}
 		close(pidfd);
 	}
+	free(cfgpath);
+	free(pidpath);
 	return status;
 }

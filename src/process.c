@@ -85,10 +85,10 @@ daemonize(void)
 	ready_pipe = p[1];
 	if (chdir("/") < 0)
 		return -errno;
+	/* stderr stays until daemonize_done(): start-up errors still show. */
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
-		dup2(fd, 2);
 		if (fd > 2)
 			close(fd);
 	}
@@ -99,9 +99,15 @@ void
 daemonize_done(int status)
 {
 	char c = (char)status;
+	int fd;
 
 	if (ready_pipe < 0)
 		return;
+	if (status == 0 && (fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
 	(void)!write(ready_pipe, &c, 1);
 	close(ready_pipe);
 	ready_pipe = -1;

@@ -15,12 +15,13 @@ int	pidfile_lock(const char *path, char *err, size_t errlen);
 /* Write our pid into the locked pidfile. 0 or -errno. */
 int	pidfile_write(int fd);
 /*
- * Detach from the terminal: fork, setsid, fork, chdir /, stdio to
- * /dev/null.  The parent exits 0 only once the child reports success.
- * Returns in the daemon, 0 or -errno.
+ * Detach from the terminal: fork, setsid, fork, chdir /, stdin and stdout
+ * to /dev/null.  The parent waits and exits with the status the daemon
+ * reports through daemonize_done().  Returns in the daemon, 0 or -errno.
  */
 int	daemonize(void);
-/* Tell the waiting parent of daemonize() that start-up is complete. */
+/* Report start-up status to the waiting parent; on success stderr goes
+ * to /dev/null. */
 void	daemonize_done(int status);
 /*
  * Become user/group (group defaults to the user's primary group), with

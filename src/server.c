@@ -80,6 +80,8 @@ struct server {
 
 	bool		 stopping;
 	bool		 hard_stop;
+	uint64_t	 accept_paused_until_ms; /* EMFILE back-off, 0 = none */
+	uint64_t	 accept_error_logged_ms;
 	uint64_t	 stop_deadline_ms;
 	uint64_t	 kill_deadline_ms;
 	uint64_t	 watchdog_ms;	/* interval, 0 = none */
@@ -187,19 +189,20 @@ status_text(struct server *srv, char *buf, size_t len)
 		    (unsigned long long)t.dropped);
 }
 
+/* SIGUSR1: one line with the totals, then each listener's figures. */
 static void
 log_statistics(struct server *srv)
 {
-	char buf[2048];
+	char buf[4096];
 	struct listener *l;
 	struct lstats *s;
-	size_t o = 0;
+	size_t o;
 
 	status_text(srv, buf, sizeof(buf));
-	log_msg(LOG_INFO, "statistics: %s", buf);
+	o = strlen(buf);
 	for (l = srv->listeners; l && o < sizeof(buf); l = l->next) {
 		s = server_stats(srv, l->stats_slot);
-		log_msg(LOG_INFO, "statistics: listener %s %s: %llu sessions, "
+		o += snprintf(buf + o, sizeof(buf) - o, "; %s %s: %llu sessions, "
 		    "%llu lines, %llu errors, %llu rejected, %llu refused, "
 		    "%llu dropped", transport_name(l->conf.transport),
 		    listener_label(l), (unsigned long long)s->sessions,
@@ -208,6 +211,7 @@ log_statistics(struct server *srv)
 		    (unsigned long long)s->refused,
 		    (unsigned long long)s->dropped);
 	}
+	log_msg(LOG_INFO, "statistics: %s", buf);
 }
 
 static void
@@ -596,6 +600,7 @@ conn_finished(struct server *srv, struct conn *c)
 {
 	active_remove(srv, c);
 	conn_free(c);
+	srv->accept_paused_until_ms = 0;	/* a descriptor is free again */
 	update_arming(srv);
 }
 
@@ -788,6 +793,9 @@ update_arming(struct server *srv)
 	for (l = srv->listeners; l; l = l->next) {
 		if (srv->stopping)
 			arm = false;
+		else if (l->socktype != SOCK_DGRAM &&
+		    srv->accept_paused_until_ms != 0)
+			arm = false;
 		else if (l->socktype == SOCK_DGRAM)
 			arm = srv->model->in_loop || !full || reject;
 		else
@@ -951,6 +959,27 @@ accept_ready(struct server *srv, struct listener *l)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/*
+				 * The connection stays in the backlog and the
+				 * listener stays readable: stop watching it for
+				 * a moment instead of spinning, and say so once.
+				 */
+				uint64_t now = session_now_ms();
+
+				if (srv->accept_error_logged_ms == 0 ||
+				    now - srv->accept_error_logged_ms >= 10000) {
+					log_msg(LOG_WARNING, "accept on %s: %s; "
+					    "pausing accepts (%zu sessions)",
+					    listener_label(l), strerror(errno),
+					    srv->nactive);
+					srv->accept_error_logged_ms = now;
+				}
+				srv->accept_paused_until_ms = now + 100;
+				update_arming(srv);
+				return;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_msg(LOG_WARNING, "accept on %s: %s",
 				    listener_label(l), strerror(errno));
@@ -1206,11 +1235,20 @@ reload(struct server *srv)
 	int r;
 
 	notify_reloading();
-	log_msg(LOG_INFO, "reloading %s", path ? path : "(built-in defaults)");
-	if (!path)
-		r = (cfg = config_default()) ? 0 : -ENOMEM;
-	else
+	if (!path) {
+		/* Started on the built-in defaults: the file may exist now. */
+		r = config_load(CONFIG_DEFAULT_PATH, &cfg, &errs);
+		if (r == -ENOENT) {
+			free(errs);
+			errs = NULL;
+			r = (cfg = config_default()) ? 0 : -ENOMEM;
+		}
+		log_msg(LOG_INFO, "reloading %s", cfg && cfg->file ?
+		    cfg->file : "(built-in defaults)");
+	} else {
+		log_msg(LOG_INFO, "reloading %s", path);
 		r = config_load(path, &cfg, &errs);
+	}
 	if (r < 0) {
 		if (errs) {
 			for (char *p = errs; *p; p = nl + 1) {
@@ -1383,6 +1421,8 @@ next_timeout(struct server *srv, uint64_t now)
 		t = srv->next_watchdog_ms;
 	if (srv->stopping && !srv->hard_stop && srv->stop_deadline_ms < t)
 		t = srv->stop_deadline_ms;
+	if (srv->accept_paused_until_ms && srv->accept_paused_until_ms < t)
+		t = srv->accept_paused_until_ms;
 	if (srv->hard_stop && srv->kill_deadline_ms < t)
 		t = srv->kill_deadline_ms;
 	return t > now ? (int)(t - now) : 0;
@@ -1401,6 +1441,10 @@ timers(struct server *srv, uint64_t now)
 		if (!srv->stopping)
 			update_status(srv);
 		srv->next_tick_ms = now + 1000;
+	}
+	if (srv->accept_paused_until_ms && now >= srv->accept_paused_until_ms) {
+		srv->accept_paused_until_ms = 0;
+		update_arming(srv);
 	}
 	if (srv->stopping && !srv->hard_stop && now >= srv->stop_deadline_ms)
 		stop_hard(srv);

@@ -270,10 +270,7 @@ read_lines(struct session *s)
 		finish(s, SESSION_NOMEM);
 		return;
 	}
-	need = (size_t)READ_MAX * REPLY_FACTOR + lp_reply_len(s->max_line) +
-	    LP_ERROR_MAX;
-	if (!(out = scratch_out(need)) ||
-	    (!s->rd.buf && lp_reader_init(&s->rd, s->max_line) < 0)) {
+	if (!s->rd.buf && lp_reader_init(&s->rd, s->max_line) < 0) {
 		finish(s, SESSION_NOMEM);
 		return;
 	}
@@ -284,6 +281,13 @@ read_lines(struct session *s)
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			finish(s, SESSION_RESET);
 		goto out;
+	}
+	/* Room for the replies to n bytes: never more than this. */
+	need = (size_t)(n > 0 ? n : 1) * REPLY_FACTOR +
+	    lp_reply_len(s->max_line) + LP_ERROR_MAX;
+	if (!(out = scratch_out(need))) {
+		finish(s, SESSION_NOMEM);
+		return;
 	}
 	s->last_ms = session_now_ms();
 	timecache_now(ts);

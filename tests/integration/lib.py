@@ -6,6 +6,7 @@ STATUS=.  Clients are real tools (nc, socat) or plain sockets.
 """
 import os
 import re
+import shutil
 import signal as _signal
 import socket
 import subprocess
@@ -209,6 +210,8 @@ class Daemon:
             self.proc.wait()
         self.log.close()
         self.notify.close()
+        if not os.environ.get("ECHOTIMED_KEEP_DIRS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def logtext(self):
         self.log.flush()
