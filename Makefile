@@ -90,7 +90,7 @@ deps:
 # The built-in defaults (TCP 127.0.0.1:9999, thread model), whatever
 # /etc holds: an empty file leaves every setting at its default.
 run: echotimed
-	./echotimed -c /dev/null
+	./echotimed $(if $(wildcard $(sysconfdir)/echotimed/echotimed.conf),-c /dev/null)
 
 # ---- robustness runs (each builds into its own directory) ----
 
