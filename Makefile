@@ -23,7 +23,7 @@ CHECK_CFLAGS	:= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
 WARNINGS	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-		   -Wpointer-arith -Wformat=2 -Wundef -Wcast-align \
+		   -Wpointer-arith -Wformat=2 -Wundef \
 		   -Wwrite-strings -Wno-unused-parameter
 ifneq ($(CI),)
 WARNINGS	+= -Werror

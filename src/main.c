@@ -186,8 +186,11 @@ load_config(const char *path, struct config **cfgp, bool *builtin)
 	return 0;
 }
 
-int
-main(int argc, char *argv[])
+/* Absolute copies of -c and -p; freed on every way out of main(). */
+static char *cfgpath, *pidpath;
+
+static int
+echotimed_main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "config",	  required_argument, NULL, 'c' },
@@ -201,7 +204,6 @@ main(int argc, char *argv[])
 		{ "help",	  no_argument,	     NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char *cfgpath = NULL, *pidpath = NULL;
 	bool test = false, print = false, daemon = false, inetd = false;
 	bool builtin;
 	int ch, level = -1, r, pidfd = -1, fd, status;
@@ -372,6 +374,14 @@ main(int argc, char *argv[])
 		}
 		close(pidfd);
 	}
+	return status;
+}
+
+int
+main(int argc, char *argv[])
+{
+	int status = echotimed_main(argc, argv);
+
 	free(cfgpath);
 	free(pidpath);
 	return status;

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import tempfile
 
-from lib import (BINARY, Daemon, check, check_reply, connect, nc, recv_until,
+from lib import (BINARY, ROOT, Daemon, check, check_reply, connect, nc, recv_until,
                  split_replies, talk, tcp_config)
 
 
@@ -160,7 +160,7 @@ def test_print_config_round_trips():
 
 
 def test_shipped_config_is_valid_and_default():
-    conf = os.path.join(os.path.dirname(BINARY), "conf", "echotimed.conf")
+    conf = os.path.join(ROOT, "conf", "echotimed.conf")
     r = run(["-t", "-c", conf])
     check(r.returncode == 0, repr(r))
     a = run(["-T", "-c", conf]).stdout
