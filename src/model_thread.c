@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -17,6 +18,8 @@ stream_main(void *arg)
 {
 	struct conn *c = arg;
 
+	/* Named, so that ps -L and top -H tell sessions apart. */
+	(void)prctl(PR_SET_NAME, "et-session");
 	session_run(&c->sess, server_stop_fd(c->srv));
 	server_log_end(c->srv, c);
 	session_thread_cleanup();
@@ -29,6 +32,7 @@ dgram_main(void *arg)
 {
 	struct conn *c = arg;
 
+	(void)prctl(PR_SET_NAME, "et-datagram");
 	server_answer_dgram(c->srv, c);
 	server_conn_done(c->srv, c);
 	return NULL;

@@ -242,7 +242,19 @@ class Daemon:
         return out
 
     def threads(self):
-        return len(os.listdir("/proc/%d/task" % self.pid))
+        """The main thread plus the daemon's session threads (named et-*).
+
+        Counting by name keeps a sanitizer's own helper threads out."""
+        n = 0
+        for tid in os.listdir("/proc/%d/task" % self.pid):
+            try:
+                with open("/proc/%d/task/%s/comm" % (self.pid, tid)) as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if tid == str(self.pid) or comm.startswith("et-"):
+                n += 1
+        return n
 
     def fds(self):
         return len(os.listdir("/proc/%d/fd" % self.pid))
