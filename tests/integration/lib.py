@@ -19,6 +19,10 @@ BINARY = os.environ.get("ECHOTIMED", os.path.join(ROOT, "echotimed"))
 WRAP = os.environ.get("ECHOTIMED_WRAP", "").split()
 # Time multiplier for slow wrappers such as valgrind.
 SLOW = float(os.environ.get("ECHOTIMED_SLOW", "1"))
+# Under valgrind each daemon (and each forked child) writes its report to
+# its own file; anything in one is an error, and run.py fails the test.
+VALGRIND = any("valgrind" in w for w in WRAP)
+VALGRIND_REPORTS = []
 TS_RE = rb"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9] [0-9]{4}"
 
 
@@ -108,7 +112,10 @@ class Daemon:
         e.pop("LISTEN_PID", None)
         if env:
             e.update(env)
-        cmd = WRAP + [BINARY]
+        cmd = list(WRAP)
+        if VALGRIND:
+            cmd.append("--log-file=%s/valgrind.%%p.log" % self.dir)
+        cmd.append(BINARY)
         if config is not None or config_path:
             cmd += ["-c", self.conf]
         cmd += list(args)
@@ -205,11 +212,20 @@ class Daemon:
         return self.proc.poll() is None
 
     def cleanup(self):
+        if getattr(self, "_cleaned", False):
+            return
+        self._cleaned = True
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
         self.notify.close()
+        if VALGRIND:
+            for name in sorted(os.listdir(self.dir)):
+                if name.startswith("valgrind.") and os.path.getsize(
+                        os.path.join(self.dir, name)) > 0:
+                    with open(os.path.join(self.dir, name)) as f:
+                        VALGRIND_REPORTS.append(f.read())
         if not os.environ.get("ECHOTIMED_KEEP_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -15,6 +15,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import lib  # noqa: E402
 
 
 class Timeout(Exception):
@@ -50,6 +51,10 @@ def main():
         try:
             r = fn()
             signal.alarm(0)
+            if lib.VALGRIND_REPORTS:
+                reports = "\n".join(lib.VALGRIND_REPORTS)
+                del lib.VALGRIND_REPORTS[:]
+                raise AssertionError("valgrind found errors:\n" + reports)
             if r == "skip" or (isinstance(r, tuple) and r and r[0] == "skip"):
                 skipped += 1
                 why = r[1] if isinstance(r, tuple) else ""
