@@ -138,9 +138,11 @@ fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do n=$${f##*/fuzz_}; \
 	    mkdir -p build/fuzz/corpus-$$n; \
 	    echo "== $$f ($(FUZZ_SECONDS) s)"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        build/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | \
-	        grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done'; \
+	    if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        build/fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+	        > build/fuzz/$$n.log 2>&1; then \
+	        tail -60 build/fuzz/$$n.log; echo "fuzz: $$f FAILED"; exit 1; fi; \
+	    grep -E 'stat::number_of_executed_units|^Done' build/fuzz/$$n.log; \
 	done
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
