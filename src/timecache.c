@@ -30,11 +30,19 @@ timecache_init(void)
 	pthread_atfork(tc_prepare, tc_release, tc_release);
 }
 
+/* Each thread's copy: the shared lock is taken once a second per thread. */
+static __thread time_t	tl_sec = (time_t)-1;
+static __thread char	tl_text[LP_TIMESTAMP_LEN + 1];
+
 void
 timecache_now(char *ts)
 {
 	time_t now = time(NULL);
 
+	if (now == tl_sec) {
+		memcpy(ts, tl_text, LP_TIMESTAMP_LEN + 1);
+		return;
+	}
 	pthread_mutex_lock(&tc_lock);
 	if (now != tc_sec) {
 		if (lp_format_time(now, tc_text) == 0)
@@ -44,5 +52,7 @@ timecache_now(char *ts)
 			    LP_TIMESTAMP_LEN + 1);
 	}
 	memcpy(ts, tc_text, LP_TIMESTAMP_LEN + 1);
+	memcpy(tl_text, tc_text, LP_TIMESTAMP_LEN + 1);
+	tl_sec = tc_sec;
 	pthread_mutex_unlock(&tc_lock);
 }
