@@ -258,9 +258,11 @@ class Daemon:
         return out
 
     def threads(self):
-        """The main thread plus the daemon's session threads (named et-*).
+        """The main thread plus the threads serving a session or datagram
+        (named et-session, et-datagram).
 
-        Counting by name keeps a sanitizer's own helper threads out."""
+        Counting by name keeps a sanitizer's own helper threads out, and
+        the thread model's spares (et-spare, see spares())."""
         n = 0
         for tid in os.listdir("/proc/%d/task" % self.pid):
             try:
@@ -268,8 +270,19 @@ class Daemon:
                     comm = f.read().strip()
             except OSError:
                 continue
-            if tid == str(self.pid) or comm.startswith("et-"):
+            if tid == str(self.pid) or comm in ("et-session", "et-datagram"):
                 n += 1
+        return n
+
+    def spares(self):
+        """Thread-model threads waiting for the next connection."""
+        n = 0
+        for tid in os.listdir("/proc/%d/task" % self.pid):
+            try:
+                with open("/proc/%d/task/%s/comm" % (self.pid, tid)) as f:
+                    n += f.read().strip() == "et-spare"
+            except OSError:
+                continue
         return n
 
     def fds(self):

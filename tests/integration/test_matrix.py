@@ -896,3 +896,25 @@ def make_multi_test(model):
 for _m in MODELS:
     _f = make_multi_test(_m)
     globals()[_f.__name__] = _f
+
+
+def test_model_thread_spares_reused_then_expire():
+    """Threads of ended sessions wait briefly as spares, serve the next
+    connections, and exit: an idle daemon is back to one thread."""
+    cfg = mkconfig([lconf("tcp")], "thread")
+    with MDaemon(cfg) as d:
+        addr = d.addr("tcp")
+        socks = [open_session(addr, "tcp", "session %d" % i) for i in range(6)]
+        check(d.threads() == 7, "6 sessions: %d threads" % d.threads())
+        for s in socks:
+            end_session(s)
+        wait_for(d.spares, lambda n: n == 6, 3, "spares after 6 sessions")
+        ours = lambda: d.threads() + d.spares()
+        # New sessions take the spares: no new thread is created.
+        socks = [open_session(addr, "tcp", "again %d" % i) for i in range(3)]
+        check(d.spares() == 3 and d.threads() == 4 and ours() == 7,
+              "spares %d threads %d" % (d.spares(), d.threads()))
+        for s in socks:
+            end_session(s)
+        # Spares linger 2 s, then exit.
+        wait_for(ours, lambda n: n == 1, 6, "threads after the spares expired")
