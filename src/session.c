@@ -15,7 +15,7 @@
 #include "timecache.h"
 
 /* Input is read in chunks of at most this many bytes. */
-#define READ_MAX	8192
+#define READ_MAX	4096
 /* A reply is at most this many times the input bytes that caused it. */
 #define REPLY_FACTOR	(LP_TIMESTAMP_LEN + 2)
 /* How long a closing session drains unread input so the peer sees our last
