@@ -119,10 +119,13 @@ tsan:
 	    python3 tests/integration/run.py $(or $(TESTS),thread)
 
 # Integration tests with the daemon (and its children) under memcheck.
+# Not test_lifecycle: its privilege-drop tests leave valgrind unable to
+# write its reports, and a child forked while session threads run shows
+# those threads' buffers as lost (the child never had the threads).
 valgrind: $(BIN)
 	ECHOTIMED_WRAP="valgrind -q --trace-children=yes --leak-check=full \
 	    --show-leak-kinds=definite --errors-for-leak-kinds=definite" \
-	ECHOTIMED_SLOW=10 python3 tests/integration/run.py $(or $(TESTS),basic matrix)
+	ECHOTIMED_SLOW=10 python3 tests/integration/run.py $(or $(TESTS),basic matrix abuse)
 
 # libFuzzer targets; FUZZ_SECONDS each (CI runs a short smoke).
 FUZZ_SECONDS	?= 60

@@ -74,6 +74,8 @@ next_conn(void)
 	}
 	pool_idle++;
 	(void)prctl(PR_SET_NAME, "et-spare");
+	/* A spare holds no buffers while it waits. */
+	session_thread_cleanup();
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += SPARE_LINGER_MS / 1000;
 	while (!pool_head && r != ETIMEDOUT)
