@@ -703,7 +703,6 @@ server_watch(struct server *srv, struct conn *c)
 	int r;
 
 	c->in_loop = true;
-	c->sess.lazy = true;
 	/*
 	 * The first line usually arrives with the connection: try it now,
 	 * and a short session never needs to be registered with epoll.
@@ -906,8 +905,7 @@ accept_one(struct server *srv, struct listener *l, int fd,
 		conn_free(c);
 		return;
 	}
-	if (session_init(&c->sess, fd, c->max_line, c->idle_timeout,
-	    srv->model->in_loop) < 0) {
+	if (session_init(&c->sess, fd, c->max_line, c->idle_timeout) < 0) {
 		c->own_fd = false;
 		refuse(fd, LP_ERR_BUSY, NULL);
 		conn_free(c);

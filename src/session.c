@@ -65,8 +65,7 @@ scratch_out(size_t need)
 }
 
 int
-session_init(struct session *s, int fd, size_t max_line, int idle_timeout,
-    bool lazy)
+session_init(struct session *s, int fd, size_t max_line, int idle_timeout)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
@@ -74,11 +73,8 @@ session_init(struct session *s, int fd, size_t max_line, int idle_timeout,
 	s->end = SESSION_OPEN;
 	s->max_line = max_line;
 	s->idle_timeout = idle_timeout;
-	s->lazy = lazy;
 	s->last_ms = session_now_ms();
 	s->peer = "";
-	if (!lazy && lp_reader_init(&s->rd, max_line) < 0)
-		return -ENOMEM;
 	return 0;
 }
 
@@ -334,7 +330,8 @@ send:
 	if (s->state == SS_FLUSHING && s->outlen == 0)
 		close_gracefully(s, linger);
 out:
-	if (s->lazy && lp_reader_pending(&s->rd) == 0)
+	/* An idle session holds no line buffer: it is made when needed. */
+	if (lp_reader_pending(&s->rd) == 0)
 		lp_reader_free(&s->rd);
 }
 

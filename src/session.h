@@ -43,7 +43,6 @@ struct session {
 	struct lp_reader rd;
 	size_t		 max_line;
 	int		 idle_timeout;	/* seconds, 0 = never */
-	bool		 lazy;		/* free buffers while idle (event) */
 	char		*out;		/* pending reply bytes */
 	size_t		 outlen;
 	size_t		 outoff;
@@ -58,9 +57,13 @@ struct session {
 
 /* Monotonic clock in milliseconds. */
 uint64_t	session_now_ms(void);
-/* Prepare a session on a connected non-blocking socket. 0 or -ENOMEM. */
+/*
+ * Prepare a session on a connected non-blocking socket.  Buffers are
+ * allocated only while a partial line or unsent replies exist, so an idle
+ * session costs no buffer memory.  Returns 0.
+ */
 int		session_init(struct session *s, int fd, size_t max_line,
-		    int idle_timeout, bool lazy);
+		    int idle_timeout);
 /* Free buffers; the fd is the caller's to close. */
 void		session_free(struct session *s);
 /* POLLIN/POLLOUT the session waits for (0 when done). */
