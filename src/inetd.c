@@ -71,11 +71,8 @@ inetd_serve(const struct config *cfg, int fd)
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
 	stopfd = signalfd(-1, &term, SFD_CLOEXEC);
-	if (session_init(&s, fd, (size_t)cfg->session.max_line_length,
-	    cfg->session.idle_timeout) < 0) {
-		log_msg(LOG_ERR, "inetd mode: %s", strerror(ENOMEM));
-		return 71;
-	}
+	session_init(&s, fd, (size_t)cfg->session.max_line_length,
+	    cfg->session.idle_timeout);
 	s.peer = peer;
 	f.peer = peer;
 	f.transport = "inetd";

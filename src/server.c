@@ -905,12 +905,7 @@ accept_one(struct server *srv, struct listener *l, int fd,
 		conn_free(c);
 		return;
 	}
-	if (session_init(&c->sess, fd, c->max_line, c->idle_timeout) < 0) {
-		c->own_fd = false;
-		refuse(fd, LP_ERR_BUSY, NULL);
-		conn_free(c);
-		return;
-	}
+	session_init(&c->sess, fd, c->max_line, c->idle_timeout);
 	c->sess.line_counter = &st->lines;
 	c->sess.peer = c->peerstr;
 	atomic_fetch_add(&st->sessions, 1);

@@ -64,7 +64,7 @@ scratch_out(size_t need)
 	return tl_out;
 }
 
-int
+void
 session_init(struct session *s, int fd, size_t max_line, int idle_timeout)
 {
 	memset(s, 0, sizeof(*s));
@@ -75,7 +75,6 @@ session_init(struct session *s, int fd, size_t max_line, int idle_timeout)
 	s->idle_timeout = idle_timeout;
 	s->last_ms = session_now_ms();
 	s->peer = "";
-	return 0;
 }
 
 void

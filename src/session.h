@@ -60,9 +60,9 @@ uint64_t	session_now_ms(void);
 /*
  * Prepare a session on a connected non-blocking socket.  Buffers are
  * allocated only while a partial line or unsent replies exist, so an idle
- * session costs no buffer memory.  Returns 0.
+ * session costs no buffer memory.
  */
-int		session_init(struct session *s, int fd, size_t max_line,
+void		session_init(struct session *s, int fd, size_t max_line,
 		    int idle_timeout);
 /* Free buffers; the fd is the caller's to close. */
 void		session_free(struct session *s);
