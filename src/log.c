@@ -103,6 +103,15 @@ journal_socket_exists(void)
 	return access(JOURNAL_SOCKET, F_OK) == 0;
 }
 
+/* Where "auto" goes outside systemd: stderr, or syslog for -d and inetd. */
+static enum log_target auto_fallback = LOG_TARGET_STDERR;
+
+void
+log_set_auto_fallback(enum log_target t)
+{
+	auto_fallback = t;
+}
+
 static enum target
 resolve_target(enum log_target t)
 {
@@ -125,7 +134,8 @@ resolve_target(enum log_target t)
 			return TARGET_JOURNAL;
 		if (getenv("INVOCATION_ID") != NULL && journal_socket_exists())
 			return TARGET_JOURNAL;
-		return TARGET_STDERR;
+		return auto_fallback == LOG_TARGET_SYSLOG ? TARGET_SYSLOG :
+		    TARGET_STDERR;
 	}
 }
 

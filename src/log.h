@@ -27,6 +27,8 @@ struct log_fields {
 
 /* Pick the target and threshold; auto = journal under systemd, else stderr. */
 void	log_open(enum log_target target, int level);
+/* Where "auto" logs outside systemd: stderr (default) or syslog. */
+void	log_set_auto_fallback(enum log_target t);
 /* Change the threshold (e.g. on reload). */
 void	log_set_level(int level);
 /* Change target and threshold together. */

@@ -207,7 +207,6 @@ echotimed_main(int argc, char *argv[])
 	bool test = false, print = false, daemon = false, inetd = false;
 	bool builtin;
 	int ch, level = -1, r, pidfd = -1, fd, status;
-	enum log_target target;
 	struct config *cfg = NULL;
 	struct server *srv;
 	char err[512];
@@ -275,6 +274,11 @@ echotimed_main(int argc, char *argv[])
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * An inherited SIGCHLD = SIG_IGN would make the kernel reap our
+	 * children without telling us: fork sessions would never end.
+	 */
+	signal(SIGCHLD, SIG_DFL);
 	timecache_init();
 	log_open(LOG_TARGET_STDERR, level >= 0 ? level : LOG_INFO);
 
@@ -296,15 +300,14 @@ echotimed_main(int argc, char *argv[])
 		return r;
 	}
 
-	target = cfg->log.target;
 	/*
 	 * Detached, or with the client socket as stderr (classic inetd),
-	 * "auto" means syslog unless systemd runs us (journal).
+	 * "auto" means syslog unless systemd runs us (journal); reloads
+	 * keep that meaning.
 	 */
-	if (target == LOG_TARGET_AUTO && (daemon || (inetd &&
-	    stderr_is_stdin_socket())))
-		target = LOG_TARGET_SYSLOG;
-	log_reopen(target, level >= 0 ? level : cfg->log.level);
+	if (daemon || (inetd && stderr_is_stdin_socket()))
+		log_set_auto_fallback(LOG_TARGET_SYSLOG);
+	log_reopen(cfg->log.target, level >= 0 ? level : cfg->log.level);
 	if (builtin)
 		log_msg(LOG_NOTICE, "no configuration file at %s; serving the "
 		    "built-in defaults", CONFIG_DEFAULT_PATH);
@@ -332,6 +335,7 @@ echotimed_main(int argc, char *argv[])
 		snprintf(err, sizeof(err), "daemonize: %s", strerror(-r));
 		startup_error(err);
 		config_free(cfg);
+		daemonize_done(EX_OSERR);
 		return EX_OSERR;
 	}
 	if (!(srv = server_new(cfg, level, err, sizeof(err)))) {
@@ -342,6 +346,8 @@ echotimed_main(int argc, char *argv[])
 		daemonize_done(EX_OSERR);
 		return EX_OSERR;
 	}
+	/* Fork children must not keep the pidfile (and its lock) open. */
+	server_close_in_children(srv, pidfd);
 	if (pidfd >= 0 && (r = pidfile_write(pidfd)) < 0) {
 		snprintf(err, sizeof(err), "%s: %s", pidpath, strerror(-r));
 		startup_error(err);

@@ -76,13 +76,14 @@ daemonize(void)
 		_exit(status);
 	}
 	close(p[0]);
+	/* From here on a failure reaches the waiting parent. */
+	ready_pipe = p[1];
 	if (setsid() < 0)
 		return -errno;
 	if ((pid = fork()) < 0)
 		return -errno;
 	if (pid > 0)
 		_exit(0);
-	ready_pipe = p[1];
 	if (chdir("/") < 0)
 		return -errno;
 	/* stderr stays until daemonize_done(): start-up errors still show. */

@@ -89,6 +89,7 @@ struct server {
 	uint64_t	 next_tick_ms;
 	char		 reload_error[512];
 	int		 forced_level;	/* -l on the command line, or -1 */
+	int		 child_close_fd; /* main's pidfile: children close it */
 };
 
 static int
@@ -415,8 +416,10 @@ adopt_passed(struct server *srv, struct listener **list, bool *used,
 					match = j;
 		r = listener_adopt(fd, match < cfg->nlisten ?
 		    &cfg->listen[match] : NULL, &l, err, errlen);
-		if (r < 0)
+		if (r < 0) {
+			close(fd);
 			break;
+		}
 		if (match == cfg->nlisten && ours) {
 			/*
 			 * Our own socket from the fd store whose listener was
@@ -652,9 +655,19 @@ server_child_cleanup(struct server *srv, int keep)
 	for (l = srv->listeners; l; l = l->next)
 		if (l->fd != keep)
 			listener_close_fd(l);
+	/* Every other session's socket: loop sessions, thread sessions and
+	 * the thread model's duplicated datagram sockets. */
 	for (c = srv->active; c; c = c->next)
-		if (c->in_loop && c->fd >= 0 && c->fd != keep)
+		if ((c->in_loop || c->own_fd) && c->fd >= 0 && c->fd != keep)
 			close(c->fd);
+	if (srv->child_close_fd >= 0)
+		close(srv->child_close_fd);
+}
+
+void
+server_close_in_children(struct server *srv, int fd)
+{
+	srv->child_close_fd = fd;
 }
 
 /*
@@ -1194,16 +1207,12 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 		}
 		return r;
 	}
-	for (l = fresh; l; l = next) {
-		next = l->next;
-		if ((r = listener_attach(srv, l)) < 0)
-			log_msg(LOG_ERR, "watching %s: %s", l->bound,
-			    strerror(-r));
-		log_msg(LOG_INFO, "listening on %s %s",
-		    transport_name(l->conf.transport), l->bound);
-		listener_append(&keep, l);
-	}
-	/* What is left was removed from the configuration. */
+	/*
+	 * What is left was removed from the configuration.  The new sockets
+	 * are already listening; closing the old ones (and removing them
+	 * from the fd store) before storing the new ones keeps a reused
+	 * FDNAME from taking the new socket out of the store too.
+	 */
 	for (l = srv->listeners; l; l = next) {
 		next = l->next;
 		if (l->unmatched) {
@@ -1214,6 +1223,15 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 		log_msg(LOG_INFO, "closing listener %s %s",
 		    transport_name(l->conf.transport), l->bound);
 		listener_detach(srv, l, true);
+	}
+	for (l = fresh; l; l = next) {
+		next = l->next;
+		if ((r = listener_attach(srv, l)) < 0)
+			log_msg(LOG_ERR, "watching %s: %s", l->bound,
+			    strerror(-r));
+		log_msg(LOG_INFO, "listening on %s %s",
+		    transport_name(l->conf.transport), l->bound);
+		listener_append(&keep, l);
 	}
 	srv->listeners = keep;
 	return 0;
@@ -1362,6 +1380,9 @@ reap(struct server *srv)
 				break;
 		if (!c)
 			continue;
+		/* Written before the child exited, maybe after our read. */
+		if (!c->reported && !c->dgram)
+			read_child_results(srv);
 		if (c->reported && !c->dgram)
 			server_log_end(srv, c);
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM) {
@@ -1543,6 +1564,7 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->model = model_get(cfg->concurrency.model);
 	srv->epfd = srv->sigfd = srv->donefd = srv->stopfd = -1;
 	srv->resultfd[0] = srv->resultfd[1] = -1;
+	srv->child_close_fd = -1;
 	pthread_mutex_init(&srv->done_lock, NULL);
 	srv->stats = mmap(NULL, sizeof(struct lstats) * STATS_SLOTS,
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1624,6 +1646,14 @@ server_free(struct server *srv)
 		lnext = l->next;
 		listener_close(l);
 	}
+	srv->listeners = NULL;
+	/*
+	 * Worker threads that did not end in time still use srv (statistics,
+	 * the done queue): the process is exiting, leave the rest to it.
+	 */
+	for (c = srv->active; c; c = c->next)
+		if (!c->in_loop && c->pid <= 0)
+			return;
 	/* Threads still running are ended by the process exit. */
 	for (c = srv->active; c; c = cnext) {
 		cnext = c->next;

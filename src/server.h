@@ -65,6 +65,8 @@ struct server	*server_new(struct config *cfg, int forced_level, char *err,
 		    size_t errlen);
 /* Run until stopped; returns the exit status. */
 int		 server_run(struct server *srv);
+/* An fd of main's (the pidfile) that forked children must close. */
+void		 server_close_in_children(struct server *srv, int fd);
 /* Free everything (listeners closed, files removed). */
 void		 server_free(struct server *srv);
 

@@ -107,6 +107,10 @@ def _refused(port):
         s.connect(("127.0.0.1", port))
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        # Caught in the backlog while the listener closed: not served
+        # either; ask again until the port refuses outright.
+        return False
     finally:
         s.close()
     return False
