@@ -23,7 +23,8 @@ import threading
 import time
 
 from lib import (BINARY, SLOW, Daemon, NotifySocket, TestFailure, check,
-                 check_reply, connect, recv_until, split_replies, talk)
+                 check_reply, connect, recv_until, split_replies, talk,
+                 tcp_config)
 
 MODELS = ("thread", "fork", "event", "sequential")
 
@@ -1011,3 +1012,46 @@ def test_sigpipe_client_vanishes_mid_reply():
                 check(d.stop() == 0)
     finally:
         shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_fork_child_does_not_hold_thread_sessions_open():
+    """After a thread->fork reload, a forked child must not keep a running
+    thread session's socket: that session's close reaches its client at
+    once, while the child's own session is still open."""
+    with Daemon(tcp_config("thread")) as d:
+        addr = d.addr()
+        a = connect(addr)
+        a.sendall(b"a\n")
+        check_reply(recv_until(a, 1), "a")
+        with open(d.conf, "w") as f:
+            f.write(tcp_config("fork"))     # same listener (port 0): kept
+        d.reload()
+        b = connect(addr)
+        b.sendall(b"b\n")
+        check_reply(recv_until(b, 1), "b")
+        a.sendall(b"exit\n")
+        t0 = time.monotonic()
+        out = recv_until(a, until_eof=True, timeout=5)
+        check_reply(out, "exit")
+        check(time.monotonic() - t0 < 1.0 * SLOW,
+              "thread session closed only after %.1fs" % (time.monotonic() - t0))
+        b.sendall(b"exit\n")
+        check_reply(recv_until(b, until_eof=True), "exit")
+        a.close()
+        b.close()
+
+
+def test_reload_moving_named_listener_keeps_it_in_fd_store():
+    """Moving a named listener stores the new socket after removing the
+    old one: FDSTOREREMOVE by name must not take the new one out."""
+    conf = 'listen = ( { transport = "tcp"; address = "127.0.0.1"; port = 0; name = "main"; } );\n'
+    with Daemon(conf) as d:
+        first = d.addr()
+        with open(d.conf, "w") as f:
+            f.write(conf.replace('address = "127.0.0.1"', 'address = "127.0.0.2"'))
+        d.notify.messages.clear()
+        d.reload()
+        seq = [("remove" if "FDSTOREREMOVE" in m else "store")
+               for m in d.notify.messages if m.get("FDNAME") == "main"]
+        check(seq == ["remove", "store"], "fd store messages: %r" % seq)
+        check(d.addr()[0] == "127.0.0.2" and first[0] == "127.0.0.1", d.status)
