@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -23,23 +24,20 @@
 #define SPARE_MAX	 32
 #define SPARE_LINGER_MS	 2000
 
+/*
+ * A waiting spare: the dispatcher pops it from a stack (the most recently
+ * used thread first, its stack still in the cache), hands it the conn and
+ * posts its own semaphore, so a hand-over costs one wake-up.
+ */
+struct spare {
+	sem_t		 sem;
+	struct conn	*c;
+	struct spare	*next;
+};
+
 static pthread_mutex_t	 pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	 pool_cond;
-static pthread_once_t	 pool_once = PTHREAD_ONCE_INIT;
-static struct conn	*pool_head, *pool_tail;	/* handed over, not taken */
-static unsigned		 pool_idle;		/* spares waiting */
-static unsigned		 pool_queued;		/* conns in the queue */
-
-static void
-pool_init(void)
-{
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&pool_cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
+static struct spare	*pool;		/* waiting spares */
+static unsigned		 pool_n;
 
 /* Run one request to its end and hand the conn back to the loop. */
 static void
@@ -63,31 +61,53 @@ run(struct conn *c)
 static struct conn *
 next_conn(void)
 {
+	struct spare me, **pp;
 	struct timespec deadline;
-	struct conn *c = NULL;
-	int r = 0;
+	struct conn *c;
+	bool expired = false;
 
+	me.c = NULL;
+	if (sem_init(&me.sem, 0, 0) < 0)
+		return NULL;
 	pthread_mutex_lock(&pool_lock);
-	if (pool_idle >= SPARE_MAX) {
+	if (pool_n >= SPARE_MAX) {
 		pthread_mutex_unlock(&pool_lock);
+		sem_destroy(&me.sem);
 		return NULL;
 	}
-	pool_idle++;
+	me.next = pool;
+	pool = &me;
+	pool_n++;
+	pthread_mutex_unlock(&pool_lock);
+
 	(void)prctl(PR_SET_NAME, "et-spare");
-	/* A spare holds no buffers while it waits. */
-	session_thread_cleanup();
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += SPARE_LINGER_MS / 1000;
-	while (!pool_head && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&pool_cond, &pool_lock, &deadline);
-	if (pool_head) {
-		c = pool_head;
-		pool_head = c->pool_next;
-		if (!pool_head)
-			pool_tail = NULL;
-		pool_queued--;
+	while (sem_clockwait(&me.sem, CLOCK_MONOTONIC, &deadline) < 0) {
+		if (errno == EINTR)
+			continue;
+		/* Timed out: leave the pool, unless a conn just came. */
+		pthread_mutex_lock(&pool_lock);
+		if (!me.c) {
+			for (pp = &pool; *pp != &me; pp = &(*pp)->next)
+				;
+			*pp = me.next;
+			pool_n--;
+			expired = true;
+		}
+		pthread_mutex_unlock(&pool_lock);
+		if (!expired)
+			sem_wait(&me.sem);	/* the post is on its way */
+		break;
 	}
-	pool_idle--;
+	sem_destroy(&me.sem);
+	/*
+	 * The hand-over happened under pool_lock; taking it again orders
+	 * everything the loop wrote into the conn before our use of it
+	 * (and shows ThreadSanitizer why, sem_clockwait is not modelled).
+	 */
+	pthread_mutex_lock(&pool_lock);
+	c = me.c;
 	pthread_mutex_unlock(&pool_lock);
 	return c;
 }
@@ -108,22 +128,19 @@ worker(void *arg)
 static bool
 hand_to_spare(struct conn *c)
 {
-	bool taken = false;
+	struct spare *sp;
 
 	pthread_mutex_lock(&pool_lock);
-	if (pool_idle > pool_queued) {
-		c->pool_next = NULL;
-		if (pool_tail)
-			pool_tail->pool_next = c;
-		else
-			pool_head = c;
-		pool_tail = c;
-		pool_queued++;
-		pthread_cond_signal(&pool_cond);
-		taken = true;
+	if ((sp = pool) != NULL) {
+		pool = sp->next;
+		pool_n--;
+		sp->c = c;
 	}
 	pthread_mutex_unlock(&pool_lock);
-	return taken;
+	if (!sp)
+		return false;
+	sem_post(&sp->sem);
+	return true;
 }
 
 static int
@@ -133,7 +150,6 @@ dispatch(struct server *srv, struct conn *c)
 	pthread_t tid;
 	int r;
 
-	pthread_once(&pool_once, pool_init);
 	if (hand_to_spare(c))
 		return 0;
 	if ((r = pthread_attr_init(&attr)) != 0)

@@ -54,7 +54,6 @@ struct conn {
 	size_t		 datalen;
 	struct conn	*prev, *next;	/* active list */
 	struct conn	*done_next;	/* finished-thread queue */
-	struct conn	*pool_next;	/* thread model: queued for a spare */
 };
 
 /*

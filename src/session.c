@@ -410,6 +410,8 @@ session_run(struct session *s, int stop_fd)
 	nfds_t n;
 	int r;
 
+	/* The first line usually arrives with the connection: no poll. */
+	session_io(s, POLLIN);
 	while (s->state != SS_DONE) {
 		pfd[0].fd = s->fd;
 		pfd[0].events = session_events(s);
