@@ -6,11 +6,21 @@
 # Every server is started afresh for every scenario, on loopback only, pinned
 # to other CPUs than the load generator when there are two or more; the
 # script stops only the processes it started (trap on EXIT) and finishes in
-# bounded time (about 3 to 4 minutes with the defaults, always under 8).
+# bounded time (about 5 to 6 minutes with the defaults, under 8).
+#
+# The target ratios do not come from that table: this VM's speed drifts by
+# up to 50 % from minute to minute, so a ratio of two runs made a minute
+# apart is mostly noise.  For each target the "paired rounds" step starts
+# both servers (each on its own port, both on the server CPUs) and
+# alternates the load generator between them, A,B then B,A, BENCH_PAIRS
+# times; each round pair gives one ratio and the median is judged.
 #
 # Environment:
 #   BENCH_SECONDS        length of each round of a scenario, seconds (default 3)
 #   BENCH_ROUNDS         rounds per rate scenario, median reported (default 3)
+#   BENCH_PAIRS          paired rounds per target ratio (default 5, at most
+#                        20; 0 skips the step and judges no target)
+#   PAIR_SECONDS         length of one side of a paired round (default 2)
 #   BENCH_IDLE_SECONDS   upper bound of the idle scenario (default 30; it
 #                        ends as soon as every connection was probed)
 #   BENCH_IDLE_CLIENTS   connections held in the idle scenario (default 10000)
@@ -22,14 +32,17 @@
 #   CC, B                compiler and build directory for build/loadgen
 #
 # Exit status: 0, or 1 when an echotimed run counted an error (a reply that
-# failed verification, a timeout, a refused or reset connection) or the
-# daemon died, or (with BENCH_STRICT=1) a target was missed.
+# failed verification, a timeout, a refused or reset connection) in any
+# round, when any paired round (echotimed or Python) did, when the daemon
+# died, or (with BENCH_STRICT=1) when a target was missed.
 set -eu
 
 cd "$(dirname "$0")/../.."
 
 SECS=${BENCH_SECONDS:-3}
 ROUNDS=${BENCH_ROUNDS:-3}
+PAIRS=${BENCH_PAIRS:-5}
+PAIR_SECS=${PAIR_SECONDS:-2}
 IDLE_SECS=${BENCH_IDLE_SECONDS:-30}
 IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
 ONLY=${BENCH_ONLY:-sequential thread fork event py-sequential py-threading py-forking py-udp}
@@ -41,9 +54,15 @@ RESULTS=$B/bench-results.txt
 case $SECS in ''|*[!0-9.]*) echo "bench: bad BENCH_SECONDS" >&2; exit 64;; esac
 case $IDLE_SECS in ''|*[!0-9.]*) echo "bench: bad BENCH_IDLE_SECONDS" >&2; exit 64;; esac
 case $IDLE_N in ''|*[!0-9]*) echo "bench: bad BENCH_IDLE_CLIENTS" >&2; exit 64;; esac
+case $ROUNDS in ''|*[!0-9]*) echo "bench: bad BENCH_ROUNDS" >&2; exit 64;; esac
+case $PAIRS in ''|*[!0-9]*) echo "bench: bad BENCH_PAIRS" >&2; exit 64;; esac
+case $PAIR_SECS in ''|*[!0-9.]*) echo "bench: bad PAIR_SECONDS" >&2; exit 64;; esac
 # loadgen refuses durations over 120 s; keep the whole run bounded.
 awk -v s="$SECS" -v i="$IDLE_SECS" 'BEGIN { exit !(s > 0 && s <= 60 && i > 0 && i <= 120) }' ||
 	{ echo "bench: BENCH_SECONDS must be in (0, 60], BENCH_IDLE_SECONDS in (0, 120]" >&2; exit 64; }
+awk -v r="$ROUNDS" -v p="$PAIRS" -v s="$PAIR_SECS" \
+    'BEGIN { exit !(r >= 1 && r <= 20 && p <= 20 && s > 0 && s <= 30) }' ||
+	{ echo "bench: BENCH_ROUNDS must be in [1, 20], BENCH_PAIRS in [0, 20], PAIR_SECONDS in (0, 30]" >&2; exit 64; }
 
 # --- tools --------------------------------------------------------------
 
@@ -244,6 +263,13 @@ field() {	# field RESULT-LINE KEY
 	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"
 }
 
+label() {
+	case $1 in
+	py-*) echo "python ${1#py-}" ;;
+	*) echo "echotimed $1" ;;
+	esac
+}
+
 # run_scenario ROW KIND SERVER SCENARIO
 run_scenario() {
 	local row=$1 kind=$2 srv=$3 scen=$4 rc mode target n dur out line
@@ -271,8 +297,9 @@ run_scenario() {
 	out=$TMP/$row-$scen.out
 	rc=0
 	# This machine is noisy: rate scenarios run ROUNDS times against the
-	# same server and the median round (by rate) is reported.
-	local rounds=$ROUNDS r lines=""
+	# same server and the median round (by rate) is reported.  Every round
+	# is checked, not only the median one.
+	local rounds=$ROUNDS r lines="" l lrc ran=0 bad=0
 	[ "$scen" = idle ] && rounds=1
 	for ((r = 1; r <= rounds; r++)); do
 		# In the background so that a signal to this script is handled
@@ -282,12 +309,23 @@ run_scenario() {
 		    --duration "$dur" --server-pid "$SRV_PID" >"$out.$r" 2>&1 &
 		LG_PID=$!
 		PIDS+=("$LG_PID")
-		wait "$LG_PID" || rc=$?
+		lrc=0
+		wait "$LG_PID" || lrc=$?
 		stop_pid "$LG_PID"	# only forgets it: it has exited
+		[ "$lrc" = 0 ] || rc=$lrc
+		ran=$((ran + 1))
 		cat "$out.$r" >>"$out"
-		lines+="$(grep '^RESULT ' "$out.$r" | tail -n 1 || true)"$'\n'
+		l=$(grep '^RESULT ' "$out.$r" | tail -n 1 || true)
+		lines+="$l"$'\n'
+		if [ "$lrc" != 0 ] || [ -z "$l" ] || [ "$(field "$l" errors)" != 0 ]; then
+			bad=$((bad + 1))
+		fi
 		alive "$SRV_PID" || break
 	done
+	if [ "$bad" != 0 ]; then
+		NOTE[$row]="${NOTE[$row]:-}$scen: $bad of $ran rounds failed or counted errors; "
+		[ "$kind" = echotimed ] && FAILED=1
+	fi
 	line=$(grep '^RESULT ' <<<"$lines" | \
 	    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) \
 	        print substr($i, 6) "\t" $0 }' | sort -g | \
@@ -335,7 +373,8 @@ run_row() {
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 echo "bench: ${#CPUS[@]} CPUs (${CPUS[*]}), servers on ${SRV_PIN[2]:-any}, loadgen on ${CLI_PIN[2]:-any};" \
-    "median of $ROUNDS rounds of $SECS s per scenario, idle: $IDLE_N connections (<= $IDLE_SECS s); load average $load"
+    "median of $ROUNDS rounds of $SECS s per scenario, idle: $IDLE_N connections (<= $IDLE_SECS s);" \
+    "target ratios from $PAIRS paired rounds of $PAIR_SECS s a side; load average $load"
 if awk -v l="$load" -v n="${#CPUS[@]}" 'BEGIN { exit !(l > n / 2) }'; then
 	echo "bench: warning: the machine is busy (load $load): numbers will be noisy"
 fi
@@ -350,6 +389,159 @@ run_row py-sequential python    sequential p1 c8
 run_row py-threading  python    threading  p1 p50 c8 idle
 run_row py-forking    python    forking    p1 p50 c8
 run_row py-udp        python    udp        udp
+
+# --- paired rounds for the target ratios ---------------------------------
+#
+# This VM's speed drifts by up to 50 % from minute to minute, so the ratio of
+# two rows of the table above, measured a minute or more apart, is mostly
+# noise.  For each target both servers run at the same time (each on its own
+# port, both on the server CPUs) and the load generator alternates between
+# them, PAIR_SECS each: A then B in odd rounds, B then A in even ones, so
+# the bias of a steady drift flips sign from one round pair to the next and
+# cancels across them.  Each round pair gives one ratio A/B; the median of
+# the PAIRS ratios is judged against the target.
+# Every paired round must verify with errors=0, on either side: a round with
+# errors (or without a RESULT line) makes the bench fail and gives no ratio.
+
+declare -A PR_MED PR_MIN PR_MAX PR_N PR_A PR_B PR_BAD PR_LIST PR_NOTE
+PR_LINE=
+
+selected() {	# selected ROW: is ROW in BENCH_ONLY?
+	case " $ONLY " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# start_server KIND SERVER: start_echotimed or start_python.
+start_server() {
+	if [ "$1" = echotimed ]; then start_echotimed "$2"; else start_python "$2"; fi
+}
+
+# pair_round KEY ROUND ROW PORT PID MODE TARGET CLIENTS: one bounded loadgen
+# run (at most PAIR_SECS).  Sets PR_LINE to its RESULT line (empty if none);
+# status 0 only when the run verified with errors=0.
+pair_round() {
+	local key=$1 r=$2 row=$3 port=$4 pid=$5 mode=$6 target=$7 n=$8 rc=0 out
+	out=$TMP/pair-${key//:/-}-$r-$row.out
+	"${CLI_PIN[@]}" "$LOADGEN" --mode "$mode" --target "$target:127.0.0.1:$port" \
+	    --clients "$n" --duration "$PAIR_SECS" --server-pid "$pid" >"$out" 2>&1 &
+	LG_PID=$!
+	PIDS+=("$LG_PID")
+	wait "$LG_PID" || rc=$?
+	stop_pid "$LG_PID"	# only forgets it: it has exited
+	PR_LINE=$(grep '^RESULT ' "$out" | tail -n 1 || true)
+	echo "pair $key round $r $row rc=$rc $PR_LINE" >>"$RESULTS"
+	if [ "$rc" != 0 ] || [ -z "$PR_LINE" ] || [ "$(field "$PR_LINE" errors)" != 0 ]; then
+		echo "bench: paired round $r of $key against $row: rc=$rc, errors=$(field "$PR_LINE" errors)" >&2
+		[ -n "$PR_LINE" ] || sed 's/^/    /' "$out" >&2
+		return 1
+	fi
+	return 0
+}
+
+# stats: reads numbers, one a line; prints "median min max n" (median of an
+# even count: the mean of the middle two), nothing when there are none.
+stats() {
+	sort -g | awk 'NF { v[++n] = $1 }
+	    END { if (!n) exit
+		m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		printf "%.4f %.4f %.4f %d\n", m, v[1], v[n], n }'
+}
+
+# run_pair ROW-A KIND-A SERVER-A ROW-B KIND-B SERVER-B SCENARIO
+run_pair() {
+	local ra=$1 ka=$2 sa=$3 rb=$4 kb=$5 sb=$6 scen=$7
+	local key=$1:$4:$7 mode n target rc pa pb porta portb r side xa xb
+	local ratios="" rates_a="" rates_b="" bad=0 st med lo hi cnt order=()
+	selected "$ra" && selected "$rb" || return 0
+	if [ "$ka" = echotimed ] && [ ! -x "$ECHOTIMED" ]; then
+		PR_NOTE[$key]="$ECHOTIMED not built"
+		return 0
+	fi
+	case $scen in
+	p50)	mode=persistent n=50 target=tcp ;;
+	c8)	mode=connect n=8 target=tcp ;;
+	udp)	mode=udp n=8 target=udp ;;
+	esac
+	rc=0
+	start_server "$ka" "$sa" || rc=$?
+	if [ "$rc" = 78 ]; then
+		PR_NOTE[$key]="model \"$sa\" refused by this echotimed (exit 78)"
+		return 0
+	elif [ "$rc" != 0 ]; then
+		PR_NOTE[$key]="$(label "$ra") did not start"
+		[ "$ka" = echotimed ] && FAILED=1
+		return 0
+	fi
+	pa=$SRV_PID porta=$SRV_PORT
+	rc=0
+	start_server "$kb" "$sb" || rc=$?
+	if [ "$rc" != 0 ]; then
+		PR_NOTE[$key]="$(label "$rb") did not start"
+		[ "$kb" = echotimed ] && FAILED=1
+		stop_pid "$pa"
+		return 0
+	fi
+	pb=$SRV_PID portb=$SRV_PORT
+	for ((r = 1; r <= PAIRS; r++)); do
+		xa='' xb=''
+		if ((r % 2)); then order=(a b); else order=(b a); fi
+		for side in "${order[@]}"; do
+			if [ "$side" = a ]; then
+				if pair_round "$key" "$r" "$ra" "$porta" "$pa" "$mode" "$target" "$n"; then
+					xa=$(field "$PR_LINE" rate)
+				else
+					bad=$((bad + 1))
+				fi
+			else
+				if pair_round "$key" "$r" "$rb" "$portb" "$pb" "$mode" "$target" "$n"; then
+					xb=$(field "$PR_LINE" rate)
+				else
+					bad=$((bad + 1))
+				fi
+			fi
+		done
+		if [ -n "$xa" ] && [ -n "$xb" ]; then
+			ratios+=$(awk -v a="$xa" -v b="$xb" 'BEGIN { if (b > 0) printf "%.4f", a / b }')$'\n'
+			rates_a+=$xa$'\n'
+			rates_b+=$xb$'\n'
+		fi
+		if ! alive "$pa" || ! alive "$pb"; then
+			alive "$pa" || PR_NOTE[$key]="${PR_NOTE[$key]:-}$(label "$ra") died in round $r; "
+			alive "$pb" || PR_NOTE[$key]="${PR_NOTE[$key]:-}$(label "$rb") died in round $r; "
+			FAILED=1
+			break
+		fi
+	done
+	stop_pid "$pa"
+	stop_pid "$pb"
+	if [ "$bad" != 0 ]; then
+		PR_BAD[$key]=$bad
+		FAILED=1
+	fi
+	st=$(stats <<<"$ratios")
+	if [ -n "$st" ]; then
+		read -r med lo hi cnt <<<"$st"
+		PR_MED[$key]=$med PR_MIN[$key]=$lo PR_MAX[$key]=$hi PR_N[$key]=$cnt
+		PR_A[$key]=$(stats <<<"$rates_a" | cut -d' ' -f1)
+		PR_B[$key]=$(stats <<<"$rates_b" | cut -d' ' -f1)
+		PR_LIST[$key]=$(awk 'NF { printf "%s%.2f", sep, $1; sep = " " }' <<<"$ratios")
+	fi
+	printf '  %-28s ratios %-29s median %s%s\n' "$ra/$rb $scen" \
+	    "${PR_LIST[$key]:-none}" \
+	    "$(awk -v m="${PR_MED[$key]:-}" 'BEGIN { if (m == "") print "n/a"; else printf "%.2fx", m }')" \
+	    "$([ "$bad" = 0 ] || echo "  ($bad rounds failed or counted errors)")"
+	return 0
+}
+
+if [ "$PAIRS" -gt 0 ]; then
+	echo "bench: paired rounds for the target ratios: $PAIRS x (A then B, alternating order), $PAIR_SECS s each side"
+	run_pair thread     echotimed thread     py-threading python threading  p50
+	run_pair thread     echotimed thread     py-threading python threading  c8
+	run_pair fork       echotimed fork       py-forking   python forking    c8
+	run_pair sequential echotimed sequential py-udp       python udp        udp
+	run_pair event      echotimed event      py-threading python threading  p50
+	run_pair event      echotimed event      py-threading python threading  c8
+fi
 
 # --- report --------------------------------------------------------------
 
@@ -407,13 +599,6 @@ cpu_per_op() {
 	esac
 }
 
-label() {
-	case $1 in
-	py-*) echo "python ${1#py-}" ;;
-	*) echo "echotimed $1" ;;
-	esac
-}
-
 echo
 echo "### echotimed vs Python socketserver ($(date -u +%Y-%m-%d), ${#CPUS[@]} CPUs, median of ${ROUNDS} rounds of ${SECS} s per scenario)"
 echo
@@ -447,26 +632,59 @@ for row in sequential thread fork event py-sequential py-threading py-forking py
 	    "$(cpu_per_op "$row" c8) | $(cpu_per_op "$row" udp) |"
 done
 
+# The target ratios come from the paired rounds (see above), not from the
+# table: "unpaired" (the two rows of the table) is shown for comparison only.
 echo
-echo "| ratio | echotimed | python | ratio | target | |"
-echo "|---|---:|---:|---:|---:|---|"
+if [ "$PAIRS" -gt 0 ]; then
+	echo "Target ratios, from the paired rounds, not from the table above: for each"
+	echo "target both servers ran at once and the load generator alternated between"
+	echo "them, $PAIR_SECS s each, A then B, then B then A, $PAIRS round pairs. Each round pair"
+	echo "gives one ratio; the median is judged, min and max show the spread. The"
+	echo "rates are each side's median over the paired rounds. \"unpaired\" is the ratio"
+	echo "of the two rows of the table above, for comparison only."
+else
+	echo "BENCH_PAIRS=0: no paired rounds, so no target is judged. \"unpaired\" is the"
+	echo "ratio of the two rows of the table above, for comparison only."
+fi
+echo
+echo "| ratio | echotimed | python | median ratio | min | max | target | | unpaired |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|---:|"
 MISSED=0
+x2() {	# x2 NUMBER: "1.23x", or "n/a"
+	awk -v v="${1:-}" 'BEGIN { if (v == "") print "n/a"; else printf "%.2fx", v }'
+}
 ratio() {	# ratio TEXT ROW-A ROW-B SCEN TARGET
-	local a=${RATE[$2,$4]:-} b=${RATE[$3,$4]:-} ea=${ERRS[$2,$4]:-0} verdict r
+	local key=$2:$3:$4 a=${RATE[$2,$4]:-} b=${RATE[$3,$4]:-} u med verdict=""
 	case "$a:$b" in
-	*[!0-9.:]* | :* | *:)
-		echo "| $1 | $(num0 "$a") | $(num0 "$b") | n/a | >= $5x | |"
-		return ;;
+	*[!0-9.:]* | :* | *:) u="n/a" ;;
+	*) u=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }') ;;
 	esac
-	r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }')
-	if awk -v r="$r" -v t="$5" 'BEGIN { exit !(r == "inf" || r + 0 >= t + 0) }'; then
+	med=${PR_MED[$key]:-}
+	if [ -z "$med" ]; then
+		if [ "$PAIRS" = 0 ]; then
+			verdict="not judged (BENCH_PAIRS=0)"
+		else
+			if selected "$2" && selected "$3"; then
+				verdict="no valid paired round${PR_BAD[$key]:+ (${PR_BAD[$key]} failed or counted errors)}; ${PR_NOTE[$key]:-}"
+			else
+				verdict="not run (BENCH_ONLY)"
+			fi
+		fi
+		echo "| $1 | n/a | n/a | n/a | | | >= $5x | ${verdict%; } | $u |"
+		return
+	fi
+	if awk -v r="$med" -v t="$5" 'BEGIN { exit !(r + 0 >= t + 0) }'; then
 		verdict="meets"
 	else
 		verdict="**below**"
 		MISSED=1
 	fi
-	[ "$ea" = 0 ] || verdict="$verdict (echotimed had $ea errors)"
-	echo "| $1 | $(printf '%.0f' "$a") | $(printf '%.0f' "$b") | ${r}x | >= $5x | $verdict |"
+	if [ -n "${PR_BAD[$key]:-}" ]; then
+		verdict+=" (${PR_BAD[$key]} rounds failed or counted errors; median of ${PR_N[$key]} of $PAIRS ratios)"
+	fi
+	[ -z "${PR_NOTE[$key]:-}" ] || verdict+=" (${PR_NOTE[$key]%; })"
+	echo "| $1 | $(num0 "${PR_A[$key]:-}") | $(num0 "${PR_B[$key]:-}") | $(x2 "$med") |" \
+	    "$(x2 "${PR_MIN[$key]:-}") | $(x2 "${PR_MAX[$key]:-}") | >= $5x | $verdict | $u |"
 }
 ratio "thread vs threading, 50 clients req/s" thread py-threading p50 1.6
 ratio "thread vs threading, connect rate" thread py-threading c8 4
@@ -478,7 +696,7 @@ ratio "event vs threading, connect rate" event py-threading c8 4.5
 echo
 echo "Raw RESULT lines: $RESULTS.  Finished in ${SECONDS} s."
 if [ "$FAILED" != 0 ]; then
-	echo "bench: an echotimed run counted errors or failed (see $RESULTS)" >&2
+	echo "bench: an echotimed run or a paired round counted errors or failed (see $RESULTS)" >&2
 	exit 1
 fi
 if [ "${BENCH_STRICT:-0}" = 1 ] && [ "$MISSED" != 0 ]; then
