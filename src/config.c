@@ -225,16 +225,49 @@ listen_conf_equal(const struct listen_conf *a, const struct listen_conf *b)
 	    a->reuse_port == b->reuse_port;
 }
 
-/* Defaults and freeing */
+bool
+listen_conf_same_socket(const struct listen_conf *a,
+    const struct listen_conf *b)
+{
+	return a->transport == b->transport &&
+	    streq(a->address, b->address) && a->port == b->port &&
+	    streq(a->path, b->path) && a->reuse_port == b->reuse_port;
+}
 
-static void
-listen_clear(struct listen_conf *l)
+/* Defaults, copies and freeing */
+
+void
+listen_conf_clear(struct listen_conf *l)
 {
 	free(l->name);
 	free(l->address);
 	free(l->path);
 	free(l->owner);
 	free(l->group);
+	l->name = l->address = l->path = l->owner = l->group = NULL;
+}
+
+static char *
+strdup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int
+listen_conf_copy(struct listen_conf *dst, const struct listen_conf *src)
+{
+	*dst = *src;
+	dst->name = strdup(src->name ? src->name : "");
+	dst->address = strdup_or_null(src->address);
+	dst->path = strdup_or_null(src->path);
+	dst->owner = strdup(src->owner ? src->owner : "");
+	dst->group = strdup(src->group ? src->group : "");
+	if (!dst->name || !dst->owner || !dst->group ||
+	    (src->address && !dst->address) || (src->path && !dst->path)) {
+		listen_conf_clear(dst);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static void
@@ -245,7 +278,7 @@ listeners_free(struct listen_conf *ls, size_t n)
 	if (ls == NULL)
 		return;
 	for (i = 0; i < n; i++)
-		listen_clear(&ls[i]);
+		listen_conf_clear(&ls[i]);
 	free(ls);
 }
 

@@ -117,6 +117,14 @@ void		 config_free(struct config *cfg);
 /* True if two listeners would open the same socket the same way. */
 bool		 listen_conf_equal(const struct listen_conf *a,
 		    const struct listen_conf *b);
+/* True if both would open the same socket (labels, backlog, mode aside). */
+bool		 listen_conf_same_socket(const struct listen_conf *a,
+		    const struct listen_conf *b);
+/* Deep copy of a listener's settings. 0 or -ENOMEM. */
+int		 listen_conf_copy(struct listen_conf *dst,
+		    const struct listen_conf *src);
+/* Free a listener's strings (a copy's, or one in a config). */
+void		 listen_conf_clear(struct listen_conf *lc);
 /* Names for enum values, as spelled in the config file. */
 const char	*transport_name(enum transport t);
 const char	*model_name(enum model m);

@@ -21,40 +21,6 @@
 
 #include "listener.h"
 
-static char *
-xstrdup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-int
-listen_conf_copy(struct listen_conf *dst, const struct listen_conf *src)
-{
-	*dst = *src;
-	dst->name = xstrdup_or_null(src->name ? src->name : "");
-	dst->address = xstrdup_or_null(src->address);
-	dst->path = xstrdup_or_null(src->path);
-	dst->owner = xstrdup_or_null(src->owner ? src->owner : "");
-	dst->group = xstrdup_or_null(src->group ? src->group : "");
-	if (!dst->name || !dst->owner || !dst->group ||
-	    (src->address && !dst->address) || (src->path && !dst->path)) {
-		listen_conf_clear(dst);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-void
-listen_conf_clear(struct listen_conf *lc)
-{
-	free(lc->name);
-	free(lc->address);
-	free(lc->path);
-	free(lc->owner);
-	free(lc->group);
-	lc->name = lc->address = lc->path = lc->owner = lc->group = NULL;
-}
-
 static int
 socktype_of(enum transport t)
 {
@@ -512,19 +478,10 @@ listener_adopt(int fd, const struct listen_conf *lc, struct listener **lp,
 	return 0;
 }
 
-static bool
-str_eq(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 bool
 listener_same_socket(const struct listener *l, const struct listen_conf *lc)
 {
-	return l->conf.transport == lc->transport &&
-	    str_eq(l->conf.address, lc->address) &&
-	    l->conf.port == lc->port && str_eq(l->conf.path, lc->path) &&
-	    l->conf.reuse_port == lc->reuse_port;
+	return listen_conf_same_socket(&l->conf, lc);
 }
 
 int

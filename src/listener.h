@@ -71,9 +71,5 @@ int	listener_reconfigure(struct listener *l, const struct listen_conf *lc,
 	    char *err, size_t errlen);
 /* Close the fd only, keeping the file (for a forked child). */
 void	listener_close_fd(struct listener *l);
-/* Copy a listen_conf deeply; NULL on ENOMEM. */
-int	listen_conf_copy(struct listen_conf *dst, const struct listen_conf *src);
-/* Free the strings of a listen_conf copy. */
-void	listen_conf_clear(struct listen_conf *lc);
 
 #endif
