@@ -92,7 +92,28 @@ class NotifySocket:
         self.sock.close()
 
 
-class Daemon:
+class LoggedProcess:
+    """A process (self.proc) whose stdout and stderr go to self.logpath."""
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, timeout=10.0):
+        """Wait until the log matches; fail early once the process exited."""
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.logtext()):
+                return
+            if self.proc.poll() is not None and \
+                    not re.search(pattern, self.logtext()):
+                break
+            time.sleep(0.02)
+        raise TestFailure("log never matched %r:\n%s" % (pattern, self.logtext()))
+
+
+class Daemon(LoggedProcess):
     """One echotimed process with a private config and notify socket."""
 
     def __init__(self, config=None, args=(), env=None, wait_ready=True,
@@ -228,19 +249,6 @@ class Daemon:
                         VALGRIND_REPORTS.append(f.read())
         if not os.environ.get("ECHOTIMED_KEEP_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
-
-    def logtext(self):
-        self.log.flush()
-        with open(self.logpath, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def wait_log(self, pattern, timeout=10.0):
-        deadline = time.monotonic() + timeout * SLOW
-        while time.monotonic() < deadline:
-            if re.search(pattern, self.logtext()):
-                return
-            time.sleep(0.02)
-        raise TestFailure("log never matched %r:\n%s" % (pattern, self.logtext()))
 
     def children(self):
         """PIDs of the daemon's direct children."""

@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 
-from lib import (BINARY, ROOT, SLOW, WRAP, Daemon, TestFailure, check,
+from lib import (BINARY, ROOT, SLOW, WRAP, Daemon, LoggedProcess,
+                 TestFailure, check,
                  check_reply, connect, recv_until, split_replies, talk,
                  udp_ask)
 
@@ -247,7 +248,7 @@ def free_port(kind=socket.SOCK_STREAM):
     raise TestFailure("no free port")
 
 
-class Proc:
+class Proc(LoggedProcess):
     """A process (the daemon, or systemd-socket-activate running it) with
     a config file, an FdNotify socket and a log file."""
 
@@ -277,23 +278,6 @@ class Proc:
                                      stdin=subprocess.DEVNULL, env=e,
                                      pass_fds=pass_fds, preexec_fn=preexec_fn)
         self.pid = self.proc.pid
-
-    def logtext(self):
-        self.log.flush()
-        with open(self.logpath, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def wait_log(self, pattern, timeout=10.0):
-        deadline = time.monotonic() + timeout * SLOW
-        while time.monotonic() < deadline:
-            if re.search(pattern, self.logtext()):
-                return
-            if self.proc.poll() is not None and \
-                    not re.search(pattern, self.logtext()):
-                break
-            time.sleep(0.02)
-        raise TestFailure("log never matched %r:\n%s" % (pattern,
-                                                         self.logtext()))
 
     def wait_ready(self, timeout=10.0):
         deadline = time.monotonic() + timeout * SLOW
