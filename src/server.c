@@ -843,15 +843,15 @@ refuse(int fd, enum lp_error err, const char *text)
 	close(fd);
 }
 
+/* A Unix peer's credentials: into c->cred for the log, and *uc. */
 static void
-peer_cred(struct conn *c)
+peer_cred(struct conn *c, struct ucred *uc)
 {
-	struct ucred uc;
-	socklen_t len = sizeof(uc);
+	socklen_t len = sizeof(*uc);
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0)
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, uc, &len) == 0)
 		snprintf(c->cred, sizeof(c->cred), "uid=%u gid=%u pid=%d",
-		    (unsigned)uc.uid, (unsigned)uc.gid, (int)uc.pid);
+		    (unsigned)uc->uid, (unsigned)uc->gid, (int)uc->pid);
 }
 
 static void
@@ -864,7 +864,6 @@ accept_one(struct server *srv, struct listener *l, int fd,
 	struct lstats *st = server_stats(srv, l->stats_slot);
 	struct log_fields f = LOG_FIELDS_INIT;
 	struct ucred uc = { 0, 0, 0 };
-	socklen_t uclen = sizeof(uc);
 	struct conn *c;
 	int r;
 
@@ -880,8 +879,7 @@ accept_one(struct server *srv, struct listener *l, int fd,
 	netaddr_format((struct sockaddr *)ss, sslen, c->peerstr,
 	    sizeof(c->peerstr));
 	if (ss->ss_family == AF_UNIX) {
-		peer_cred(c);
-		(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &uclen);
+		peer_cred(c, &uc);
 		if (strcmp(c->peerstr, "unix:unnamed") == 0)
 			snprintf(c->peerstr, sizeof(c->peerstr), "unix:pid=%d",
 			    (int)uc.pid);

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import tempfile
 
-from lib import (BINARY, ROOT, Daemon, check, check_reply, connect, nc, recv_until,
+from lib import (BINARY, ROOT, Daemon, TestFailure, check, check_reply, connect, nc, recv_until,
                  split_replies, talk, tcp_config)
 
 
@@ -185,3 +185,16 @@ def test_builtin_defaults_logged():
     # Without -c and without the default file the daemon serves defaults.
     r = run(["-T"])
     check(r.returncode == 0 and b'address = "127.0.0.1"' in r.stdout and b"port = 9999" in r.stdout, repr(r))
+    if os.path.exists("/etc/echotimed/echotimed.conf"):
+        return ("skip", "/etc/echotimed/echotimed.conf exists here")
+    try:
+        d = Daemon(config=None)
+    except TestFailure as e:
+        if "Address already in use" in str(e):
+            return ("skip", "127.0.0.1:9999 is taken")
+        raise
+    with d:
+        d.wait_log(r"no configuration file at /etc/echotimed/echotimed.conf; "
+                   r"serving the built-in defaults")
+        check(d.addr() == ("127.0.0.1", 9999) and "model thread" in d.status, d.status)
+        check_reply(talk(d.addr(), b"defaults\n"), "defaults")
