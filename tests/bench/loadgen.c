@@ -793,6 +793,42 @@ connected(struct conn *c)
 	}
 }
 
+/*
+ * Connect mode, TCP: on loopback the handshake has usually completed by the
+ * time connect() returns EINPROGRESS, so send the request at once instead of
+ * waiting for EPOLLOUT and asking SO_ERROR: three system calls fewer per
+ * connection, which matters because the load generator's CPU, not the
+ * server's, limits the connection rate of a fast server.  A socket still
+ * connecting makes send() fail with EAGAIN and takes the usual path; any
+ * other failure is the connection's error.  Returns whether the connection
+ * was dealt with here.
+ */
+static bool
+try_early_send(struct conn *c)
+{
+	ssize_t n;
+
+	n = send(c->fd, G.req, G.reqlen, MSG_NOSIGNAL);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return false;
+	if (n < 0) {
+		fail(c, errno == ECONNREFUSED ? ERR_REFUSED :
+		    (errno == EPIPE || errno == ECONNRESET) ? ERR_RESET :
+		    ERR_CONNECT);
+		return true;
+	}
+	ep_ctl(EPOLL_CTL_ADD, c, EPOLLIN);
+	c->deadline = c->t0 + G.timeout_ns;
+	c->soff = (uint32_t)n;
+	if (c->soff < G.reqlen) {
+		c->st = CS_SENDING;
+		set_out(c, true);
+	} else {
+		c->st = CS_WAITING;
+	}
+	return true;
+}
+
 static void
 start_conn(struct conn *c)
 {
@@ -814,7 +850,12 @@ start_conn(struct conn *c)
 		return;
 	}
 	c->fd = fd;
-	if (G.family != AF_UNIX && G.socktype == SOCK_STREAM)
+	/*
+	 * Connect mode writes once per connection, so Nagle never delays it:
+	 * the option would only cost a system call per connection.
+	 */
+	if (G.family != AF_UNIX && G.socktype == SOCK_STREAM &&
+	    G.mode != MODE_CONNECT)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->st = CS_CONNECTING;
 	c->deadline = G.mode == MODE_IDLE ? G.connect_deadline :
@@ -828,6 +869,8 @@ start_conn(struct conn *c)
 		return;
 	}
 	e = errno;
+	if (e == EINPROGRESS && G.mode == MODE_CONNECT && try_early_send(c))
+		return;
 	if (e == EINPROGRESS) {
 		ep_ctl(EPOLL_CTL_ADD, c, EPOLLIN | EPOLLOUT);
 		c->want_out = true;
