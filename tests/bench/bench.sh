@@ -75,6 +75,21 @@ if [ ! -x "$LOADGEN" ] || [ tests/bench/loadgen.c -nt "$LOADGEN" ]; then
 fi
 "$LOADGEN" --self-test >/dev/null || { echo "bench: loadgen self-test failed" >&2; exit 1; }
 
+# forkcost, twice: libc only, and with the daemon's libraries mapped.
+FORKCOST=$B/forkcost
+if [ ! -x "$FORKCOST-libs" ] || [ tests/bench/forkcost.c -nt "$FORKCOST-libs" ]; then
+	# shellcheck disable=SC2046,SC2086  # pkg-config output is word lists
+	if ! { ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Wshadow ${CI:+-Werror} \
+	    -o "$FORKCOST-libc" tests/bench/forkcost.c &&
+	    ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Wshadow ${CI:+-Werror} \
+	    -DWITH_DAEMON_LIBS $(pkg-config --cflags libconfig libsystemd) \
+	    -Wl,-z,relro -Wl,-z,now -o "$FORKCOST-libs" tests/bench/forkcost.c \
+	    $(pkg-config --libs libconfig libsystemd); }; then
+		echo "bench: cannot build $FORKCOST" >&2
+		exit 1
+	fi
+fi
+
 # The real interpreter, not a version-manager shim, so that $! is Python.
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
@@ -403,7 +418,7 @@ run_row py-udp        python    udp        udp
 # Every paired round must verify with errors=0, on either side: a round with
 # errors (or without a RESULT line) makes the bench fail and gives no ratio.
 
-declare -A PR_MED PR_MIN PR_MAX PR_N PR_A PR_B PR_BAD PR_LIST PR_NOTE
+declare -A PR_MED PR_MIN PR_MAX PR_N PR_A PR_B PR_BAD PR_LIST PR_NOTE PR_BUSY
 PR_LINE=
 
 selected() {	# selected ROW: is ROW in BENCH_ONLY?
@@ -451,7 +466,7 @@ stats() {
 run_pair() {
 	local ra=$1 ka=$2 sa=$3 rb=$4 kb=$5 sb=$6 scen=$7
 	local key=$1:$4:$7 mode n target rc pa pb porta portb r side xa xb
-	local ratios="" rates_a="" rates_b="" bad=0 st med lo hi cnt order=()
+	local ratios="" rates_a="" rates_b="" busy_a="" bad=0 st med lo hi cnt order=()
 	selected "$ra" && selected "$rb" || return 0
 	if [ "$ka" = echotimed ] && [ ! -x "$ECHOTIMED" ]; then
 		PR_NOTE[$key]="$ECHOTIMED not built"
@@ -489,6 +504,9 @@ run_pair() {
 			if [ "$side" = a ]; then
 				if pair_round "$key" "$r" "$ra" "$porta" "$pa" "$mode" "$target" "$n"; then
 					xa=$(field "$PR_LINE" rate)
+					busy_a+=$(awk -v c="$(field "$PR_LINE" client_cpu_s)" \
+					    -v e="$(field "$PR_LINE" elapsed_s)" \
+					    'BEGIN { if (e > 0) printf "%.4f", c / e }')$'\n'
 				else
 					bad=$((bad + 1))
 				fi
@@ -525,6 +543,7 @@ run_pair() {
 		PR_A[$key]=$(stats <<<"$rates_a" | cut -d' ' -f1)
 		PR_B[$key]=$(stats <<<"$rates_b" | cut -d' ' -f1)
 		PR_LIST[$key]=$(awk 'NF { printf "%s%.2f", sep, $1; sep = " " }' <<<"$ratios")
+		PR_BUSY[$key]=$(stats <<<"$busy_a" | cut -d' ' -f1)
 	fi
 	printf '  %-28s ratios %-29s median %s%s\n' "$ra/$rb $scen" \
 	    "${PR_LIST[$key]:-none}" \
@@ -647,8 +666,11 @@ else
 	echo "ratio of the two rows of the table above, for comparison only."
 fi
 echo
-echo "| ratio | echotimed | python | median ratio | min | max | target | | unpaired |"
-echo "|---|---:|---:|---:|---:|---:|---:|---|---:|"
+echo "\"loadgen CPU\" is the load generator's median CPU use in echotimed's rounds: at"
+echo "90 % or more the client, not echotimed, set the pace, and the ratio is a lower bound."
+echo
+echo "| ratio | echotimed | python | median ratio | min | max | target | | unpaired | loadgen CPU |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
 MISSED=0
 x2() {	# x2 NUMBER: "1.23x", or "n/a"
 	awk -v v="${1:-}" 'BEGIN { if (v == "") print "n/a"; else printf "%.2fx", v }'
@@ -670,7 +692,7 @@ ratio() {	# ratio TEXT ROW-A ROW-B SCEN TARGET
 				verdict="not run (BENCH_ONLY)"
 			fi
 		fi
-		echo "| $1 | n/a | n/a | n/a | | | >= $5x | ${verdict%; } | $u |"
+		echo "| $1 | n/a | n/a | n/a | | | >= $5x | ${verdict%; } | $u | |"
 		return
 	fi
 	if awk -v r="$med" -v t="$5" 'BEGIN { exit !(r + 0 >= t + 0) }'; then
@@ -684,7 +706,8 @@ ratio() {	# ratio TEXT ROW-A ROW-B SCEN TARGET
 	fi
 	[ -z "${PR_NOTE[$key]:-}" ] || verdict+=" (${PR_NOTE[$key]%; })"
 	echo "| $1 | $(num0 "${PR_A[$key]:-}") | $(num0 "${PR_B[$key]:-}") | $(x2 "$med") |" \
-	    "$(x2 "${PR_MIN[$key]:-}") | $(x2 "${PR_MAX[$key]:-}") | >= $5x | $verdict | $u |"
+	    "$(x2 "${PR_MIN[$key]:-}") | $(x2 "${PR_MAX[$key]:-}") | >= $5x | $verdict | $u |" \
+	    "$(awk -v b="${PR_BUSY[$key]:-}" 'BEGIN { if (b == "") print "n/a"; else printf "%.0f %%", b * 100 }') |"
 }
 ratio "thread vs threading, 50 clients req/s" thread py-threading p50 1.6
 ratio "thread vs threading, connect rate" thread py-threading c8 4
@@ -692,6 +715,24 @@ ratio "fork vs forking, connect rate" fork py-forking c8 6
 ratio "sequential UDP vs UDPServer, dgram/s" sequential py-udp udp 1.4
 ratio "event vs threading, 50 clients req/s" event py-threading p50 2.3
 ratio "event vs threading, connect rate" event py-threading c8 4.5
+
+# The floor under the fork model on this machine: fork, _exit, waitpid of
+# a process that maps the same libraries, on the server CPU.  A fork
+# server cannot serve a connection in less, whatever it does.
+if selected fork; then
+	fc_libs=$("${SRV_PIN[@]}" "$FORKCOST-libs" | grep '^FORKCOST ' || true)
+	fc_libc=$("${SRV_PIN[@]}" "$FORKCOST-libc" | grep '^FORKCOST ' || true)
+	echo "forkcost libs $fc_libs" >>"$RESULTS"
+	echo "forkcost libc $fc_libc" >>"$RESULTS"
+	echo
+	echo "Fork floor on this machine (tests/bench/forkcost.c: fork, _exit and waitpid," \
+	    "nothing else, on the server CPU):" \
+	    "$(field "$fc_libs" us_per_fork) us per child with echotimed's libraries" \
+	    "($(field "$fc_libs" mappings) mappings)," \
+	    "$(field "$fc_libc" us_per_fork) us with libc only ($(field "$fc_libc" mappings) mappings)." \
+	    "echotimed fork used $(cpu_per_op fork c8) us of CPU per connection in the connect scenario" \
+	    "and Python forking $(cpu_per_op py-forking c8) us."
+fi
 
 echo
 echo "Raw RESULT lines: $RESULTS.  Finished in ${SECONDS} s."
