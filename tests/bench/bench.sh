@@ -418,7 +418,7 @@ run_row py-udp        python    udp        udp
 # Every paired round must verify with errors=0, on either side: a round with
 # errors (or without a RESULT line) makes the bench fail and gives no ratio.
 
-declare -A PR_MED PR_MIN PR_MAX PR_N PR_A PR_B PR_BAD PR_LIST PR_NOTE PR_BUSY
+declare -A PR_MED PR_MIN PR_MAX PR_N PR_A PR_B PR_BAD PR_LIST PR_NOTE PR_BUSY PR_STEAL
 PR_LINE=
 
 selected() {	# selected ROW: is ROW in BENCH_ONLY?
@@ -466,7 +466,7 @@ stats() {
 run_pair() {
 	local ra=$1 ka=$2 sa=$3 rb=$4 kb=$5 sb=$6 scen=$7
 	local key=$1:$4:$7 mode n target rc pa pb porta portb r side xa xb
-	local ratios="" rates_a="" rates_b="" busy_a="" bad=0 st med lo hi cnt order=()
+	local ratios="" rates_a="" rates_b="" busy_a="" steal="" bad=0 st med lo hi cnt order=()
 	selected "$ra" && selected "$rb" || return 0
 	if [ "$ka" = echotimed ] && [ ! -x "$ECHOTIMED" ]; then
 		PR_NOTE[$key]="$ECHOTIMED not built"
@@ -519,6 +519,8 @@ run_pair() {
 			fi
 		done
 		if [ -n "$xa" ] && [ -n "$xb" ]; then
+			steal+=$(grep -h "^pair $key round $r " "$RESULTS" |
+			    sed -n 's/.* steal_pct=\([0-9.]*\).*/\1/p')$'\n'
 			ratios+=$(awk -v a="$xa" -v b="$xb" 'BEGIN { if (b > 0) printf "%.4f", a / b }')$'\n'
 			rates_a+=$xa$'\n'
 			rates_b+=$xb$'\n'
@@ -544,6 +546,7 @@ run_pair() {
 		PR_B[$key]=$(stats <<<"$rates_b" | cut -d' ' -f1)
 		PR_LIST[$key]=$(awk 'NF { printf "%s%.2f", sep, $1; sep = " " }' <<<"$ratios")
 		PR_BUSY[$key]=$(stats <<<"$busy_a" | cut -d' ' -f1)
+		PR_STEAL[$key]=$(stats <<<"$steal" | cut -d' ' -f1)
 	fi
 	printf '  %-28s ratios %-29s median %s%s\n' "$ra/$rb $scen" \
 	    "${PR_LIST[$key]:-none}" \
@@ -669,8 +672,11 @@ echo
 echo "\"loadgen CPU\" is the load generator's median CPU use in echotimed's rounds: at"
 echo "90 % or more the client, not echotimed, set the pace, and the ratio is a lower bound."
 echo
-echo "| ratio | echotimed | python | median ratio | min | max | target | | unpaired | loadgen CPU |"
-echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+echo "\"steal\" is the median share of all CPUs' time that the host took from this"
+echo "machine during the pair's rounds (/proc/stat): a measure of the noise."
+echo
+echo "| ratio | echotimed | python | median ratio | min | max | target | | unpaired | loadgen CPU | steal |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
 MISSED=0
 x2() {	# x2 NUMBER: "1.23x", or "n/a"
 	awk -v v="${1:-}" 'BEGIN { if (v == "") print "n/a"; else printf "%.2fx", v }'
@@ -692,7 +698,7 @@ ratio() {	# ratio TEXT ROW-A ROW-B SCEN TARGET
 				verdict="not run (BENCH_ONLY)"
 			fi
 		fi
-		echo "| $1 | n/a | n/a | n/a | | | >= $5x | ${verdict%; } | $u | |"
+		echo "| $1 | n/a | n/a | n/a | | | >= $5x | ${verdict%; } | $u | | |"
 		return
 	fi
 	if awk -v r="$med" -v t="$5" 'BEGIN { exit !(r + 0 >= t + 0) }'; then
@@ -707,7 +713,8 @@ ratio() {	# ratio TEXT ROW-A ROW-B SCEN TARGET
 	[ -z "${PR_NOTE[$key]:-}" ] || verdict+=" (${PR_NOTE[$key]%; })"
 	echo "| $1 | $(num0 "${PR_A[$key]:-}") | $(num0 "${PR_B[$key]:-}") | $(x2 "$med") |" \
 	    "$(x2 "${PR_MIN[$key]:-}") | $(x2 "${PR_MAX[$key]:-}") | >= $5x | $verdict | $u |" \
-	    "$(awk -v b="${PR_BUSY[$key]:-}" 'BEGIN { if (b == "") print "n/a"; else printf "%.0f %%", b * 100 }') |"
+	    "$(awk -v b="${PR_BUSY[$key]:-}" 'BEGIN { if (b == "") print "n/a"; else printf "%.0f %%", b * 100 }') |" \
+	    "$(awk -v b="${PR_STEAL[$key]:-}" 'BEGIN { if (b == "") print "n/a"; else printf "%.1f %%", b }') |"
 }
 ratio "thread vs threading, 50 clients req/s" thread py-threading p50 1.6
 ratio "thread vs threading, connect rate" thread py-threading c8 4

@@ -445,6 +445,24 @@ proc_stat(pid_t pid, pid_t *ppid, unsigned long long *ticks)
 	return 0;
 }
 
+/*
+ * Time stolen from this virtual machine by its host, summed over all CPUs
+ * (the "steal" column of /proc/stat), in seconds; -1 if unknown.  On a
+ * shared VM it tells a slow round from a slow server.
+ */
+static double
+steal_s(void)
+{
+	char buf[512];
+	unsigned long long st;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0 || read_small("/proc/stat", buf, sizeof buf) < 0 ||
+	    sscanf(buf, "cpu %*u %*u %*u %*u %*u %*u %*u %llu", &st) != 1)
+		return -1;
+	return (double)st / (double)hz;
+}
+
 /* A "Key: N kB" value from /proc/PID/<file>, or -1. */
 static long
 proc_kib(pid_t pid, const char *file, const char *key)
@@ -1460,7 +1478,9 @@ main(int argc, char **argv)
 	struct rusage ru;
 	struct sigaction sa;
 	uint64_t t_start, t_end, t_conn_end = 0, idle_probe_start = 0, grace;
-	double elapsed, rate, conn_rate = 0, ccpu, mean_us;
+	double elapsed, rate, conn_rate = 0, ccpu, mean_us, steal0, steal1;
+	double steal_pct = -1;
+	long ncpu;
 	unsigned i;
 	char *rbufs;
 	const char *unit;
@@ -1516,6 +1536,7 @@ main(int argc, char **argv)
 	grace = G.timeout_ns < NSEC / 5 ? G.timeout_ns : NSEC / 5;
 	if (grace > (uint64_t)(G.duration * 0.05e9))
 		grace = (uint64_t)(G.duration * 0.05e9);
+	steal0 = steal_s();
 	t_start = mono_ns();
 	t_end = t_start + (uint64_t)(G.duration * 1e9);
 	if (G.mode != MODE_IDLE)
@@ -1572,6 +1593,11 @@ main(int argc, char **argv)
 	}
 	G.stopping = true;
 	t_end = mono_ns();
+	steal1 = steal_s();
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (steal0 >= 0 && steal1 >= 0 && ncpu > 0 && t_end > t_start)
+		steal_pct = 100.0 * (steal1 - steal0) /
+		    ((double)(t_end - t_start) / 1e9 * (double)ncpu);
 	sample_server(&s1, G.mode != MODE_IDLE);
 	if (G.mode != MODE_IDLE)
 		smem = s1;
@@ -1625,6 +1651,9 @@ main(int argc, char **argv)
 		if (G.errs[i])
 			printf("  %s=%" PRIu64, err_names[i], G.errs[i]);
 	printf("\n  client cpu: %.3f s\n", ccpu);
+	if (steal_pct >= 0)
+		printf("  steal: %.1f %% of all CPUs' time was taken by the "
+		    "host\n", steal_pct);
 	if (s0.ok && s1.ok) {
 		printf("  server pid %d: cpu %.3f s, rss %ld KiB", (int)G.server_pid,
 		    s1.cpu_s - s0.cpu_s, smem.rss_kib);
@@ -1660,6 +1689,10 @@ main(int argc, char **argv)
 		    "server_pss_kib=%ld", smem.nchildren, smem.child_rss_kib,
 		    smem.pss_kib);
 	printf(" elapsed_s=%.3f", elapsed);
+	if (steal_pct >= 0)
+		printf(" steal_pct=%.1f", steal_pct);
+	else
+		printf(" steal_pct=na");
 	for (i = 0; i < ERR_MAX; i++)
 		printf(" err_%s=%" PRIu64, err_names[i], G.errs[i]);
 	printf("\n");
