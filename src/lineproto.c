@@ -21,8 +21,6 @@ lp_reader_init(struct lp_reader *r, size_t max_line)
 	/* max_line + 1 must not wrap; no such buffer could exist anyway. */
 	if (max_line == SIZE_MAX)
 		return -ENOMEM;
-	if ((r->buf = malloc(max_line + 1)) == NULL)
-		return -ENOMEM;
 	r->max = max_line;
 	return 0;
 }
@@ -99,6 +97,10 @@ lp_reader_feed(struct lp_reader *r, const char *data, size_t n,
 		if (r->len + n < r->len ||
 		    partial_too_long(r->len + n, data[n - 1], r->max))
 			return toolong(r, n, used);
+		if (r->buf == NULL && (r->buf = malloc(r->max + 1)) == NULL) {
+			*used = 0;
+			return LP_NOMEM;
+		}
 		memcpy(r->buf + r->len, data, n);
 		r->len += n;
 		*used = n;

@@ -22,6 +22,7 @@ enum lp_status {
 	LP_MORE,	/* all input consumed, no complete line yet */
 	LP_LINE,	/* one line is ready */
 	LP_TOOLONG,	/* the line exceeds the limit; the session must end */
+	LP_NOMEM,	/* no memory for a partial line; the session must end */
 };
 
 enum lp_error {
@@ -32,9 +33,10 @@ enum lp_error {
 };
 
 /*
- * Bounded line assembler.  Memory is allocated once by lp_reader_init() and
- * never grows: at most max_line + 1 bytes (the +1 holds a CR that may yet
- * turn out to be part of a CR LF terminator).
+ * Bounded line assembler.  Its buffer is allocated by the first call that
+ * must keep a partial line, so input that always ends at a line end costs
+ * no allocation, and never grows: at most max_line + 1 bytes (the +1 holds
+ * a CR that may yet turn out to be part of a CR LF terminator).
  */
 struct lp_reader {
 	char	*buf;
@@ -43,9 +45,10 @@ struct lp_reader {
 	bool	 toolong;
 };
 
-/* Allocate the buffer for lines of up to max_line bytes. 0 or -ENOMEM. */
+/* Set up for lines of up to max_line bytes; allocates nothing. 0 or -ENOMEM. */
 int		lp_reader_init(struct lp_reader *r, size_t max_line);
-/* Release the buffer; safe on a zeroed or already freed reader. */
+/* Release the buffer (a later partial line allocates it again); safe on a
+ * zeroed or already freed reader. */
 void		lp_reader_free(struct lp_reader *r);
 /* Forget any partial line (the buffer is kept). */
 void		lp_reader_reset(struct lp_reader *r);
@@ -55,7 +58,8 @@ void		lp_reader_reset(struct lp_reader *r);
  * points into data or into the reader and stays valid until the next call.
  * Call again with data + *used for the rest.  LP_MORE: all n bytes were
  * consumed (possibly buffered).  LP_TOOLONG: the current line is longer than
- * max_line; once returned, every later call returns it again.
+ * max_line; once returned, every later call returns it again.  LP_NOMEM:
+ * the buffer for a partial line could not be allocated (nothing consumed).
  */
 enum lp_status	lp_reader_feed(struct lp_reader *r, const char *data, size_t n,
 		    size_t *used, const char **line, size_t *len);

@@ -75,6 +75,8 @@ session_init(struct session *s, int fd, size_t max_line, int idle_timeout)
 	s->idle_timeout = idle_timeout;
 	s->last_ms = session_now_ms();
 	s->peer = "";
+	/* Allocates nothing, and max_line (at most 1 MiB) cannot fail it. */
+	(void)lp_reader_init(&s->rd, max_line);
 }
 
 void
@@ -265,10 +267,6 @@ read_lines(struct session *s)
 		finish(s, SESSION_NOMEM);
 		return;
 	}
-	if (!s->rd.buf && lp_reader_init(&s->rd, s->max_line) < 0) {
-		finish(s, SESSION_NOMEM);
-		return;
-	}
 	do
 		n = recv(s->fd, tl_in, READ_MAX, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
@@ -316,6 +314,12 @@ read_lines(struct session *s)
 			o += lp_format_error(out + o, LP_ERR_TOOLONG,
 			    s->max_line);
 			s->end = SESSION_TOOLONG;
+			s->state = SS_FLUSHING;
+			linger = true;
+			break;
+		} else if (st == LP_NOMEM) {
+			/* Replies to the lines before it still go out. */
+			s->end = SESSION_NOMEM;
 			s->state = SS_FLUSHING;
 			linger = true;
 			break;

@@ -472,7 +472,7 @@ START_TEST(test_init_free)
 	memset(&r, 0, sizeof(r));
 	lp_reader_free(&r);		/* zeroed */
 	ck_assert_int_eq(lp_reader_init(&r, 4096), 0);
-	ck_assert_ptr_nonnull(r.buf);
+	ck_assert_ptr_null(r.buf);	/* allocated on first need */
 	ck_assert_uint_eq(r.max, 4096);
 	ck_assert_uint_eq(lp_reader_pending(&r), 0);
 	lp_reader_free(&r);
@@ -480,6 +480,66 @@ START_TEST(test_init_free)
 	lp_reader_free(&r);		/* already freed */
 	ck_assert_int_eq(lp_reader_init(&r, SIZE_MAX), -ENOMEM);
 	lp_reader_free(&r);
+}
+END_TEST
+
+/* Input that ends at line ends never needs the buffer; a partial line does. */
+START_TEST(test_buffer_only_for_partial_lines)
+{
+	struct lp_reader r;
+	const char	 data[] = "one\r\ntwo\n";
+	const char	*line, *p = data;
+	size_t		 used, len, left = sizeof(data) - 1;
+
+	ck_assert_int_eq(lp_reader_init(&r, 16), 0);
+	while (left > 0) {
+		ck_assert_int_eq(lp_reader_feed(&r, p, left, &used, &line,
+		    &len), LP_LINE);
+		p += used;
+		left -= used;
+	}
+	ck_assert_ptr_null(r.buf);
+	ck_assert_int_eq(lp_reader_feed(&r, S("par"), &used, &line, &len),
+	    LP_MORE);
+	ck_assert_ptr_nonnull(r.buf);
+	ck_assert_int_eq(lp_reader_feed(&r, S("tial\n"), &used, &line, &len),
+	    LP_LINE);
+	ck_assert_uint_eq(len, 7);
+	ck_assert_mem_eq(line, "partial", 7);
+	/* Freed while nothing is pending, and not made again for whole lines. */
+	lp_reader_free(&r);
+	ck_assert_int_eq(lp_reader_feed(&r, S("x\n"), &used, &line, &len),
+	    LP_LINE);
+	ck_assert_ptr_null(r.buf);
+	/* A too-long partial line is refused before any allocation. */
+	ck_assert_int_eq(lp_reader_feed(&r, S("0123456789abcdefg"), &used,
+	    &line, &len), LP_TOOLONG);
+	ck_assert_ptr_null(r.buf);
+	lp_reader_free(&r);
+}
+END_TEST
+
+/*
+ * A buffer that cannot be allocated ends the line with LP_NOMEM and
+ * consumes nothing.  (AddressSanitizer aborts on an impossible malloc()
+ * instead of returning NULL, so this one runs without it.)
+ */
+START_TEST(test_nomem)
+{
+#ifndef __SANITIZE_ADDRESS__
+	struct lp_reader r;
+	const char	*line;
+	size_t		 used = 99, len;
+
+	ck_assert_int_eq(lp_reader_init(&r, SIZE_MAX - 1), 0);
+	ck_assert_int_eq(lp_reader_feed(&r, S("whole\n"), &used, &line,
+	    &len), LP_LINE);
+	ck_assert_int_eq(lp_reader_feed(&r, S("part"), &used, &line, &len),
+	    LP_NOMEM);
+	ck_assert_uint_eq(used, 0);
+	ck_assert_uint_eq(lp_reader_pending(&r), 0);
+	lp_reader_free(&r);
+#endif
 }
 END_TEST
 
@@ -674,6 +734,8 @@ lineproto_suite(void)
 	tcase_add_test(tc, test_max_zero);
 	tcase_add_test(tc, test_eof);
 	tcase_add_test(tc, test_init_free);
+	tcase_add_test(tc, test_buffer_only_for_partial_lines);
+	tcase_add_test(tc, test_nomem);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("text");
