@@ -652,9 +652,11 @@ server_child_cleanup(struct server *srv, int keep)
 	close(srv->donefd);
 	close(srv->stopfd);
 	close(srv->resultfd[0]);
+	/* Only close: writing to the parent's structures would cost the
+	 * child a copy-on-write page fault. */
 	for (l = srv->listeners; l; l = l->next)
-		if (l->fd != keep)
-			listener_close_fd(l);
+		if (l->fd >= 0 && l->fd != keep)
+			close(l->fd);
 	/* Every other session's socket: loop sessions, thread sessions and
 	 * the thread model's duplicated datagram sockets. */
 	for (c = srv->active; c; c = c->next)

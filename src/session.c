@@ -65,6 +65,17 @@ scratch_out(size_t need)
 }
 
 void
+session_scratch_reserve(size_t max_line)
+{
+	/* What read_lines() needs for the largest read; on failure a
+	 * session allocates for itself. */
+	if (!tl_in && !(tl_in = malloc(READ_MAX)))
+		return;
+	(void)scratch_out(READ_MAX * REPLY_FACTOR + lp_reply_len(max_line) +
+	    LP_ERROR_MAX);
+}
+
+void
 session_init(struct session *s, int fd, size_t max_line, int idle_timeout)
 {
 	memset(s, 0, sizeof(*s));

@@ -83,6 +83,12 @@ enum session_state session_shutdown(struct session *s);
 void		session_run(struct session *s, int stop_fd);
 /* Free the calling thread's scratch buffers (at thread exit). */
 void		session_thread_cleanup(void);
+/*
+ * Give the calling thread scratch buffers for any read of sessions with
+ * lines of up to max_line bytes (before fork(): the child then allocates
+ * nothing).
+ */
+void		session_scratch_reserve(size_t max_line);
 /* Short name of an end reason for logs ("exit", "eof", ...). */
 const char	*session_end_name(enum session_end e);
 /* True if the end reason counts as an error in the statistics. */
