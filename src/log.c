@@ -436,8 +436,6 @@ log_vemit(int prio, const struct log_fields *f, const char *fmt, va_list ap)
 	int n;
 
 	prio &= LOG_PRIMASK;
-	if (!log_enabled(prio))
-		return;
 	pthread_once(&log_once, log_register_atfork);
 
 	errno = saved_errno;	/* for %m */
@@ -483,6 +481,13 @@ log_msg(int prio, const char *fmt, ...)
 {
 	va_list ap;
 
+	/*
+	 * Checked before log_vemit()'s large stack frame is entered: in a
+	 * fork-model parent that page is shared with the last child, and
+	 * touching it costs a copy-on-write fault per connection.
+	 */
+	if (!log_enabled(prio & LOG_PRIMASK))
+		return;
 	va_start(ap, fmt);
 	log_vemit(prio, NULL, fmt, ap);
 	va_end(ap);
@@ -493,6 +498,8 @@ log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (!log_enabled(prio & LOG_PRIMASK))	/* see log_msg() */
+		return;
 	va_start(ap, fmt);
 	log_vemit(prio, f, fmt, ap);
 	va_end(ap);
