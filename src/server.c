@@ -1039,8 +1039,11 @@ dgram_admit(struct server *srv, struct listener *l, struct conn *c,
 	enum dg_verdict v;
 	uint8_t key[16];
 
-	if (c->peer.ss_family == AF_UNIX &&
-	    c->peerlen <= offsetof(struct sockaddr_un, sun_path)) {
+	/* Linux gives an unbound Unix sender's address as length 0 (older
+	 * kernels: the family alone). */
+	if (c->peerlen < sizeof(sa_family_t) ||
+	    (c->peer.ss_family == AF_UNIX &&
+	    c->peerlen <= offsetof(struct sockaddr_un, sun_path))) {
 		atomic_fetch_add(&st->dropped, 1);
 		log_msg(LOG_DEBUG, "datagram on %s from an unbound Unix socket: "
 		    "no address to answer, dropped", c->lname);

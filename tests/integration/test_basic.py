@@ -1,9 +1,11 @@
 """Foundation: the line protocol over TCP, command line, config errors."""
+import calendar
 import os
 import signal
 import socket
 import subprocess
 import tempfile
+import time
 
 from lib import (BINARY, ROOT, Daemon, TestFailure, check, check_reply, connect, nc, recv_until,
                  split_replies, talk, tcp_config)
@@ -78,8 +80,11 @@ def test_line_too_long():
 def test_idle_timeout():
     with Daemon(tcp_config(extra="session = { idle_timeout = 1; };")) as d:
         s = connect(d.addr())
+        t0 = time.monotonic()
         out = recv_until(s, until_eof=True, timeout=5)
         check(out == b"ERROR idle timeout\n", repr(out))
+        check(time.monotonic() - t0 >= 0.9, "cut after %.2f s, before the 1 s timeout"
+              % (time.monotonic() - t0))
 
 
 def test_ipv6_and_dual_stack():
@@ -102,12 +107,37 @@ def test_sigterm_exit_0_and_sigpipe():
         check(d.stop() == 0)
 
 
+def reply_time(reply, text):
+    """The Unix time of a reply's timestamp, read as UTC."""
+    check_reply(reply, text)
+    ts = reply[len(text) + 1:-1].decode()
+    return calendar.timegm(time.strptime(ts, "%a %b %d %H:%M:%S %Y"))
+
+
 def test_tz_honoured():
-    with Daemon(tcp_config(), env={"TZ": "UTC"}) as d1, \
-            Daemon(tcp_config(), env={"TZ": "Asia/Kolkata"}) as d2:
-        a = talk(d1.addr(), b"t\n")
-        b = talk(d2.addr(), b"t\n")
-        check(a[2:-1] != b[2:-1], "TZ ignored: %r %r" % (a, b))
+    # POSIX TZ strings, so no time zone database is needed.
+    with Daemon(tcp_config(), env={"TZ": "UTC0"}) as d1, \
+            Daemon(tcp_config(), env={"TZ": "IST-5:30"}) as d2:
+        a = reply_time(talk(d1.addr(), b"t\n"), b"t")
+        b = reply_time(talk(d2.addr(), b"t\n"), b"t")
+        check(abs((b - a) - 19800) <= 1, "TZ ignored: offset %d s, not 19800" % (b - a))
+
+
+def test_reply_time_is_now():
+    # Every model's timestamp cache: the reply carries the current second,
+    # and a later line on the same session a later one (a forked child
+    # inherits the parent's cached second and must not keep it).
+    for model in ("sequential", "thread", "fork", "event"):
+        with Daemon(tcp_config(model=model), env={"TZ": "UTC0"}) as d:
+            s = connect(d.addr())
+            s.sendall(b"a\n")
+            t1 = reply_time(recv_until(s, nlines=1), b"a")
+            check(abs(t1 - time.time()) <= 2, "%s: time %d, now %d" % (model, t1, time.time()))
+            time.sleep(1.2)     # across a second boundary, not for readiness
+            s.sendall(b"b\n")
+            t2 = reply_time(recv_until(s, nlines=1), b"b")
+            check(t2 - t1 >= 1, "%s: second line stamped %d after %d" % (model, t2, t1))
+            s.close()
 
 
 def test_cli_version_help_usage():

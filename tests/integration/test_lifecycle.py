@@ -334,7 +334,7 @@ def test_bad_reload_keeps_old_config_and_reports_file_line():
             # a misspelt setting name, line 7
             (GOOD % "fork" + "shutdown_timout = 3;\n", 7, r"shutdown_timout"),
             # a syntax error, line 4 (missing quote)
-            ((GOOD % "fork").replace('"fork";', 'fork";'), 4, r""),
+            ((GOOD % "fork").replace('"fork";', 'fork";'), 4, r"syntax error"),
         ]
         for text, line, what in bad:
             _write(d.conf, text)
@@ -1026,9 +1026,12 @@ def test_fork_child_does_not_hold_thread_sessions_open():
         with open(d.conf, "w") as f:
             f.write(tcp_config("fork"))     # same listener (port 0): kept
         d.reload()
+        check(d.status.startswith("model fork;"), "reload to fork: %r" % d.status)
         b = connect(addr)
         b.sendall(b"b\n")
         check_reply(recv_until(b, 1), "b")
+        _model_of_session(d, b, "fork")
+        check(len(_kids(d)) == 1, "b's session is not in a child: %r" % _kids(d))
         a.sendall(b"exit\n")
         t0 = time.monotonic()
         out = recv_until(a, until_eof=True, timeout=5)

@@ -337,7 +337,8 @@ def matrix_dgram(d, transport):
         except socket.timeout:
             pass
         u.close()
-        d.wait_log(r"(?i)unbound", timeout=3)
+        d.wait_log(r"datagram on \S+ from an unbound Unix socket: "
+                   r"no address to answer, dropped", timeout=3)
     c.close()
     check(d.alive(), "daemon died")
 
@@ -551,6 +552,8 @@ def make_per_source_test(model):
             check(out.startswith(b"ERROR ") and out.endswith(b"\n")
                   and out.count(b"\n") == 1,
                   "second connection from 127.0.0.1 got %r" % out)
+            check(out == b"ERROR too many connections from your address\n",
+                  "the per-source limit, not another one, must refuse: %r" % out)
             six = open_session(("::1", port), "tcp", "from ::1")
             two = open_session(v4, "tcp", "from 127.0.0.2", bind=("127.0.0.2", 0))
             still_serves(a, "a2")

@@ -555,12 +555,18 @@ def test_notify_watchdog():
         p.wait_ready()
         t0 = time.monotonic()
         n = 0
+        pings = []
         while time.monotonic() - t0 < 1.0:
             m = p.notify.recv(0.1)
             if m and m.get("WATCHDOG") == "1":
                 n += 1
+                pings.append(time.monotonic())
         check(n >= 2, "only %d WATCHDOG=1 in a second (WATCHDOG_USEC=200000)"
               % n)
+        # Every half interval (100 ms), not merely now and then.
+        check(n >= 6, "only %d WATCHDOG=1 in a second, expected about 10" % n)
+        gap = max(b - a for a, b in zip(pings, pings[1:]))
+        check(gap <= 0.15 * SLOW, "%.3f s between two WATCHDOG=1 (interval 0.2 s)" % gap)
         p.stop()
     # No WATCHDOG_USEC: no watchdog messages.
     with daemon(TCP0) as p:
