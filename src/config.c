@@ -134,36 +134,35 @@ struct field {
 static void	parse_group(struct ctx *, const config_setting_t *,
 		    const struct field *, void *, int);
 
+/* The name of enum value i in a NULL-terminated word list of n names. */
+static const char *
+word_of(const char *const *words, size_t n, unsigned i)
+{
+	return i < n ? words[i] : "unknown";
+}
+
 const char *
 transport_name(enum transport t)
 {
-	if ((size_t)t >= NWORDS(transport_words))
-		return "unknown";
-	return transport_words[t];
+	return word_of(transport_words, NWORDS(transport_words), t);
 }
 
 const char *
 model_name(enum model m)
 {
-	if ((size_t)m >= NWORDS(model_words))
-		return "unknown";
-	return model_words[m];
+	return word_of(model_words, NWORDS(model_words), m);
 }
 
 const char *
 overflow_name(enum overflow o)
 {
-	if ((size_t)o >= NWORDS(overflow_words))
-		return "unknown";
-	return overflow_words[o];
+	return word_of(overflow_words, NWORDS(overflow_words), o);
 }
 
 const char *
 log_target_name(enum log_target t)
 {
-	if ((size_t)t >= NWORDS(log_target_words))
-		return "unknown";
-	return log_target_words[t];
+	return word_of(log_target_words, NWORDS(log_target_words), t);
 }
 
 int

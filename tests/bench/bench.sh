@@ -45,7 +45,8 @@ PAIRS=${BENCH_PAIRS:-5}
 PAIR_SECS=${PAIR_SECONDS:-2}
 IDLE_SECS=${BENCH_IDLE_SECONDS:-30}
 IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
-ONLY=${BENCH_ONLY:-sequential thread fork event py-sequential py-threading py-forking py-udp}
+ROWS="sequential thread fork event py-sequential py-threading py-forking py-udp"
+ONLY=${BENCH_ONLY:-$ROWS}
 ECHOTIMED=${ECHOTIMED:-./echotimed}
 B=${B:-build}
 LOADGEN=$B/loadgen
@@ -626,7 +627,7 @@ echo "### echotimed vs Python socketserver ($(date -u +%Y-%m-%d), ${#CPUS[@]} CP
 echo
 echo "| server | 1 client req/s | p99 us | 50 clients req/s | p99 us | connect (8) conn/s | p99 us | idle $IDLE_N answered | RSS MiB (idle) | UDP (8) dgram/s | p99 us |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for row in sequential thread fork event py-sequential py-threading py-forking py-udp; do
+for row in $ROWS; do
 	case " $ONLY " in *" $row "*) ;; *) continue ;; esac
 	echo "| $(label "$row") | $(cell_rate "$row" p1) | $(cell_p99 "$row" p1) |" \
 	    "$(cell_rate "$row" p50) | $(cell_p99 "$row" p50) |" \
@@ -637,7 +638,7 @@ done
 echo
 echo "Sequential servers serve one connection at a time, so the 50-client"
 echo "persistent scenario does not apply to them (49 clients would wait)."
-for row in sequential thread fork event py-sequential py-threading py-forking py-udp; do
+for row in $ROWS; do
 	[ -n "${NOTE[$row]:-}" ] && echo "- $(label "$row"): ${NOTE[$row]}"
 done
 
@@ -648,7 +649,7 @@ echo "Server CPU per operation (us; fork servers include their children):"
 echo
 echo "| server | 1 client | 50 clients | connect (8) | UDP (8) |"
 echo "|---|---:|---:|---:|---:|"
-for row in sequential thread fork event py-sequential py-threading py-forking py-udp; do
+for row in $ROWS; do
 	case " $ONLY " in *" $row "*) ;; *) continue ;; esac
 	echo "| $(label "$row") | $(cpu_per_op "$row" p1) | $(cpu_per_op "$row" p50) |" \
 	    "$(cpu_per_op "$row" c8) | $(cpu_per_op "$row" udp) |"
