@@ -212,16 +212,10 @@ streq(const char *a, const char *b)
 bool
 listen_conf_equal(const struct listen_conf *a, const struct listen_conf *b)
 {
-	return a->transport == b->transport &&
-	    streq(a->name, b->name) &&
-	    streq(a->address, b->address) &&
-	    a->port == b->port &&
-	    streq(a->path, b->path) &&
-	    a->mode == b->mode &&
-	    streq(a->owner, b->owner) &&
-	    streq(a->group, b->group) &&
-	    a->backlog == b->backlog &&
-	    a->reuse_port == b->reuse_port;
+	return listen_conf_same_socket(a, b) &&
+	    streq(a->name, b->name) && a->mode == b->mode &&
+	    streq(a->owner, b->owner) && streq(a->group, b->group) &&
+	    a->backlog == b->backlog;
 }
 
 bool
@@ -1038,9 +1032,12 @@ parse_listener(struct ctx *c, const config_setting_t *g,
 static bool
 same_socket(const struct listen_conf *a, const struct listen_conf *b)
 {
+	/* A file path is one name for both types; an abstract name is not. */
 	if (transport_is_local(a->transport) &&
 	    transport_is_local(b->transport))
-		return streq(a->path, b->path);
+		return streq(a->path, b->path) &&
+		    (a->path == NULL || a->path[0] != '@' ||
+		    a->transport == b->transport);
 	/* Port 0 asks for an ephemeral port: each gets its own. */
 	return a->transport == b->transport && a->port != 0 &&
 	    a->port == b->port && streq(a->address, b->address);

@@ -680,10 +680,22 @@ START_TEST(test_duplicate_listener)
 	    "  { transport = \"tcp\"; address = \"::\"; port = 7; },\n"
 	    "  { transport = \"udp\"; address = \"::\"; port = 7; },\n"
 	    "  { transport = \"tcp\"; port = 0; },\n"
-	    "  { transport = \"tcp\"; port = 0; }\n"
+	    "  { transport = \"tcp\"; port = 0; },\n"
+	    /* Abstract names are per socket type (file paths are not). */
+	    "  { transport = \"unix\"; path = \"@et\"; },\n"
+	    "  { transport = \"unix-dgram\"; path = \"@et\"; }\n"
 	    ");\n");
-	ck_assert_uint_eq(cfg->nlisten, 4);
+	ck_assert_uint_eq(cfg->nlisten, 6);
 	config_free(cfg);
+	err = load_bad(
+	    "listen = (\n"
+	    "  { transport = \"unix\"; path = \"@et\"; },\n"
+	    "  { transport = \"unix\"; path = \"@et\"; }\n"
+	    ");\n", &path);
+	ck_assert_error(err, path, 3, "listen.[1]: duplicate listener: same "
+	    "socket as listen.[0] on line 2");
+	free(err);
+	free(path);
 }
 END_TEST
 
