@@ -60,9 +60,10 @@ pidfile_write(int fd)
 int
 daemonize(void)
 {
+	const char *lp = getenv("LISTEN_PID");
+	pid_t pid, first = getpid();
+	char status, buf[16];
 	int p[2], fd;
-	pid_t pid;
-	char status;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
@@ -84,6 +85,11 @@ daemonize(void)
 		return -errno;
 	if (pid > 0)
 		_exit(0);
+	/* Sockets systemd passed name the pid they went to: now this one. */
+	if (lp && strtol(lp, NULL, 10) == (long)first) {
+		snprintf(buf, sizeof(buf), "%d", (int)getpid());
+		setenv("LISTEN_PID", buf, 1);
+	}
 	if (chdir("/") < 0)
 		return -errno;
 	/* stderr stays until daemonize_done(): start-up errors still show. */

@@ -376,6 +376,38 @@ def test_activate_stream_adopted_not_bound():
         check(p.stop() == 0, p.logtext())
 
 
+def test_activate_stream_detached():
+    """-d forks twice: the passed socket must still be adopted (LISTEN_PID
+    names the first pid), not bound again, which would fail (71)."""
+    skip = need("systemd-socket-activate")
+    if skip:
+        return skip
+    port = free_port()
+    conf = ('listen = ( { transport = "tcp"; address = "127.0.0.1"; '
+            'port = %d; } );\n' % port)
+    piddir = tempfile.mkdtemp(prefix="echotimed-sa-")
+    pidfile = os.path.join(piddir, "pid")
+    try:
+        with activate(["-l", "127.0.0.1:%d" % port], args=["-d", "-p", pidfile],
+                      config=conf) as p:
+            wait_listening(p, str(port))
+            out = talk(("127.0.0.1", port), b"hello\nexit\n")
+            lines = split_replies(out)
+            check(len(lines) == 2, repr(out) + p.logtext())
+            check_reply(lines[0], "hello")
+            with open(pidfile) as f:
+                pid = int(f.read())
+            check(pid != p.proc.pid, "not detached")
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5 * SLOW
+            while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            check(not os.path.exists("/proc/%d" % pid), "detached daemon did not stop")
+            p.stop()
+    finally:
+        shutil.rmtree(piddir, ignore_errors=True)
+
+
 def test_activate_datagram():
     skip = need("systemd-socket-activate")
     if skip:
