@@ -1246,6 +1246,8 @@ reload(struct server *srv)
 	const char *path = srv->cfg->file;
 	struct config *cfg = NULL, *old = srv->cfg;
 	char err[LISTENER_ERRLEN], *errs = NULL, *nl;
+	struct ratelimit *rl;
+	bool rl_changed;
 	int r;
 
 	notify_reloading();
@@ -1283,8 +1285,21 @@ reload(struct server *srv)
 		free(errs);
 		goto done;
 	}
-	if (dgram_buffers_for(srv, cfg) < 0 ||
+	/*
+	 * The rate limiter is made before anything changes (a failure must
+	 * not leave datagrams unlimited) and kept, buckets and all, when its
+	 * settings did not change.
+	 */
+	rl_changed = cfg->datagram.rate_limit != old->datagram.rate_limit ||
+	    cfg->datagram.rate_burst != old->datagram.rate_burst;
+	rl = rl_changed ? NULL : srv->rl;
+	if ((rl_changed && cfg->datagram.rate_limit > 0 &&
+	    !(rl = ratelimit_new((unsigned)cfg->datagram.rate_limit,
+	    (unsigned)cfg->datagram.rate_burst, RATELIMIT_SLOTS))) ||
+	    dgram_buffers_for(srv, cfg) < 0 ||
 	    (r = merge_listeners(srv, cfg, err, sizeof(err))) < 0) {
+		if (rl_changed)
+			ratelimit_free(rl);
 		snprintf(srv->reload_error, sizeof(srv->reload_error), "%s",
 		    r < 0 ? err : strerror(ENOMEM));
 		log_msg(LOG_ERR, "reload failed: %s; the old configuration "
@@ -1298,10 +1313,10 @@ reload(struct server *srv)
 		    "at restart");
 	srv->cfg = cfg;
 	srv->model = model_get(cfg->concurrency.model);
-	ratelimit_free(srv->rl);
-	srv->rl = cfg->datagram.rate_limit > 0 ?
-	    ratelimit_new((unsigned)cfg->datagram.rate_limit,
-	    (unsigned)cfg->datagram.rate_burst, RATELIMIT_SLOTS) : NULL;
+	if (rl_changed) {
+		ratelimit_free(srv->rl);
+		srv->rl = rl;
+	}
 	own_dgram_ports(srv);
 	log_reopen(cfg->log.target, srv_log_level(srv));
 	config_free(old);
