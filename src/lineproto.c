@@ -32,8 +32,7 @@ lp_reader_free(struct lp_reader *r)
 		return;
 	free(r->buf);
 	r->buf = NULL;
-	r->len = 0;
-	r->toolong = false;
+	r->len = 0;	/* a too-long line stays too long: see lp_reader_feed */
 }
 
 void
