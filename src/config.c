@@ -212,10 +212,16 @@ streq(const char *a, const char *b)
 bool
 listen_conf_equal(const struct listen_conf *a, const struct listen_conf *b)
 {
-	return listen_conf_same_socket(a, b) &&
-	    streq(a->name, b->name) && a->mode == b->mode &&
-	    streq(a->owner, b->owner) && streq(a->group, b->group) &&
-	    a->backlog == b->backlog;
+	return listen_conf_same_socket(a, b) && listen_conf_same_owner(a, b) &&
+	    streq(a->name, b->name) && a->backlog == b->backlog;
+}
+
+bool
+listen_conf_same_owner(const struct listen_conf *a,
+    const struct listen_conf *b)
+{
+	return a->mode == b->mode && streq(a->owner, b->owner) &&
+	    streq(a->group, b->group);
 }
 
 bool

@@ -120,6 +120,9 @@ bool		 listen_conf_equal(const struct listen_conf *a,
 /* True if both would open the same socket (labels, backlog, mode aside). */
 bool		 listen_conf_same_socket(const struct listen_conf *a,
 		    const struct listen_conf *b);
+/* Same socket file mode, owner and group. */
+bool		 listen_conf_same_owner(const struct listen_conf *a,
+		    const struct listen_conf *b);
 /* Deep copy of a listener's settings. 0 or -ENOMEM. */
 int		 listen_conf_copy(struct listen_conf *dst,
 		    const struct listen_conf *src);

@@ -226,6 +226,15 @@ clear_stale(const struct listen_conf *lc, int socktype, char *err,
 	return 0;
 }
 
+static void
+listener_close_fd(struct listener *l)
+{
+	if (l && l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
 static int
 apply_owner(const struct listen_conf *lc, char *err, size_t errlen)
 {
@@ -478,39 +487,37 @@ listener_adopt(int fd, const struct listen_conf *lc, struct listener **lp,
 	return 0;
 }
 
-bool
-listener_same_socket(const struct listener *l, const struct listen_conf *lc)
-{
-	return listen_conf_same_socket(&l->conf, lc);
-}
-
 int
 listener_reconfigure(struct listener *l, const struct listen_conf *lc,
     char *err, size_t errlen)
 {
+	const struct listen_conf *old = &l->conf;
 	struct listen_conf copy;
 	int r;
 
-	if (l->socktype == SOCK_STREAM && lc->backlog != l->conf.backlog &&
-	    !l->adopted && listen(l->fd, lc->backlog) < 0)
-		return fail(err, errlen, lc, errno, "listen");
-	if (lc->path && lc->path[0] != '@' && !l->adopted &&
-	    (r = apply_owner(lc, err, errlen)) < 0)
-		return r;
 	if ((r = listen_conf_copy(&copy, lc)) < 0)
 		return fail(err, errlen, lc, -r, "allocating");
+	/*
+	 * Only what changed: after the privilege drop chown() and chmod() of
+	 * a file root made fail, and a reload that renames a listener must
+	 * not need them.
+	 */
+	if (lc->path && lc->path[0] != '@' && !l->adopted &&
+	    !listen_conf_same_owner(lc, old) &&
+	    (r = apply_owner(lc, err, errlen)) < 0)
+		goto bad;
+	if (l->socktype == SOCK_STREAM && lc->backlog != old->backlog &&
+	    !l->adopted && listen(l->fd, lc->backlog) < 0) {
+		r = fail(err, errlen, lc, errno, "listen");
+		goto bad;
+	}
 	listen_conf_clear(&l->conf);
 	l->conf = copy;
+	l->unmatched = false;
 	return 0;
-}
-
-void
-listener_close_fd(struct listener *l)
-{
-	if (l && l->fd >= 0) {
-		close(l->fd);
-		l->fd = -1;
-	}
+bad:
+	listen_conf_clear(&copy);
+	return r;
 }
 
 int

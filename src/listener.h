@@ -59,17 +59,13 @@ int	listener_fd_check(int fd, char *err, size_t errlen);
  * file could not be removed (e.g. after dropping privileges), else 0.
  */
 int	listener_close(struct listener *l);
-/* True if lc would open the very socket l has (only labels, backlog or
- * file permissions differ). */
-bool	listener_same_socket(const struct listener *l,
-	    const struct listen_conf *lc);
 /*
  * Apply lc to l's socket in place: name, backlog (listen() again), mode,
- * owner, group.  0 or -errno with err filled; l is unchanged on failure.
+ * owner, group (only those that changed).  0 or -errno with err filled;
+ * l is unchanged on failure, but for a mode or owner already applied when
+ * listen() fails.
  */
 int	listener_reconfigure(struct listener *l, const struct listen_conf *lc,
 	    char *err, size_t errlen);
-/* Close the fd only, keeping the file (for a forked child). */
-void	listener_close_fd(struct listener *l);
 
 #endif

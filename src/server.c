@@ -1176,7 +1176,8 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 		/* Same socket, other labels: keep it, change it in place. */
 		if (!*pp)
 			for (pp = &srv->listeners; *pp; pp = &(*pp)->next)
-				if (listener_same_socket(*pp, &cfg->listen[i]))
+				if (listen_conf_same_socket(&(*pp)->conf,
+				    &cfg->listen[i]))
 					break;
 		if (*pp) {
 			l = *pp;
@@ -1189,9 +1190,9 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 		listener_append(&fresh, l);
 	}
 	/* Apply in-place changes only once every new socket is open. */
-	for (i = 0, l = keep; r == 0 && i < cfg->nlisten; i++) {
+	for (i = 0; r == 0 && i < cfg->nlisten; i++) {
 		for (l = keep; l; l = l->next)
-			if (listener_same_socket(l, &cfg->listen[i]))
+			if (listen_conf_same_socket(&l->conf, &cfg->listen[i]))
 				break;
 		if (l && !listen_conf_equal(&l->conf, &cfg->listen[i]) &&
 		    (r = listener_reconfigure(l, &cfg->listen[i], err,

@@ -872,16 +872,30 @@ def test_privilege_drop_unix_listener():
     path = os.path.join(run, "e.sock")
     n = _OpenNotify()
     try:
-        conf = _conf("thread", 'user = "nobody";', listen=[
-            '{ transport = "unix"; path = "%s"; }' % path,
-            '{ transport = "tcp"; address = "127.0.0.1"; port = 0; }'])
-        with Daemon(conf, wait_ready=False, env={"NOTIFY_SOCKET": n.ns.path}) as d:
+        def conf(name):
+            return _conf("thread", 'user = "nobody";', listen=[
+                '{ transport = "unix"; path = "%s"; mode = "0660"; name = "%s"; }'
+                % (path, name),
+                '{ transport = "tcp"; address = "127.0.0.1"; port = 0; }'])
+        with Daemon(conf("a"), wait_ready=False,
+                    env={"NOTIFY_SOCKET": n.ns.path}) as d:
             n.ready(d)
             _check_ids(d.pid, "daemon")
             check(os.path.exists(path), "socket file missing")
             check(d.addr("unix") == path, "STATUS %r" % d.status)
+            check(os.stat(path).st_mode & 0o777 == 0o660, "mode %o" % os.stat(path).st_mode)
             check_reply(talk(path, b"over unix\n", transport="unix"), "over unix")
             check_reply(talk(d.addr(), b"over tcp\n"), "over tcp")
+            # Renaming it in a reload, as nobody, must not chmod the file
+            # root made again (EPERM): only what changed is applied.
+            with open(d.conf, "w") as f:
+                f.write(conf("renamed"))
+            os.chmod(os.path.dirname(d.conf), 0o755)     # readable by nobody
+            os.chmod(d.conf, 0o644)
+            d.proc.send_signal(signal.SIGHUP)
+            n.ready(d)
+            check(not d.status.startswith("reload failed"), "STATUS %r" % d.status)
+            check_reply(talk(path, b"after rename\n", transport="unix"), "after rename")
             check(d.stop() == 0)
             check(not os.path.exists(path),
                   "socket file %s left behind after exit" % path)
