@@ -165,12 +165,6 @@ log_open(enum log_target target, int level)
 }
 
 void
-log_reopen(enum log_target target, int level)
-{
-	log_open(target, level);
-}
-
-void
 log_set_level(int level)
 {
 	atomic_store(&log_level, clamp_level(level));

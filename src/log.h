@@ -25,14 +25,13 @@ struct log_fields {
 };
 #define LOG_FIELDS_INIT	{ NULL, NULL, NULL, -1, -1, NULL, NULL }
 
-/* Pick the target and threshold; auto = journal under systemd, else stderr. */
+/* Pick or change (at reload) the target and threshold; auto = the journal
+ * under systemd, else the auto fallback (stderr, or syslog once set). */
 void	log_open(enum log_target target, int level);
 /* Where "auto" logs outside systemd: stderr (default) or syslog. */
 void	log_set_auto_fallback(enum log_target t);
 /* Change the threshold (e.g. on reload). */
 void	log_set_level(int level);
-/* Change target and threshold together. */
-void	log_reopen(enum log_target target, int level);
 /* True if a message at prio would be written. */
 int	log_enabled(int prio);
 /* One message at a syslog priority. */

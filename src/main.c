@@ -307,7 +307,7 @@ echotimed_main(int argc, char *argv[])
 	 */
 	if (daemon || (inetd && stderr_is_stdin_socket()))
 		log_set_auto_fallback(LOG_TARGET_SYSLOG);
-	log_reopen(cfg->log.target, level >= 0 ? level : cfg->log.level);
+	log_open(cfg->log.target, level >= 0 ? level : cfg->log.level);
 	if (builtin)
 		log_msg(LOG_NOTICE, "no configuration file at %s; serving the "
 		    "built-in defaults", CONFIG_DEFAULT_PATH);

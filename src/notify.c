@@ -61,24 +61,36 @@ notify_enabled(void)
 	return getenv("NOTIFY_SOCKET") != NULL;
 }
 
-void
-notify_ready(const char *status)
+/*
+ * Send STATUS (after prefix, "" or "READY=1\n"), remembering it; an
+ * unchanged status alone is not sent again.  Under the lock so that the
+ * cache and the wire agree on order.
+ */
+static void
+send_status(const char *prefix, const char *status)
 {
 	char buf[STATUS_MAX];
 
-	if (!notify_enabled())
-		return;
-	if (status == NULL) {
-		(void)sd_notify(0, "READY=1");
-		return;
-	}
 	status_copy(buf, status);
 	pthread_mutex_lock(&status_lock);
-	if (sd_notifyf(0, "READY=1\nSTATUS=%s", buf) > 0) {
+	if ((prefix[0] != '\0' || !status_sent ||
+	    strcmp(buf, status_last) != 0) &&
+	    sd_notifyf(0, "%sSTATUS=%s", prefix, buf) > 0) {
 		memcpy(status_last, buf, sizeof(status_last));
 		status_sent = true;
 	}
 	pthread_mutex_unlock(&status_lock);
+}
+
+void
+notify_ready(const char *status)
+{
+	if (!notify_enabled())
+		return;
+	if (status == NULL)
+		(void)sd_notify(0, "READY=1");
+	else
+		send_status("READY=1\n", status);
 }
 
 void
@@ -103,20 +115,8 @@ notify_stopping(void)
 void
 notify_status(const char *status)
 {
-	char buf[STATUS_MAX];
-
-	if (status == NULL || !notify_enabled())
-		return;
-	status_copy(buf, status);
-	/* Sent under the lock so the cache and the wire agree on order. */
-	pthread_mutex_lock(&status_lock);
-	if (!status_sent || strcmp(buf, status_last) != 0) {
-		if (sd_notifyf(0, "STATUS=%s", buf) > 0) {
-			memcpy(status_last, buf, sizeof(status_last));
-			status_sent = true;
-		}
-	}
-	pthread_mutex_unlock(&status_lock);
+	if (status != NULL && notify_enabled())
+		send_status("", status);
 }
 
 uint64_t

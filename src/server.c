@@ -220,6 +220,8 @@ update_status(struct server *srv)
 {
 	char buf[2048];
 
+	if (!notify_enabled())	/* once a second: skip the formatting too */
+		return;
 	status_text(srv, buf, sizeof(buf));
 	notify_status(buf);
 }
@@ -1319,7 +1321,7 @@ reload(struct server *srv)
 		srv->rl = rl;
 	}
 	own_dgram_ports(srv);
-	log_reopen(cfg->log.target, srv_log_level(srv));
+	log_open(cfg->log.target, srv_log_level(srv));
 	config_free(old);
 	srv->reload_error[0] = '\0';
 	log_msg(LOG_NOTICE, "configuration reloaded: %s model, %zu listeners",

@@ -259,7 +259,7 @@ START_TEST(test_threshold)
 	log_set_level(LOG_DEBUG);
 	ck_assert(log_enabled(LOG_DEBUG));
 	log_msg(LOG_DEBUG, "now shown");
-	log_reopen(LOG_TARGET_STDERR, LOG_ERR);
+	log_open(LOG_TARGET_STDERR, LOG_ERR);
 	ck_assert(!log_enabled(LOG_WARNING));
 	log_msg(LOG_WARNING, "dropped %d", 3);
 	log_msg(LOG_ERR, "still");
