@@ -134,6 +134,15 @@ struct field {
 static void	parse_group(struct ctx *, const config_setting_t *,
 		    const struct field *, void *, int);
 
+struct acl
+config_acl(const struct config *cfg)
+{
+	struct acl a = { cfg->access.allow, cfg->access.nallow,
+	    cfg->access.deny, cfg->access.ndeny };
+
+	return a;
+}
+
 /* The name of enum value i in a NULL-terminated word list of n names. */
 static const char *
 word_of(const char *const *words, size_t n, unsigned i)

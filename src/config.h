@@ -138,5 +138,7 @@ int		 log_level_parse(const char *s);
 const char	*log_level_name(int level);
 /* True for udp and unix-dgram. */
 bool		 transport_is_dgram(enum transport t);
+/* The access lists as acl_permits() takes them. */
+struct acl	 config_acl(const struct config *cfg);
 
 #endif

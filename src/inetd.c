@@ -34,8 +34,7 @@ inetd_passed_fd(void)
 int
 inetd_serve(const struct config *cfg, int fd)
 {
-	struct acl acl = { cfg->access.allow, cfg->access.nallow,
-	    cfg->access.deny, cfg->access.ndeny };
+	struct acl acl = config_acl(cfg);
 	struct log_fields f = LOG_FIELDS_INIT;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);

@@ -714,6 +714,13 @@ read_child_results(struct server *srv)
 	}
 }
 
+/* A session's poll() wishes as epoll events. */
+static uint32_t
+ep_events(short want)
+{
+	return (want & POLLIN ? EPOLLIN : 0) | (want & POLLOUT ? EPOLLOUT : 0);
+}
+
 int
 server_watch(struct server *srv, struct conn *c)
 {
@@ -730,7 +737,7 @@ server_watch(struct server *srv, struct conn *c)
 		c->finished_early = true;
 		return 0;
 	}
-	c->events = session_events(&c->sess) & POLLOUT ? EPOLLOUT : EPOLLIN;
+	c->events = ep_events(session_events(&c->sess));
 	r = ep_add(srv, c->fd, c->events, c, TAG_CONN);
 	return r;
 }
@@ -738,7 +745,6 @@ server_watch(struct server *srv, struct conn *c)
 static void
 loop_conn_update(struct server *srv, struct conn *c)
 {
-	short want;
 	uint32_t ev;
 
 	if (c->sess.state == SS_DONE) {
@@ -747,8 +753,7 @@ loop_conn_update(struct server *srv, struct conn *c)
 		conn_finished(srv, c);
 		return;
 	}
-	want = session_events(&c->sess);
-	ev = (want & POLLIN ? EPOLLIN : 0) | (want & POLLOUT ? EPOLLOUT : 0);
+	ev = ep_events(session_events(&c->sess));
 	if (ev != c->events) {
 		c->events = ev;
 		(void)ep_mod(srv, c->fd, ev, c, TAG_CONN);
@@ -863,8 +868,7 @@ accept_one(struct server *srv, struct listener *l, int fd,
     struct sockaddr_storage *ss, socklen_t sslen)
 {
 	const struct config *cfg = srv->cfg;
-	struct acl acl = { cfg->access.allow, cfg->access.nallow,
-	    cfg->access.deny, cfg->access.ndeny };
+	struct acl acl = config_acl(cfg);
 	struct lstats *st = server_stats(srv, l->stats_slot);
 	struct log_fields f = LOG_FIELDS_INIT;
 	struct ucred uc = { 0, 0, 0 };
@@ -1035,8 +1039,7 @@ dgram_admit(struct server *srv, struct listener *l, struct conn *c,
     uint64_t now_ns)
 {
 	const struct config *cfg = srv->cfg;
-	struct acl acl = { cfg->access.allow, cfg->access.nallow,
-	    cfg->access.deny, cfg->access.ndeny };
+	struct acl acl = config_acl(cfg);
 	struct lstats *st = server_stats(srv, l->stats_slot);
 	enum dg_verdict v;
 	uint8_t key[16];
@@ -1675,11 +1678,10 @@ server_free(struct server *srv)
 	for (c = srv->active; c; c = c->next)
 		if (!c->in_loop && c->pid <= 0)
 			return;
-	/* Threads still running are ended by the process exit. */
+	/* Only loop sessions and reaped-or-killed children are left. */
 	for (c = srv->active; c; c = cnext) {
 		cnext = c->next;
-		if (c->in_loop || c->pid > 0)
-			conn_free(c);
+		conn_free(c);
 	}
 	ratelimit_free(srv->rl);
 	free(srv->dgbuf);

@@ -64,15 +64,21 @@ scratch_out(size_t need)
 	return tl_out;
 }
 
+/* Room for the replies to a read of n bytes: never more than this. */
+static size_t
+scratch_need(size_t n, size_t max_line)
+{
+	return (n > 0 ? n : 1) * REPLY_FACTOR + lp_reply_len(max_line) +
+	    LP_ERROR_MAX;
+}
+
 void
 session_scratch_reserve(size_t max_line)
 {
-	/* What read_lines() needs for the largest read; on failure a
-	 * session allocates for itself. */
+	/* For the largest read; on failure a session allocates for itself. */
 	if (!tl_in && !(tl_in = malloc(READ_MAX)))
 		return;
-	(void)scratch_out(READ_MAX * REPLY_FACTOR + lp_reply_len(max_line) +
-	    LP_ERROR_MAX);
+	(void)scratch_out(scratch_need(READ_MAX, max_line));
 }
 
 void
@@ -269,7 +275,7 @@ read_lines(struct session *s)
 {
 	char ts[LP_TIMESTAMP_LEN + 1], *out;
 	const char *p, *line;
-	size_t need, o = 0, left, used, len;
+	size_t o = 0, left, used, len;
 	enum lp_status st;
 	ssize_t n;
 	bool linger = false;
@@ -286,10 +292,7 @@ read_lines(struct session *s)
 			finish(s, SESSION_RESET);
 		goto out;
 	}
-	/* Room for the replies to n bytes: never more than this. */
-	need = (size_t)(n > 0 ? n : 1) * REPLY_FACTOR +
-	    lp_reply_len(s->max_line) + LP_ERROR_MAX;
-	if (!(out = scratch_out(need))) {
+	if (!(out = scratch_out(scratch_need((size_t)n, s->max_line)))) {
 		finish(s, SESSION_NOMEM);
 		return;
 	}
