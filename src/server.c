@@ -322,10 +322,37 @@ listener_attach(struct server *srv, struct listener *l)
 		 * A stored Unix socket keeps its file at exit: the next start
 		 * takes the socket back from the store and serves that path.
 		 */
-		l->stored = notify_fdstore(l->fd, name) == 0 &&
-		    fdstore_keeps_sockets();
+		if (notify_fdstore(l->fd, name) == 0) {
+			snprintf(l->stored_as, sizeof(l->stored_as), "%s",
+			    name);
+			l->stored = fdstore_keeps_sockets();
+		}
 	}
 	return 0;
+}
+
+/*
+ * A listener renamed in place is stored under its new name, and the old
+ * entry removed (else removing the listener later would leave the socket
+ * in the store, to come back at the next start).  Called after removed
+ * listeners left the store, so a reused name cannot take this one out.
+ */
+static void
+fdstore_rename(struct listener *l)
+{
+	char name[256];
+
+	if (!l->stored_as[0])
+		return;
+	fdstore_name(l, name, sizeof(name));
+	if (strcmp(name, l->stored_as) == 0)
+		return;
+	notify_fdstore_remove(l->stored_as);
+	l->stored_as[0] = '\0';
+	if (notify_fdstore(l->fd, name) == 0)
+		snprintf(l->stored_as, sizeof(l->stored_as), "%s", name);
+	else
+		l->stored = false;
 }
 
 static void
@@ -337,7 +364,10 @@ listener_detach(struct server *srv, struct listener *l, bool forget)
 	if (l->fd >= 0)
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, l->fd, NULL);
 	if (forget && notify_enabled()) {
-		fdstore_name(l, name, sizeof(name));
+		if (l->stored_as[0])
+			snprintf(name, sizeof(name), "%s", l->stored_as);
+		else
+			fdstore_name(l, name, sizeof(name));
 		notify_fdstore_remove(name);
 		l->stored = false;	/* gone for good: remove our file */
 	}
@@ -1233,6 +1263,8 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 		    transport_name(l->conf.transport), l->bound);
 		listener_detach(srv, l, true);
 	}
+	for (l = keep; l; l = l->next)
+		fdstore_rename(l);
 	for (l = fresh; l; l = next) {
 		next = l->next;
 		if ((r = listener_attach(srv, l)) < 0)

@@ -1058,6 +1058,31 @@ def test_fork_child_does_not_hold_thread_sessions_open():
         b.close()
 
 
+def test_reload_renaming_listener_renames_it_in_fd_store():
+    """A listener renamed in place keeps its socket; the fd store entry
+    follows the name, so that removing the listener later really removes
+    it from the store (else it would come back at the next start)."""
+    conf = 'listen = ( { transport = "tcp"; address = "127.0.0.1"; port = 0; name = "%s"; } );\n'
+    with Daemon(conf % "old") as d:
+        port = d.addr()[1]
+        inode = _listen_inode(port)
+        with open(d.conf, "w") as f:
+            f.write(conf % "new")
+        d.notify.messages.clear()
+        d.reload()
+        check(_listen_inode(port) == inode, "renaming replaced the socket")
+        seq = [("remove " if "FDSTOREREMOVE" in m else "store ") + m.get("FDNAME", "")
+               for m in d.notify.messages if "FDNAME" in m]
+        check(seq == ["remove old", "store new"], "fd store messages: %r" % seq)
+        # Removing it now takes the new name out.
+        with open(d.conf, "w") as f:
+            f.write('listen = ( { transport = "tcp"; address = "127.0.0.2"; port = 0; } );\n')
+        d.notify.messages.clear()
+        d.reload()
+        removed = [m.get("FDNAME") for m in d.notify.messages if "FDSTOREREMOVE" in m]
+        check(removed == ["new"], "removed from the store: %r" % removed)
+
+
 def test_reload_moving_named_listener_keeps_it_in_fd_store():
     """Moving a named listener stores the new socket after removing the
     old one: FDSTOREREMOVE by name must not take the new one out."""
