@@ -338,32 +338,17 @@ echotimed_main(int argc, char *argv[])
 		daemonize_done(EX_OSERR);
 		return EX_OSERR;
 	}
-	if (!(srv = server_new(cfg, level, err, sizeof(err)))) {
-		/* server_new freed cfg. */
-		startup_error(err);
-		if (pidfd >= 0)
-			unlink(pidpath);
-		daemonize_done(EX_OSERR);
-		return EX_OSERR;
-	}
+	if (!(srv = server_new(cfg, level, err, sizeof(err))))
+		goto fail;	/* server_new freed cfg */
 	/* Fork children must not keep the pidfile (and its lock) open. */
 	server_close_in_children(srv, pidfd);
 	if (pidfd >= 0 && (r = pidfile_write(pidfd)) < 0) {
 		snprintf(err, sizeof(err), "%s: %s", pidpath, strerror(-r));
-		startup_error(err);
-		server_free(srv);
-		daemonize_done(EX_OSERR);
-		return EX_OSERR;
+		goto fail;
 	}
 	if ((r = drop_privileges(cfg->user, cfg->group, err,
-	    sizeof(err))) < 0) {
-		startup_error(err);
-		server_free(srv);
-		if (pidfd >= 0)
-			unlink(pidpath);
-		daemonize_done(EX_OSERR);
-		return EX_OSERR;
-	}
+	    sizeof(err))) < 0)
+		goto fail;
 	daemonize_done(0);
 	status = server_run(srv);
 	server_free(srv);
@@ -381,6 +366,15 @@ echotimed_main(int argc, char *argv[])
 		close(pidfd);
 	}
 	return status;
+
+fail:
+	/* Nothing served: no pid file stays behind. */
+	startup_error(err);
+	server_free(srv);
+	if (pidfd >= 0)
+		unlink(pidpath);
+	daemonize_done(EX_OSERR);
+	return EX_OSERR;
 }
 
 int
