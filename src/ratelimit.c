@@ -167,11 +167,20 @@ ratelimit_free(struct ratelimit *rl)
 	free(rl);
 }
 
+/* Nanoseconds until a bucket that is not full is full again. */
+static uint64_t
+ns_to_full(const struct ratelimit *rl, const struct rl_entry *e)
+{
+	uint64_t	need = rl->cap - e->tokens;
+
+	return need / rl->rate + (need % rl->rate != 0);
+}
+
 /* Add the tokens earned since e->last_ns, up to the cap. */
 static void
 refill(const struct ratelimit *rl, struct rl_entry *e, uint64_t now_ns)
 {
-	uint64_t	elapsed, need, ns_to_full;
+	uint64_t	elapsed;
 
 	/* A clock that steps back earns nothing and moves nothing back. */
 	if (now_ns <= e->last_ns)
@@ -180,12 +189,10 @@ refill(const struct ratelimit *rl, struct rl_entry *e, uint64_t now_ns)
 	e->last_ns = now_ns;
 	if (e->tokens >= rl->cap)
 		return;
-	need = rl->cap - e->tokens;
-	ns_to_full = need / rl->rate + (need % rl->rate != 0);
-	if (elapsed >= ns_to_full)
+	if (elapsed >= ns_to_full(rl, e))
 		e->tokens = rl->cap;
-	else
-		e->tokens += elapsed * rl->rate;	/* < need: no overflow */
+	else	/* fewer than cap - tokens: no overflow */
+		e->tokens += elapsed * rl->rate;
 }
 
 /* Would e be full at now_ns?  Such a bucket carries no information. */
@@ -193,15 +200,11 @@ static bool
 is_full(const struct ratelimit *rl, const struct rl_entry *e,
     uint64_t now_ns)
 {
-	uint64_t	need;
-
 	if (e->tokens >= rl->cap)
 		return true;
 	if (now_ns <= e->last_ns)
 		return false;
-	need = rl->cap - e->tokens;
-	return (now_ns - e->last_ns) >= need / rl->rate +
-	    (need % rl->rate != 0);
+	return now_ns - e->last_ns >= ns_to_full(rl, e);
 }
 
 bool
