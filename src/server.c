@@ -730,17 +730,23 @@ server_child_report(struct server *srv, struct conn *c)
 static void
 read_child_results(struct server *srv)
 {
-	struct child_result r;
+	struct child_result r[64];
 	struct conn *c;
+	ssize_t n;
+	size_t i;
 
-	while (read(srv->resultfd[0], &r, sizeof(r)) == sizeof(r)) {
-		for (c = srv->active; c; c = c->next)
-			if (c->pid == r.pid) {
-				c->sess.end = (enum session_end)r.end;
-				c->sess.lines = r.lines;
-				c->reported = true;
-				break;
-			}
+	/* Records are written whole (below PIPE_BUF), so reads end on one. */
+	while ((n = read(srv->resultfd[0], r, sizeof(r))) > 0) {
+		for (i = 0; i < (size_t)n / sizeof(r[0]); i++)
+			for (c = srv->active; c; c = c->next)
+				if (c->pid == r[i].pid) {
+					c->sess.end = (enum session_end)r[i].end;
+					c->sess.lines = r[i].lines;
+					c->reported = true;
+					break;
+				}
+		if ((size_t)n < sizeof(r))
+			break;
 	}
 }
 
