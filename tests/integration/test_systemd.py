@@ -405,6 +405,16 @@ def test_activate_stream_detached():
             check(not os.path.exists("/proc/%d" % pid), "detached daemon did not stop")
             p.stop()
     finally:
+        # A failed run must not leave the detached daemon behind: end it
+        # by the pid it wrote, if that process is still ours.
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read())
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if pidfile.encode() in f.read():
+                    os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
         shutil.rmtree(piddir, ignore_errors=True)
 
 
