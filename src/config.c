@@ -345,6 +345,7 @@ config_default(void)
 	cfg->concurrency.overflow = OVERFLOW_REJECT;
 	cfg->concurrency.max_connections_per_source = 0;
 	cfg->concurrency.thread_stack_kib = 64;
+	cfg->concurrency.busy_poll = 0;
 	cfg->session.max_line_length = 4096;
 	cfg->session.idle_timeout = 300;
 	cfg->shutdown_timeout = 10;
@@ -1164,6 +1165,7 @@ static const struct field concurrency_fields[] = {
 	CFG_INT("max_connections_per_source",
 	    concurrency.max_connections_per_source, 0, 1000000),
 	CFG_INT("thread_stack_kib", concurrency.thread_stack_kib, 16, 65536),
+	CFG_INT("busy_poll", concurrency.busy_poll, 0, 10000),
 	{ .name = NULL }
 };
 
@@ -1506,12 +1508,14 @@ config_print(const struct config *cfg, FILE *fp)
 	    "  overflow = \"%s\";\n"
 	    "  max_connections_per_source = %d;\n"
 	    "  thread_stack_kib = %d;\n"
+	    "  busy_poll = %d;\n"
 	    "};\n\n",
 	    model_name(cfg->concurrency.model),
 	    cfg->concurrency.max_connections,
 	    overflow_name(cfg->concurrency.overflow),
 	    cfg->concurrency.max_connections_per_source,
-	    cfg->concurrency.thread_stack_kib);
+	    cfg->concurrency.thread_stack_kib,
+	    cfg->concurrency.busy_poll);
 
 	fprintf(fp, "session = {\n"
 	    "  max_line_length = %d;\n"

@@ -69,6 +69,7 @@ struct config {
 		enum overflow	 overflow;
 		int		 max_connections_per_source; /* 0 = unlimited */
 		int		 thread_stack_kib;	/* 16..65536, 64 */
+		int		 busy_poll;		/* 0..10000 us, 0 = off */
 	} concurrency;
 
 	struct {

@@ -1069,6 +1069,15 @@ server_answer_dgram(struct server *srv, struct conn *c)
 		free(out);
 }
 
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Checks shared by every model: access list, loops, rate.  true = serve. */
 static bool
 dgram_admit(struct server *srv, struct listener *l, struct conn *c,
@@ -1120,7 +1129,6 @@ dgram_ready(struct server *srv, struct listener *l)
 {
 	struct lstats *st = server_stats(srv, l->stats_slot);
 	struct conn tmp, *c;
-	struct timespec ts;
 	ssize_t n;
 	int i, r;
 
@@ -1145,9 +1153,7 @@ dgram_ready(struct server *srv, struct listener *l)
 		c->peerlen = tmp.peerlen;
 		netaddr_format((struct sockaddr *)&c->peer, c->peerlen,
 		    c->peerstr, sizeof(c->peerstr));
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if (!dgram_admit(srv, l, c, (uint64_t)ts.tv_sec * 1000000000u +
-		    (uint64_t)ts.tv_nsec)) {
+		if (!dgram_admit(srv, l, c, mono_ns())) {
 			conn_free(c);
 			continue;
 		}
@@ -1540,13 +1546,39 @@ kill_children(struct server *srv)
 		}
 }
 
+/*
+ * epoll_wait() for the loop.  With busy_poll set, a wait that follows
+ * activity first polls without sleeping for up to that many microseconds
+ * (like HAProxy's busy-polling, but bounded): a CPU that halts between two
+ * events is slow to wake on a virtual machine whose host has guest halt
+ * polling off, and every connection then pays for that wake.  An idle loop
+ * still sleeps.
+ */
+static int
+wait_events(struct server *srv, struct epoll_event *evs, int timeout,
+    bool active)
+{
+	int us = srv->cfg->concurrency.busy_poll;
+	uint64_t until;
+	int n;
+
+	if (us > 0 && active && timeout != 0 && !srv->stopping) {
+		until = mono_ns() + (uint64_t)us * 1000u;
+		do {
+			if ((n = epoll_wait(srv->epfd, evs, EPOLL_BATCH, 0)) != 0)
+				return n;
+		} while (mono_ns() < until);
+	}
+	return epoll_wait(srv->epfd, evs, EPOLL_BATCH, timeout);
+}
+
 int
 server_run(struct server *srv)
 {
 	struct epoll_event evs[EPOLL_BATCH];
 	uint64_t now;
 	void *ptr;
-	int n, i, tag;
+	int n = 0, i, tag;
 
 	update_arming(srv);
 	{
@@ -1566,8 +1598,7 @@ server_run(struct server *srv)
 			kill_children(srv);
 			break;
 		}
-		n = epoll_wait(srv->epfd, evs, EPOLL_BATCH,
-		    next_timeout(srv, now));
+		n = wait_events(srv, evs, next_timeout(srv, now), n > 0);
 		if (n < 0 && errno != EINTR) {
 			log_msg(LOG_ERR, "epoll_wait: %s", strerror(errno));
 			return 71;

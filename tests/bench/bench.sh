@@ -25,8 +25,10 @@
 #                        ends as soon as every connection was probed)
 #   BENCH_IDLE_CLIENTS   connections held in the idle scenario (default 10000)
 #   BENCH_ONLY           rows to run, e.g. "thread py-threading" (default all:
-#                        sequential thread fork event py-sequential
-#                        py-threading py-forking py-udp)
+#                        sequential thread fork event event-poll
+#                        py-sequential py-threading py-forking py-udp)
+#   BUSY_POLL            concurrency.busy_poll of the event-poll row, in
+#                        microseconds (default 50)
 #   BENCH_STRICT=1       exit 1 also when a product target ratio is missed
 #   ECHOTIMED            the daemon (default ./echotimed)
 #   CC, B                compiler and build directory for build/loadgen
@@ -45,7 +47,8 @@ PAIRS=${BENCH_PAIRS:-5}
 PAIR_SECS=${PAIR_SECONDS:-2}
 IDLE_SECS=${BENCH_IDLE_SECONDS:-30}
 IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
-ROWS="sequential thread fork event py-sequential py-threading py-forking py-udp"
+BUSY_POLL=${BUSY_POLL:-50}
+ROWS="sequential thread fork event event-poll py-sequential py-threading py-forking py-udp"
 ONLY=${BENCH_ONLY:-$ROWS}
 ECHOTIMED=${ECHOTIMED:-./echotimed}
 B=${B:-build}
@@ -55,6 +58,7 @@ RESULTS=$B/bench-results.txt
 case $SECS in ''|*[!0-9.]*) echo "bench: bad BENCH_SECONDS" >&2; exit 64;; esac
 case $IDLE_SECS in ''|*[!0-9.]*) echo "bench: bad BENCH_IDLE_SECONDS" >&2; exit 64;; esac
 case $IDLE_N in ''|*[!0-9]*) echo "bench: bad BENCH_IDLE_CLIENTS" >&2; exit 64;; esac
+case $BUSY_POLL in ''|*[!0-9]*) echo "bench: bad BUSY_POLL" >&2; exit 64;; esac
 case $ROUNDS in ''|*[!0-9]*) echo "bench: bad BENCH_ROUNDS" >&2; exit 64;; esac
 case $PAIRS in ''|*[!0-9]*) echo "bench: bad BENCH_PAIRS" >&2; exit 64;; esac
 case $PAIR_SECS in ''|*[!0-9.]*) echo "bench: bad PAIR_SECONDS" >&2; exit 64;; esac
@@ -192,17 +196,19 @@ wait_line() {
 SRV_PID=
 SRV_PORT=
 
-# start_echotimed MODEL: 0 ready, 78 config refused, other: failed.
+# start_echotimed MODEL[+poll]: 0 ready, 78 config refused, other: failed.
+# "+poll" sets concurrency.busy_poll = BUSY_POLL.
 start_echotimed() {
-	local model=$1 port conf sock wpid rc i
+	local model=${1%+poll} port conf sock wpid rc i poll=""
+	[ "$1" = "$model" ] || poll=" busy_poll = $BUSY_POLL;"
 	port=$("$PY" tests/bench/waitready.py free-port) || return 1
-	conf=$TMP/echotimed-$model.conf
+	conf=$TMP/echotimed-$1.conf
 	cat >"$conf" <<EOF
 listen = (
   { transport = "tcp"; address = "127.0.0.1"; port = $port; backlog = 4096; },
   { transport = "udp"; address = "127.0.0.1"; port = $port; }
 );
-concurrency = { model = "$model"; max_connections = 20000; };
+concurrency = { model = "$model"; max_connections = 20000;$poll };
 session = { idle_timeout = 0; };
 datagram = { rate_limit = 0; };
 log = { level = "warning"; };
@@ -217,7 +223,7 @@ EOF
 		return 1
 	fi
 	NOTIFY_SOCKET=$sock setsid "${SRV_PIN[@]}" "$ECHOTIMED" -c "$conf" \
-	    >>"$TMP/echotimed-$model.log" 2>&1 &
+	    >>"$TMP/echotimed-$1.log" 2>&1 &
 	SRV_PID=$!
 	PIDS+=("$SRV_PID")
 	# READY=1 ends the waiter (it gives up after 5 s); a refused config
@@ -242,9 +248,9 @@ EOF
 	if [ "$rc" != 0 ]; then
 		# No READY=1: accept a daemon whose port answers anyway.
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "bench: warning: echotimed ($model) sent no READY=1; its port answers" >&2
+			echo "bench: warning: echotimed ($1) sent no READY=1; its port answers" >&2
 		else
-			echo "bench: echotimed ($model) not ready after 5 s" >&2
+			echo "bench: echotimed ($1) not ready after 5 s" >&2
 			stop_pid "$SRV_PID"
 			return 1
 		fi
@@ -282,6 +288,7 @@ field() {	# field RESULT-LINE KEY
 label() {
 	case $1 in
 	py-*) echo "python ${1#py-}" ;;
+	*-poll) echo "echotimed ${1%-poll}, busy_poll $BUSY_POLL" ;;
 	*) echo "echotimed $1" ;;
 	esac
 }
@@ -401,6 +408,7 @@ run_row sequential    echotimed sequential p1 c8 udp
 run_row thread        echotimed thread     p1 p50 c8 idle
 run_row fork          echotimed fork       p1 p50 c8
 run_row event         echotimed event      p1 p50 c8 idle
+run_row event-poll    echotimed event+poll p1 p50 c8
 run_row py-sequential python    sequential p1 c8
 run_row py-threading  python    threading  p1 p50 c8 idle
 run_row py-forking    python    forking    p1 p50 c8
@@ -564,6 +572,7 @@ if [ "$PAIRS" -gt 0 ]; then
 	run_pair sequential echotimed sequential py-udp       python udp        udp
 	run_pair event      echotimed event      py-threading python threading  p50
 	run_pair event      echotimed event      py-threading python threading  c8
+	run_pair event-poll echotimed event+poll py-threading python threading  c8
 fi
 
 # --- report --------------------------------------------------------------
@@ -588,6 +597,7 @@ applies() {
 	case "$1:$2" in
 	sequential:p1|sequential:c8|sequential:udp) return 0 ;;
 	thread:udp|fork:udp|event:udp|fork:idle) return 1 ;;
+	event-poll:p1|event-poll:p50|event-poll:c8) return 0 ;;
 	thread:*|fork:*|event:*) return 0 ;;
 	py-sequential:p1|py-sequential:c8) return 0 ;;
 	py-threading:udp|py-forking:udp|py-forking:idle) return 1 ;;
@@ -723,6 +733,7 @@ ratio "fork vs forking, connect rate" fork py-forking c8 6
 ratio "sequential UDP vs UDPServer, dgram/s" sequential py-udp udp 1.4
 ratio "event vs threading, 50 clients req/s" event py-threading p50 2.3
 ratio "event vs threading, connect rate" event py-threading c8 4.5
+ratio "event, busy_poll $BUSY_POLL, vs threading, connect rate" event-poll py-threading c8 4.5
 
 # The floor under the fork model on this machine: fork, _exit, waitpid of
 # a process that maps the same libraries, on the server CPU.  A fork

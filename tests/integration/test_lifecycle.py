@@ -1097,3 +1097,58 @@ def test_reload_moving_named_listener_keeps_it_in_fd_store():
                for m in d.notify.messages if m.get("FDNAME") == "main"]
         check(seq == ["remove", "store"], "fd store messages: %r" % seq)
         check(d.addr()[0] == "127.0.0.2" and first[0] == "127.0.0.1", d.status)
+
+
+# ---------------------------------------------------- 10. busy polling
+
+def _cpu_seconds(pid):
+    """User plus system CPU time of a process, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _paced_cpu(d, n, gap):
+    """CPU the daemon spends on n short connections, gap seconds apart."""
+    addr = d.addr()
+    before = _cpu_seconds(d.pid)
+    for i in range(n):
+        s = connect(addr)
+        _ask(s, "paced %d" % i)
+        _exit(s)
+        time.sleep(gap)     # pacing, so that each poll runs its course
+    return _cpu_seconds(d.pid) - before
+
+
+def test_busy_poll_after_work_sleeps_when_idle_and_reloads():
+    """concurrency.busy_poll: the loop polls that long after each piece of
+    work (the daemon's CPU time shows it), a reload turns it on and off, and
+    an idle daemon still sleeps."""
+    n, us, gap = 20, 10000, 0.03
+    conf = ('listen = ( { transport = "tcp"; address = "127.0.0.1"; '
+            'port = 0; } );\nconcurrency = { model = "event"; '
+            'busy_poll = %d; };\nshutdown_timeout = 2;\n')
+    with Daemon(conf % 0) as d:
+        off = _paced_cpu(d, n, gap)
+        check(off < 0.1, "busy_poll = 0 used %.3f s of CPU for %d "
+              "connections" % (off, n))
+
+        _write(d.conf, conf % us)
+        d.reload()
+        on = _paced_cpu(d, n, gap)
+        # Each connection is followed by up to 10 ms of polling: 0.2 s in
+        # all.  Steal on a shared machine can take some of it.
+        check(on >= 0.3 * n * us / 1e6, "busy_poll = %d used only %.3f s "
+              "of CPU for %d connections (off: %.3f s)" % (us, on, n, off))
+
+        before = _cpu_seconds(d.pid)
+        time.sleep(1.0)     # a bounded "nothing happens" window
+        idle = _cpu_seconds(d.pid) - before
+        check(idle < 0.1, "idle daemon with busy_poll used %.3f s of CPU "
+              "in 1 s" % idle)
+
+        _write(d.conf, conf % 0)
+        d.reload()
+        again = _paced_cpu(d, n, gap)
+        check(again < 0.1, "busy_poll back at 0 still used %.3f s of CPU"
+              % again)

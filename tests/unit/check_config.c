@@ -149,6 +149,7 @@ assert_config_equal(const struct config *a, const struct config *b)
 	    b->concurrency.max_connections_per_source);
 	ck_assert_int_eq(a->concurrency.thread_stack_kib,
 	    b->concurrency.thread_stack_kib);
+	ck_assert_int_eq(a->concurrency.busy_poll, b->concurrency.busy_poll);
 	ck_assert_int_eq(a->session.max_line_length, b->session.max_line_length);
 	ck_assert_int_eq(a->session.idle_timeout, b->session.idle_timeout);
 	ck_assert_int_eq(a->shutdown_timeout, b->shutdown_timeout);
@@ -211,6 +212,7 @@ static const char full_conf[] =
     "  overflow = \"wait\";\n"
     "  max_connections_per_source = 8;\n"
     "  thread_stack_kib = 16;\n"
+    "  busy_poll = 10000;\n"
     "};\n"
     "session = { max_line_length = 1048576; idle_timeout = 0; };\n"
     "shutdown_timeout = 3600L;\n"
@@ -249,6 +251,7 @@ assert_defaults(const struct config *cfg)
 	ck_assert_int_eq(cfg->concurrency.overflow, OVERFLOW_REJECT);
 	ck_assert_int_eq(cfg->concurrency.max_connections_per_source, 0);
 	ck_assert_int_eq(cfg->concurrency.thread_stack_kib, 64);
+	ck_assert_int_eq(cfg->concurrency.busy_poll, 0);
 	ck_assert_int_eq(cfg->session.max_line_length, 4096);
 	ck_assert_int_eq(cfg->session.idle_timeout, 300);
 	ck_assert_int_eq(cfg->shutdown_timeout, 10);
@@ -328,6 +331,7 @@ START_TEST(test_full_valid)
 	ck_assert_int_eq(cfg->concurrency.overflow, OVERFLOW_WAIT);
 	ck_assert_int_eq(cfg->concurrency.max_connections_per_source, 8);
 	ck_assert_int_eq(cfg->concurrency.thread_stack_kib, 16);
+	ck_assert_int_eq(cfg->concurrency.busy_poll, 10000);
 	ck_assert_int_eq(cfg->session.max_line_length, 1048576);
 	ck_assert_int_eq(cfg->session.idle_timeout, 0);
 	ck_assert_int_eq(cfg->shutdown_timeout, 3600);
@@ -463,8 +467,9 @@ START_TEST(test_out_of_range)
 	    "session = { max_line_length = 0; };\n"
 	    "shutdown_timeout = -1;\n"
 	    "datagram = { rate_burst = 0; deny_source_ports = [ 7, 65536 ]; };\n"
-	    "concurrency = { thread_stack_kib = 99999999999L; };\n", &path);
-	ck_assert_uint_eq(count_lines(err), 7);
+	    "concurrency = { thread_stack_kib = 99999999999L;\n"
+	    "  busy_poll = 10001; };\n", &path);
+	ck_assert_uint_eq(count_lines(err), 8);
 	ck_assert_error(err, path, 1, "listen.[0].port: expected an integer "
 	    "from 0 to 65535, got 70000");
 	ck_assert_error(err, path, 2, "listen.[1].backlog: expected an "
@@ -478,6 +483,8 @@ START_TEST(test_out_of_range)
 	    "expected an integer from 0 to 65535, got 65536");
 	ck_assert_error(err, path, 6, "concurrency.thread_stack_kib: "
 	    "expected an integer from 16 to 65536, got 99999999999");
+	ck_assert_error(err, path, 7, "concurrency.busy_poll: "
+	    "expected an integer from 0 to 10000, got 10001");
 	free(err);
 	free(path);
 }
