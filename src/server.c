@@ -763,6 +763,7 @@ server_watch(struct server *srv, struct conn *c)
 	int r;
 
 	c->in_loop = true;
+	c->sess.cork_last = true;	/* the loop closes a done session */
 	/*
 	 * The first line usually arrives with the connection: try it now,
 	 * and a short session never needs to be registered with epoll.

@@ -166,15 +166,15 @@ close_gracefully(struct session *s, bool linger)
 }
 
 /*
- * Send buf (len bytes); keep what the socket does not take.  A session's
- * last reply goes with MSG_MORE: the close or shutdown that follows at once
- * pushes it out with the FIN in the same TCP segment, and a short
- * connection costs both ends two segments fewer.
+ * Send buf (len bytes); keep what the socket does not take.  With
+ * cork_last, a session's last reply goes with MSG_MORE: the close or
+ * shutdown that follows at once pushes it out with the FIN in the same TCP
+ * segment, and a short connection costs both ends two segments fewer.
  */
 static void
 send_or_keep(struct session *s, const char *buf, size_t len)
 {
-	int more = s->state == SS_FLUSHING ? MSG_MORE : 0;
+	int more = s->cork_last && s->state == SS_FLUSHING ? MSG_MORE : 0;
 	ssize_t n;
 	char *p;
 

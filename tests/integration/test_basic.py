@@ -264,13 +264,18 @@ def _segments_inner(model):
 
 
 def test_last_reply_and_fin_share_a_segment():
-    """A session that ends sends its last reply with MSG_MORE, so the
-    close puts the FIN on that reply's segment: a short connection costs
-    8 TCP segments in all (handshake 3, request 1, reply with FIN 1, the
-    client's ACK 1, the client's FIN and its ACK 2) instead of 10."""
+    """Where the session's owner closes the socket as soon as the session
+    ends (the loop of the event and sequential models, a fork child), the
+    last reply goes with MSG_MORE and the close puts the FIN on that
+    reply's segment: a short connection costs 8 TCP segments in all
+    (handshake 3, request 1, reply with FIN 1, the client's ACK 1, the
+    client's FIN and its ACK 2) instead of 10.  A thread session's socket
+    is closed by the main loop after a hand-over, and holding the reply
+    back for that long cost more than the segments save, so the thread
+    model sends at once."""
     if os.geteuid() != 0:
         return ("skip", "needs root for a private network namespace")
-    for model in ("thread", "fork", "event", "sequential"):
+    for model in ("fork", "event", "sequential"):
         p = subprocess.run(["unshare", "--net", "--", sys.executable,
                             os.path.abspath(__file__), "--segments-inner",
                             model], capture_output=True, text=True,
