@@ -346,6 +346,7 @@ config_default(void)
 	cfg->concurrency.max_connections_per_source = 0;
 	cfg->concurrency.thread_stack_kib = 64;
 	cfg->concurrency.busy_poll = 0;
+	cfg->concurrency.workers = 1;
 	cfg->session.max_line_length = 4096;
 	cfg->session.idle_timeout = 300;
 	cfg->shutdown_timeout = 10;
@@ -1166,6 +1167,7 @@ static const struct field concurrency_fields[] = {
 	    concurrency.max_connections_per_source, 0, 1000000),
 	CFG_INT("thread_stack_kib", concurrency.thread_stack_kib, 16, 65536),
 	CFG_INT("busy_poll", concurrency.busy_poll, 0, 10000),
+	CFG_INT("workers", concurrency.workers, 1, MAX_WORKERS),
 	{ .name = NULL }
 };
 
@@ -1509,13 +1511,15 @@ config_print(const struct config *cfg, FILE *fp)
 	    "  max_connections_per_source = %d;\n"
 	    "  thread_stack_kib = %d;\n"
 	    "  busy_poll = %d;\n"
+	    "  workers = %d;\n"
 	    "};\n\n",
 	    model_name(cfg->concurrency.model),
 	    cfg->concurrency.max_connections,
 	    overflow_name(cfg->concurrency.overflow),
 	    cfg->concurrency.max_connections_per_source,
 	    cfg->concurrency.thread_stack_kib,
-	    cfg->concurrency.busy_poll);
+	    cfg->concurrency.busy_poll,
+	    cfg->concurrency.workers);
 
 	fprintf(fp, "session = {\n"
 	    "  max_line_length = %d;\n"

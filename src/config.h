@@ -16,6 +16,8 @@
 #include "acl.h"
 
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/echotimed/echotimed.conf"
+/* Most event loops concurrency.workers may ask for. */
+#define MAX_WORKERS		256
 
 enum transport {
 	TRANSPORT_TCP,
@@ -70,6 +72,7 @@ struct config {
 		int		 max_connections_per_source; /* 0 = unlimited */
 		int		 thread_stack_kib;	/* 16..65536, 64 */
 		int		 busy_poll;		/* 0..10000 us, 0 = off */
+		int		 workers;	/* event loops, 1..MAX_WORKERS, 1 */
 	} concurrency;
 
 	struct {

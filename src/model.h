@@ -15,12 +15,15 @@ struct conn;
 
 struct model_ops {
 	enum model	 id;
-	/* Sessions run inside the server loop (no thread, no child). */
+	/* Datagrams are answered inside the server loop (no thread, no
+	 * child). */
 	bool		 in_loop;
 	/* Run a stream session; on success the model owns c.  0 or -errno. */
 	int		(*stream)(struct server *srv, struct conn *c);
 	/* Answer the datagram held in c; on success owns c.  0 or -errno. */
 	int		(*dgram)(struct server *srv, struct conn *c);
+	/* In a forked child: close the model's own descriptors, or NULL. */
+	void		(*child_cleanup)(void);
 };
 
 /* model_sequential.c */
@@ -34,5 +37,7 @@ extern const struct model_ops model_event;
 
 /* The ops for a configured model. */
 const struct model_ops *model_get(enum model m);
+/* In a forked child: every model's child_cleanup. */
+void		 model_child_cleanup(void);
 
 #endif

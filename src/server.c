@@ -539,6 +539,12 @@ server_thread_stack(const struct server *srv)
 	return (size_t)srv->cfg->concurrency.thread_stack_kib * 1024;
 }
 
+unsigned
+server_workers(const struct server *srv)
+{
+	return (unsigned)srv->cfg->concurrency.workers;
+}
+
 int
 server_stop_fd(const struct server *srv)
 {
@@ -642,17 +648,22 @@ conn_finished(struct server *srv, struct conn *c)
 void
 server_conn_done(struct server *srv, struct conn *c)
 {
+	int fd = srv->donefd;
 	uint64_t one = 1;
 	bool wake;
 
-	/* Only the first finished conn since the last drain wakes the loop. */
+	/*
+	 * Only the first finished conn since the last drain wakes the loop.
+	 * srv is not touched after the unlock: once the last conn is in the
+	 * queue, the loop may drain it, stop and free srv.
+	 */
 	pthread_mutex_lock(&srv->done_lock);
 	wake = srv->done == NULL;
 	c->done_next = srv->done;
 	srv->done = c;
 	pthread_mutex_unlock(&srv->done_lock);
 	if (wake)
-		(void)!write(srv->donefd, &one, sizeof(one));
+		(void)!write(fd, &one, sizeof(one));
 }
 
 static void
@@ -684,6 +695,7 @@ server_child_cleanup(struct server *srv, int keep)
 	close(srv->donefd);
 	close(srv->stopfd);
 	close(srv->resultfd[0]);
+	model_child_cleanup();
 	/* Only close: writing to the parent's structures would cost the
 	 * child a copy-on-write page fault. */
 	for (l = srv->listeners; l; l = l->next)
@@ -750,13 +762,6 @@ read_child_results(struct server *srv)
 	}
 }
 
-/* A session's poll() wishes as epoll events. */
-static uint32_t
-ep_events(short want)
-{
-	return (want & POLLIN ? EPOLLIN : 0) | (want & POLLOUT ? EPOLLOUT : 0);
-}
-
 int
 server_watch(struct server *srv, struct conn *c)
 {
@@ -774,7 +779,7 @@ server_watch(struct server *srv, struct conn *c)
 		c->finished_early = true;
 		return 0;
 	}
-	c->events = ep_events(session_events(&c->sess));
+	c->events = session_epoll_events(&c->sess);
 	r = ep_add(srv, c->fd, c->events, c, TAG_CONN);
 	return r;
 }
@@ -790,7 +795,7 @@ loop_conn_update(struct server *srv, struct conn *c)
 		conn_finished(srv, c);
 		return;
 	}
-	ev = ep_events(session_events(&c->sess));
+	ev = session_epoll_events(&c->sess);
 	if (ev != c->events) {
 		c->events = ev;
 		(void)ep_mod(srv, c->fd, ev, c, TAG_CONN);
@@ -800,17 +805,7 @@ loop_conn_update(struct server *srv, struct conn *c)
 static void
 loop_conn_io(struct server *srv, struct conn *c, uint32_t events)
 {
-	short rev = 0;
-
-	if (events & EPOLLIN)
-		rev |= POLLIN;
-	if (events & EPOLLOUT)
-		rev |= POLLOUT;
-	if (events & EPOLLHUP)
-		rev |= POLLHUP;
-	if (events & EPOLLERR)
-		rev |= POLLERR;
-	session_io(&c->sess, rev);
+	session_io_epoll(&c->sess, events);
 	loop_conn_update(srv, c);
 }
 

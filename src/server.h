@@ -54,6 +54,7 @@ struct conn {
 	size_t		 datalen;
 	struct conn	*prev, *next;	/* active list */
 	struct conn	*done_next;	/* finished-thread queue */
+	struct conn	*lprev, *lnext;	/* an event loop thread's list */
 };
 
 /*
@@ -88,5 +89,7 @@ void		 server_log_end(struct server *srv, struct conn *c);
 void		 server_answer_dgram(struct server *srv, struct conn *c);
 /* Thread stack size for worker threads in bytes. */
 size_t		 server_thread_stack(const struct server *srv);
+/* Event loops the configuration asks for (concurrency.workers). */
+unsigned	 server_workers(const struct server *srv);
 
 #endif

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -401,6 +402,23 @@ session_io(struct session *s, short revents)
 	    (revents & (POLLIN | POLLHUP | POLLERR)))
 		read_lines(s);
 	return s->state;
+}
+
+uint32_t
+session_epoll_events(const struct session *s)
+{
+	short want = session_events(s);
+
+	return (want & POLLIN ? EPOLLIN : 0) | (want & POLLOUT ? EPOLLOUT : 0);
+}
+
+enum session_state
+session_io_epoll(struct session *s, uint32_t events)
+{
+	return session_io(s, (events & EPOLLIN ? POLLIN : 0) |
+	    (events & EPOLLOUT ? POLLOUT : 0) |
+	    (events & EPOLLHUP ? POLLHUP : 0) |
+	    (events & EPOLLERR ? POLLERR : 0));
 }
 
 enum session_state

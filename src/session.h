@@ -75,6 +75,10 @@ short		session_events(const struct session *s);
 int		session_timeout_ms(const struct session *s, uint64_t now_ms);
 /* Handle readiness; returns the new state. */
 enum session_state session_io(struct session *s, short revents);
+/* session_events() as epoll events. */
+uint32_t	session_epoll_events(const struct session *s);
+/* session_io() for epoll events. */
+enum session_state session_io_epoll(struct session *s, uint32_t events);
 /* Check deadlines (idle, linger); returns the new state. */
 enum session_state session_tick(struct session *s, uint64_t now_ms);
 /* The daemon is stopping: send the shutdown error and close. */

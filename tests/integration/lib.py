@@ -267,7 +267,8 @@ class Daemon(LoggedProcess):
 
     def threads(self):
         """The main thread plus the threads serving a session or datagram
-        (named et-session, et-datagram).
+        (named et-session, et-datagram) and the event model's loop threads
+        (et-loop).
 
         Counting by name keeps a sanitizer's own helper threads out, and
         the thread model's spares (et-spare, see spares())."""
@@ -278,7 +279,8 @@ class Daemon(LoggedProcess):
                     comm = f.read().strip()
             except OSError:
                 continue
-            if tid == str(self.pid) or comm in ("et-session", "et-datagram"):
+            if tid == str(self.pid) or comm in ("et-session", "et-datagram",
+                                                 "et-loop"):
                 n += 1
         return n
 

@@ -31,14 +31,18 @@ MODELS = ("thread", "fork", "event", "sequential")
 
 # ---------------------------------------------------------------- helpers
 
-def _conf(model="thread", extra="", listen=None):
+def _conf(model="thread", extra="", listen=None, workers=1):
+    """A config; model "event_loops" is the event model with 3 loops."""
+    if model == "event_loops":
+        model, workers = "event", 3
     if listen is None:
         listen = ['{ transport = "tcp"; address = "127.0.0.1"; port = 0; }']
     if "shutdown_timeout" not in extra:
         # Keeps a failing test's clean-up short when a session is open.
         extra += "\nshutdown_timeout = 2;"
-    return ("listen = (\n  %s\n);\nconcurrency = { model = \"%s\"; };\n%s\n"
-            % (",\n  ".join(listen), model, extra))
+    return ("listen = (\n  %s\n);\nconcurrency = { model = \"%s\"; "
+            "workers = %d; };\n%s\n"
+            % (",\n  ".join(listen), model, workers, extra))
 
 
 def _tcp(port, extra=""):
@@ -602,6 +606,10 @@ def test_sigterm_grace_then_shutdown_error_sequential():
     _sigterm_grace("sequential")
 
 
+def test_sigterm_grace_then_shutdown_error_event_loops():
+    _sigterm_grace("event_loops")
+
+
 def test_second_sigterm_stops_at_once():
     for model in MODELS:
         with Daemon(_conf(model, "shutdown_timeout = 30;")) as d:
@@ -1028,34 +1036,52 @@ def test_sigpipe_client_vanishes_mid_reply():
         shutil.rmtree(sockdir, ignore_errors=True)
 
 
-def test_fork_child_does_not_hold_thread_sessions_open():
-    """After a thread->fork reload, a forked child must not keep a running
-    thread session's socket: that session's close reaches its client at
+def _fork_child_does_not_hold(old):
+    """After a reload from old to fork, a forked child must not keep a
+    running session's socket: that session's close reaches its client at
     once, while the child's own session is still open."""
-    with Daemon(tcp_config("thread")) as d:
+    with Daemon(_conf(old)) as d:
         addr = d.addr()
         a = connect(addr)
         a.sendall(b"a\n")
         check_reply(recv_until(a, 1), "a")
-        with open(d.conf, "w") as f:
-            f.write(tcp_config("fork"))     # same listener (port 0): kept
+        _write(d.conf, _conf("fork"))   # same listener (port 0): kept
         d.reload()
         check(d.status.startswith("model fork;"), "reload to fork: %r" % d.status)
         b = connect(addr)
         b.sendall(b"b\n")
         check_reply(recv_until(b, 1), "b")
         _model_of_session(d, b, "fork")
-        check(len(_kids(d)) == 1, "b's session is not in a child: %r" % _kids(d))
+        kids = _kids(d)
+        check(len(kids) == 1, "b's session is not in a child: %r" % kids)
+        # Nor the parent's epoll instances and eventfds (the loops' too).
+        child = kids.pop()
+        links = []
+        for fd in os.listdir("/proc/%d/fd" % child):
+            try:
+                links.append(os.readlink("/proc/%d/fd/%s" % (child, fd)))
+            except OSError:
+                pass
+        check(not [l for l in links if "eventpoll" in l or "eventfd" in l],
+              "the fork child holds the parent's %r" % links)
         a.sendall(b"exit\n")
         t0 = time.monotonic()
         out = recv_until(a, until_eof=True, timeout=5)
         check_reply(out, "exit")
         check(time.monotonic() - t0 < 1.0 * SLOW,
-              "thread session closed only after %.1fs" % (time.monotonic() - t0))
+              "%s session closed only after %.1fs" % (old, time.monotonic() - t0))
         b.sendall(b"exit\n")
         check_reply(recv_until(b, until_eof=True), "exit")
         a.close()
         b.close()
+
+
+def test_fork_child_does_not_hold_thread_sessions_open():
+    _fork_child_does_not_hold("thread")
+
+
+def test_fork_child_does_not_hold_event_loop_sessions_open():
+    _fork_child_does_not_hold("event_loops")
 
 
 def test_reload_renaming_listener_renames_it_in_fd_store():
@@ -1152,3 +1178,60 @@ def test_busy_poll_after_work_sleeps_when_idle_and_reloads():
         again = _paced_cpu(d, n, gap)
         check(again < 0.1, "busy_poll back at 0 still used %.3f s of CPU"
               % again)
+
+
+# ------------------------------------------ 11. event model, workers = N
+
+def test_event_loops_idle_timeout():
+    """A loop thread times its idle sessions out like the main loop."""
+    with Daemon(_conf("event_loops", "session = { idle_timeout = 1; };")) as d:
+        addr = d.addr()
+        socks = [connect(addr) for _ in range(2)]
+        t0 = time.monotonic()
+        for i, s in enumerate(socks):
+            _ask(s, "idle %d" % i)
+        check(d.threads() == 3, "threads %d, want 1 + 2 loops" % d.threads())
+        for s in socks:
+            out = recv_until(s, until_eof=True, timeout=4)
+            check(out == b"ERROR idle timeout\n", "got %r" % out)
+            s.close()
+        took = time.monotonic() - t0
+        check(took >= 0.9, "idle timeout after only %.2fs" % took)
+        d.wait_log(r"closed: idle timeout.*\n.*closed: idle timeout")
+
+
+def test_event_loops_reload_changes_workers():
+    """A reload that changes workers applies to new connections: running
+    sessions stay in their loops, more loops start when needed, and with
+    fewer the extra loops are kept, idle."""
+    with Daemon(_conf("event", workers=2)) as d:
+        addr = d.addr()
+        old = [connect(addr) for _ in range(2)]
+        for i, s in enumerate(old):
+            _ask(s, "old %d" % i)
+        check(d.threads() == 3, "threads %d, want 1 + 2 loops" % d.threads())
+
+        _write(d.conf, _conf("event", workers=4))
+        d.reload()
+        new = [connect(addr) for _ in range(3)]
+        for i, s in enumerate(new):
+            _ask(s, "new %d" % i)
+        check(d.threads() == 5, "threads %d, want 1 + 4 loops" % d.threads())
+
+        _write(d.conf, _conf("event", workers=1))
+        d.reload()
+        main = connect(addr)
+        _ask(main, "in the main loop")
+        check(d.threads() == 5, "threads %d after workers = 1" % d.threads())
+
+        _write(d.conf, _conf("thread"))
+        d.reload()
+        th = connect(addr)
+        _ask(th, "thread session")
+        check(d.threads() == 6, "threads %d with a thread session" % d.threads())
+
+        for s in old + new + [main, th]:
+            _ask(s, "still served")
+        for s in old + new + [main, th]:
+            _exit(s)
+        check(not d.children(), "children: %r" % d.children())

@@ -8,9 +8,10 @@ daemon: conditions are polled with a deadline.  The only fixed waits are the
 
 Tests generated in loops (one function per combination, so each one shows
 separately in run.py):
-  test_matrix_<transport>_<model>        4 transports x 4 models
-  test_model_concurrent_<model>          fork, thread, event
-  test_limit_{reject,wait,per_source}_<model>   fork, thread, event
+  test_matrix_<transport>_<model>        4 transports x 4 models, and
+                                         tcp, unix x event_loops (workers = 3)
+  test_model_concurrent_<model>          fork, thread, event, event_loops
+  test_limit_{reject,wait,per_source}_<model>   fork, thread, event, event_loops
   test_multi_listener_<model>            all 4 models
 
 test_unix_live_socket_full_backlog_BUG documents a daemon bug and fails
@@ -82,6 +83,9 @@ def lconf(transport, name=None, address="127.0.0.1", extra=""):
 
 
 def mkconfig(listeners, model, concurrency="", extra=""):
+    # "event_loops": the event model with three loop threads.
+    if model == "event_loops":
+        model, concurrency = "event", "workers = 3; " + concurrency
     # shutdown_timeout only matters when a failed test leaves sessions open.
     return """
 listen = ( %s );
@@ -349,7 +353,8 @@ def make_matrix_test(transport, model):
                        extra="session = { max_line_length = 16; };")
         with MDaemon(cfg, args=["-l", "debug"]) as d:
             check([t for t, _ in d.addresses()] == [transport], d.status)
-            check(("model %s;" % model) in d.status, d.status)
+            check(("model %s;" % model.replace("_loops", "")) in d.status,
+                  d.status)
             if transport in ("tcp", "unix"):
                 matrix_stream(d, transport)
             else:
@@ -365,6 +370,9 @@ for _t in TRANSPORTS:
     for _m in MODELS:
         _f = make_matrix_test(_t, _m)
         globals()[_f.__name__] = _f
+for _t in ("tcp", "unix"):      # datagrams are the event model's anyway
+    _f = make_matrix_test(_t, "event_loops")
+    globals()[_f.__name__] = _f
 
 
 # ------------------------------------------------------ 2. model semantics
@@ -402,7 +410,7 @@ def make_concurrent_test(model):
     return test
 
 
-for _m in ("fork", "thread", "event"):
+for _m in ("fork", "thread", "event", "event_loops"):
     _f = make_concurrent_test(_m)
     globals()[_f.__name__] = _f
 
@@ -488,6 +496,31 @@ def test_model_event_single_thread():
         check(d.stop() == 0)
 
 
+def test_model_event_loops_threads():
+    """workers = 3: three loop threads serve the sessions, started when
+    needed and kept; no children; the main loop still answers datagrams."""
+    cfg = mkconfig([lconf("tcp"), lconf("udp")], "event_loops")
+    with MDaemon(cfg) as d:
+        idle = settle(d.threads)
+        check(idle == 1, "threads before any session: %d" % idle)
+        socks = [open_session(d.addr(), "tcp", "l%d" % i) for i in range(20)]
+        check(d.threads() == 4, "threads %d with 20 sessions, want 1 + 3"
+              % d.threads())
+        for i, s in enumerate(socks):
+            still_serves(s, "again %d" % i)
+        names = []
+        for t in os.listdir("/proc/%d/task" % d.pid):
+            with open("/proc/%d/task/%s/comm" % (d.pid, t)) as f:
+                names.append(f.read().strip())
+        check(sorted(names).count("et-loop") == 3, "thread names %r" % names)
+        check(d.children() == [], "event model has children")
+        for s in socks:
+            end_session(s)
+        many_sessions(d, 30)
+        check(settle(d.threads) == 4, "loop threads are kept: %d" % d.threads())
+        check(d.stop() == 0)
+
+
 # ------------------------------------------------------------ 3. limits
 
 def make_reject_test(model):
@@ -566,7 +599,7 @@ def make_per_source_test(model):
     return test
 
 
-for _m in ("fork", "thread", "event"):
+for _m in ("fork", "thread", "event", "event_loops"):
     for _mk in (make_reject_test, make_wait_test, make_per_source_test):
         _f = _mk(_m)
         globals()[_f.__name__] = _f

@@ -150,6 +150,7 @@ assert_config_equal(const struct config *a, const struct config *b)
 	ck_assert_int_eq(a->concurrency.thread_stack_kib,
 	    b->concurrency.thread_stack_kib);
 	ck_assert_int_eq(a->concurrency.busy_poll, b->concurrency.busy_poll);
+	ck_assert_int_eq(a->concurrency.workers, b->concurrency.workers);
 	ck_assert_int_eq(a->session.max_line_length, b->session.max_line_length);
 	ck_assert_int_eq(a->session.idle_timeout, b->session.idle_timeout);
 	ck_assert_int_eq(a->shutdown_timeout, b->shutdown_timeout);
@@ -213,6 +214,7 @@ static const char full_conf[] =
     "  max_connections_per_source = 8;\n"
     "  thread_stack_kib = 16;\n"
     "  busy_poll = 10000;\n"
+    "  workers = 256;\n"
     "};\n"
     "session = { max_line_length = 1048576; idle_timeout = 0; };\n"
     "shutdown_timeout = 3600L;\n"
@@ -252,6 +254,7 @@ assert_defaults(const struct config *cfg)
 	ck_assert_int_eq(cfg->concurrency.max_connections_per_source, 0);
 	ck_assert_int_eq(cfg->concurrency.thread_stack_kib, 64);
 	ck_assert_int_eq(cfg->concurrency.busy_poll, 0);
+	ck_assert_int_eq(cfg->concurrency.workers, 1);
 	ck_assert_int_eq(cfg->session.max_line_length, 4096);
 	ck_assert_int_eq(cfg->session.idle_timeout, 300);
 	ck_assert_int_eq(cfg->shutdown_timeout, 10);
@@ -332,6 +335,7 @@ START_TEST(test_full_valid)
 	ck_assert_int_eq(cfg->concurrency.max_connections_per_source, 8);
 	ck_assert_int_eq(cfg->concurrency.thread_stack_kib, 16);
 	ck_assert_int_eq(cfg->concurrency.busy_poll, 10000);
+	ck_assert_int_eq(cfg->concurrency.workers, MAX_WORKERS);
 	ck_assert_int_eq(cfg->session.max_line_length, 1048576);
 	ck_assert_int_eq(cfg->session.idle_timeout, 0);
 	ck_assert_int_eq(cfg->shutdown_timeout, 3600);
@@ -468,8 +472,8 @@ START_TEST(test_out_of_range)
 	    "shutdown_timeout = -1;\n"
 	    "datagram = { rate_burst = 0; deny_source_ports = [ 7, 65536 ]; };\n"
 	    "concurrency = { thread_stack_kib = 99999999999L;\n"
-	    "  busy_poll = 10001; };\n", &path);
-	ck_assert_uint_eq(count_lines(err), 8);
+	    "  busy_poll = 10001; workers = 0; };\n", &path);
+	ck_assert_uint_eq(count_lines(err), 9);
 	ck_assert_error(err, path, 1, "listen.[0].port: expected an integer "
 	    "from 0 to 65535, got 70000");
 	ck_assert_error(err, path, 2, "listen.[1].backlog: expected an "
@@ -485,6 +489,8 @@ START_TEST(test_out_of_range)
 	    "expected an integer from 16 to 65536, got 99999999999");
 	ck_assert_error(err, path, 7, "concurrency.busy_poll: "
 	    "expected an integer from 0 to 10000, got 10001");
+	ck_assert_error(err, path, 7, "concurrency.workers: "
+	    "expected an integer from 1 to 256, got 0");
 	free(err);
 	free(path);
 }
