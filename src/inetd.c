@@ -77,9 +77,7 @@ inetd_serve(const struct config *cfg, int fd)
 	f.transport = "inetd";
 	f.listener = "inetd";
 	log_fields(LOG_INFO, &f, "connection from %s (inetd mode)", peer);
-	s.cork_last = true;
 	session_run(&s, stopfd);
-	close(fd);		/* the FIN now, not after the log record */
 	f.duration_ms = (long long)(session_now_ms() - start);
 	f.lines = (long long)s.lines;
 	if (session_end_is_error(s.end))
@@ -88,6 +86,7 @@ inetd_serve(const struct config *cfg, int fd)
 	    "%lld ms", peer, session_end_name(s.end),
 	    (unsigned long long)s.lines, f.duration_ms);
 	session_free(&s);
+	close(fd);
 	if (stopfd >= 0)
 		close(stopfd);
 	return 0;

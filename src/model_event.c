@@ -18,11 +18,13 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "model.h"
 #include "server.h"
 
@@ -34,7 +36,7 @@ struct loop {
 	pthread_mutex_t	 lock;
 	struct conn	*inbox;		/* handed over, not started (lnext) */
 	struct conn	*conns;		/* this loop's sessions */
-	int		 stopfd;	/* the server's; -1 once handled */
+	int		 stopfd;	/* the server's; -1 once it fired */
 	struct server	*srv;
 };
 
@@ -89,7 +91,7 @@ update(struct loop *lp, struct conn *c)
 static void
 take_inbox(struct loop *lp)
 {
-	struct conn *c, *next;
+	struct conn *c, *next, *first;
 	uint64_t v;
 
 	/* Read before taking the list, so no wake-up can be lost. */
@@ -98,7 +100,13 @@ take_inbox(struct loop *lp)
 	c = lp->inbox;
 	lp->inbox = NULL;
 	pthread_mutex_unlock(&lp->lock);
-	for (; c; c = next) {
+	/* The inbox is a stack: start the sessions in accept order. */
+	for (first = NULL; c; c = next) {
+		next = c->lnext;
+		c->lnext = first;
+		first = c;
+	}
+	for (c = first; c; c = next) {
 		next = c->lnext;
 		c->lprev = NULL;
 		c->lnext = lp->conns;
@@ -106,7 +114,6 @@ take_inbox(struct loop *lp)
 			lp->conns->lprev = c;
 		lp->conns = c;
 		c->events = 0;
-		c->sess.cork_last = true;	/* closed soon after done */
 		/* The first line usually arrived with the connection. */
 		if (lp->stopfd < 0)
 			session_shutdown(&c->sess);
@@ -150,8 +157,9 @@ loop_main(void *arg)
 	(void)prctl(PR_SET_NAME, "et-loop");
 	next_tick = session_now_ms() + 1000;
 	for (;;) {
+		/* A loop without sessions has no timers: it sleeps. */
 		now = session_now_ms();
-		n = epoll_wait(lp->epfd, evs, LOOP_BATCH,
+		n = epoll_wait(lp->epfd, evs, LOOP_BATCH, !lp->conns ? -1 :
 		    next_tick > now ? (int)(next_tick - now) : 0);
 		stop = false;
 		for (i = 0; i < n; i++) {
@@ -167,10 +175,12 @@ loop_main(void *arg)
 			session_io_epoll(&c->sess, evs[i].events);
 			update(lp, c);
 		}
-		/* After the batch: finished conns are freed by the server. */
+		/*
+		 * After the batch, which may hold events of the sessions this
+		 * ends (the server frees finished conns).  The stop fd is
+		 * registered EPOLLONESHOT: it stays readable for other loops.
+		 */
 		if (stop) {
-			/* Once: the fd stays readable for other loops. */
-			epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->stopfd, NULL);
 			lp->stopfd = -1;
 			for_each(lp, shutdown_one, 0);
 		}
@@ -206,6 +216,7 @@ loop_start(struct server *srv)
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wakefd, &ev) < 0)
 		goto fail;
 	ev.data.ptr = &mark_stop;
+	ev.events = EPOLLIN | EPOLLONESHOT;
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->stopfd, &ev) < 0)
 		goto fail;
 	if ((r = pthread_attr_init(&attr)) != 0) {
@@ -233,19 +244,36 @@ fail:
 	return r;
 }
 
-/* Hand c to the next of the first `workers` loops, starting it if needed. */
+/*
+ * Hand c to the next of the first `workers` loops, starting it if needed.
+ * c->in_loop stays false: the server's loop must not drive, tick or stop
+ * it, exactly as for a session thread.
+ */
 static int
 hand_over(struct server *srv, struct conn *c, unsigned workers)
 {
+	static uint64_t logged_ms;
 	struct loop *lp;
-	uint64_t one = 1;
+	uint64_t one = 1, now;
 	bool wake;
 	int r;
 
 	if (next_loop >= workers)
 		next_loop = 0;
-	if (next_loop >= nloops && (r = loop_start(srv)) < 0)
-		return r;
+	if (next_loop >= nloops && (r = loop_start(srv)) < 0) {
+		/* Serve it all the same: in a running loop, or the server's. */
+		now = session_now_ms();
+		if (logged_ms == 0 || now - logged_ms >= 10000) {
+			log_msg(LOG_WARNING, "cannot start event loop %u of %u: "
+			    "%s; serving in %s", nloops + 1, workers,
+			    strerror(-r), nloops ? "the loops running" :
+			    "the main loop");
+			logged_ms = now;
+		}
+		if (nloops == 0)
+			return server_watch(srv, c);
+		next_loop = 0;
+	}
 	lp = loops[next_loop++];
 	/* Only the first conn since the loop's last look wakes it. */
 	pthread_mutex_lock(&lp->lock);

@@ -64,9 +64,7 @@ fork_run(struct server *srv, struct conn *c)
 	if (c->dgram)
 		server_answer_dgram(srv, c);
 	else {
-		c->sess.cork_last = true;
 		session_run(&c->sess, stopfd);
-		close(c->sess.fd);	/* the FIN now, not after the report */
 		server_child_report(srv, c);
 	}
 	_exit(0);

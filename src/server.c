@@ -648,22 +648,20 @@ conn_finished(struct server *srv, struct conn *c)
 void
 server_conn_done(struct server *srv, struct conn *c)
 {
-	int fd = srv->donefd;
 	uint64_t one = 1;
-	bool wake;
 
 	/*
 	 * Only the first finished conn since the last drain wakes the loop.
-	 * srv is not touched after the unlock: once the last conn is in the
-	 * queue, the loop may drain it, stop and free srv.
+	 * The write is made under the lock and srv is not touched after the
+	 * unlock: once the last conn is in the queue, the loop may drain it,
+	 * stop and free srv.
 	 */
 	pthread_mutex_lock(&srv->done_lock);
-	wake = srv->done == NULL;
+	if (srv->done == NULL)
+		(void)!write(srv->donefd, &one, sizeof(one));
 	c->done_next = srv->done;
 	srv->done = c;
 	pthread_mutex_unlock(&srv->done_lock);
-	if (wake)
-		(void)!write(fd, &one, sizeof(one));
 }
 
 static void
@@ -768,7 +766,6 @@ server_watch(struct server *srv, struct conn *c)
 	int r;
 
 	c->in_loop = true;
-	c->sess.cork_last = true;	/* the loop closes a done session */
 	/*
 	 * The first line usually arrives with the connection: try it now,
 	 * and a short session never needs to be registered with epoll.
@@ -1555,15 +1552,24 @@ wait_events(struct server *srv, struct epoll_event *evs, int timeout,
     bool active)
 {
 	int us = srv->cfg->concurrency.busy_poll;
-	uint64_t until;
+	uint64_t start, now, until, spent_ms;
 	int n;
 
-	if (us > 0 && active && timeout != 0 && !srv->stopping) {
-		until = mono_ns() + (uint64_t)us * 1000u;
-		do {
-			if ((n = epoll_wait(srv->epfd, evs, EPOLL_BATCH, 0)) != 0)
-				return n;
-		} while (mono_ns() < until);
+	if (us == 0 || !active || timeout == 0 || srv->stopping)
+		return epoll_wait(srv->epfd, evs, EPOLL_BATCH, timeout);
+	/* Polling never delays a timer. */
+	start = mono_ns();
+	until = start + (uint64_t)us * 1000u;
+	if (timeout > 0 && start + (uint64_t)timeout * 1000000u < until)
+		until = start + (uint64_t)timeout * 1000000u;
+	do {
+		if ((n = epoll_wait(srv->epfd, evs, EPOLL_BATCH, 0)) != 0)
+			return n;
+	} while ((now = mono_ns()) < until);
+	if (timeout > 0) {
+		spent_ms = (now - start) / 1000000u;
+		timeout = spent_ms >= (uint64_t)timeout ? 0 :
+		    timeout - (int)spent_ms;
 	}
 	return epoll_wait(srv->epfd, evs, EPOLL_BATCH, timeout);
 }

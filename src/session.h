@@ -51,9 +51,6 @@ struct session {
 	uint64_t	 last_ms;	/* monotonic ms of last activity */
 	uint64_t	 linger_until_ms;
 	bool		 linger;	/* drain input after the final reply */
-	bool		 cork_last;	/* the owner closes the fd as soon as
-					 * the session is done: the last reply
-					 * may wait for that close's FIN */
 	_Atomic uint64_t *line_counter;	/* shared statistics, may be NULL */
 	const char	*peer;		/* for the per-line debug log */
 };

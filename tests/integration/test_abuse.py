@@ -37,8 +37,9 @@ import struct
 import threading
 import time
 
-from lib import (SLOW, TS_RE, Daemon, TestFailure, check, check_reply,
-                 connect, recv_until, split_replies, talk, udp_ask)
+from lib import (SLOW, TS_RE, VALGRIND, Daemon, TestFailure, check,
+                 check_reply, connect, recv_until, split_replies, talk,
+                 udp_ask)
 
 LIMIT = 4096                                    # default max_line_length
 TOO_LONG = b"ERROR line too long (limit %d bytes)\n" % LIMIT
@@ -990,3 +991,60 @@ def test_log_injection_escaped():
           % log.decode(errors="replace"))
     check(b"\\x0aFAKE LOG LINE\\x0d\\x07 tail" in log,
           "escaped datagram missing:\n%s" % log.decode(errors="replace"))
+
+
+# ------------------------------------- event loops that cannot start
+
+def _free_fd_numbers(pid, n):
+    """The n lowest descriptor numbers pid has free: the next ones the
+    kernel hands out, whatever RLIMIT_NOFILE allows."""
+    used = set(int(f) for f in os.listdir("/proc/%d/fd" % pid))
+    free, i = [], 0
+    while len(free) < n:
+        if i not in used:
+            free.append(i)
+        i += 1
+    return free
+
+
+def test_event_loops_cannot_start_still_serve():
+    """workers = 2 with no descriptor left for a new loop's epoll instance:
+    the connection is served anyway, by the main loop when no loop runs
+    yet and by a running loop otherwise, and the daemon says why (once)."""
+    if VALGRIND:
+        return ("skip", "valgrind keeps its own descriptor limit")
+    conf = config(model="event", concurrency="workers = 2;")
+    with Daemon(conf) as d:
+        base = stable(d.fds)
+        hard = resource.prlimit(d.pid, resource.RLIMIT_NOFILE)[1]
+        # Room for one accepted socket, none for epoll_create1().
+        resource.prlimit(d.pid, resource.RLIMIT_NOFILE,
+                         (_free_fd_numbers(d.pid, 1)[0] + 1, hard))
+        a = connect(d.addr())
+        a.sendall(b"in the main loop\n")
+        check_reply(recv_until(a, 1), "in the main loop")
+        d.wait_log(r"cannot start event loop 1 of 2: Too many open files; "
+                   r"serving in the main loop")
+        check(d.threads() == 1, "threads %d: a loop started" % d.threads())
+        a.sendall(b"exit\n")
+        check_reply(recv_until(a, until_eof=True), "exit")
+        a.close()
+
+        # Two sessions and one loop (epoll and eventfd), no second loop.
+        wait_for(d.fds, base, what="descriptors after the first session")
+        resource.prlimit(d.pid, resource.RLIMIT_NOFILE,
+                         (_free_fd_numbers(d.pid, 4)[3] + 1, hard))
+        b = connect(d.addr())
+        b.sendall(b"in loop one\n")
+        check_reply(recv_until(b, 1), "in loop one")
+        check(d.threads() == 2, "threads %d, want 1 + 1 loop" % d.threads())
+        c = connect(d.addr())
+        c.sendall(b"also in loop one\n")
+        check_reply(recv_until(c, 1), "also in loop one")
+        check(d.threads() == 2, "threads %d: a second loop started"
+              % d.threads())
+        for s in (b, c):
+            s.sendall(b"exit\n")
+            check_reply(recv_until(s, until_eof=True), "exit")
+            s.close()
+        check(d.alive(), "daemon died")
