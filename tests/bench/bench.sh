@@ -6,7 +6,7 @@
 # Every server is started afresh for every scenario, on loopback only, pinned
 # to other CPUs than the load generator when there are two or more; the
 # script stops only the processes it started (trap on EXIT) and finishes in
-# bounded time (about 5 to 6 minutes with the defaults, under 8).
+# bounded time (about 6.5 minutes with the defaults, under 9).
 #
 # The target ratios do not come from that table: this VM's speed drifts by
 # up to 50 % from minute to minute, so a ratio of two runs made a minute
