@@ -69,6 +69,8 @@ struct server {
 
 	struct lstats	*stats;		/* STATS_SLOTS, MAP_SHARED */
 	bool		 slot_used[STATS_SLOTS];
+	bool		 slot_owned[STATS_SLOTS];	/* by a listener */
+	unsigned	 slot_conns[STATS_SLOTS];	/* conns counting in it */
 	struct lstats	 retired;	/* counts of closed listeners */
 
 	struct ratelimit *rl;
@@ -118,7 +120,7 @@ stats_alloc(struct server *srv)
 
 	for (i = 0; i < STATS_SLOTS; i++)
 		if (!srv->slot_used[i]) {
-			srv->slot_used[i] = true;
+			srv->slot_used[i] = srv->slot_owned[i] = true;
 			memset((void *)&srv->stats[i], 0, sizeof(srv->stats[i]));
 			return i;
 		}
@@ -136,10 +138,21 @@ stats_add(struct lstats *to, struct lstats *from)
 	to->dropped += from->dropped;
 }
 
+/*
+ * A slot is reused only once neither its listener nor any session started
+ * on it (a thread, a loop thread or a fork child may still count lines in
+ * it after a reload removed the listener) uses it.
+ */
 static void
-stats_release(struct server *srv, int slot)
+stats_unref(struct server *srv, int slot, bool listener)
 {
 	if (slot < 0 || slot >= STATS_SLOTS)
+		return;
+	if (listener)
+		srv->slot_owned[slot] = false;
+	else
+		srv->slot_conns[slot]--;
+	if (srv->slot_owned[slot] || srv->slot_conns[slot] > 0)
 		return;
 	stats_add(&srv->retired, &srv->stats[slot]);
 	srv->slot_used[slot] = false;
@@ -148,12 +161,13 @@ stats_release(struct server *srv, int slot)
 static void
 stats_total(struct server *srv, struct lstats *t)
 {
-	struct listener *l;
+	int i;
 
 	memset((void *)t, 0, sizeof(*t));
 	stats_add(t, &srv->retired);
-	for (l = srv->listeners; l; l = l->next)
-		stats_add(t, server_stats(srv, l->stats_slot));
+	for (i = 0; i < STATS_SLOTS; i++)
+		if (srv->slot_used[i])
+			stats_add(t, &srv->stats[i]);
 }
 
 static const char *
@@ -371,7 +385,7 @@ listener_detach(struct server *srv, struct listener *l, bool forget)
 		notify_fdstore_remove(name);
 		l->stored = false;	/* gone for good: remove our file */
 	}
-	stats_release(srv, l->stats_slot);
+	stats_unref(srv, l->stats_slot, true);
 	l->stats_slot = -1;
 	if (l->conf.path)
 		snprintf(name, sizeof(name), "%s", l->conf.path);
@@ -562,6 +576,8 @@ conn_new(struct server *srv, struct listener *l)
 	c->fd = -1;
 	c->pid = -1;
 	c->stats_slot = l->stats_slot;
+	if (c->stats_slot >= 0 && c->stats_slot < STATS_SLOTS)
+		srv->slot_conns[c->stats_slot]++;
 	c->transport = transport_name(l->conf.transport);
 	snprintf(c->lname, sizeof(c->lname), "%s", listener_label(l));
 	c->max_line = (size_t)srv->cfg->session.max_line_length;
@@ -575,6 +591,7 @@ conn_free(struct conn *c)
 {
 	if (!c)
 		return;
+	stats_unref(c->srv, c->stats_slot, false);
 	session_free(&c->sess);
 	if (c->own_fd && c->fd >= 0)
 		close(c->fd);

@@ -1235,3 +1235,39 @@ def test_event_loops_reload_changes_workers():
         for s in old + new + [main, th]:
             _exit(s)
         check(not d.children(), "children: %r" % d.children())
+
+
+def _stats_now(d):
+    """Send SIGUSR1 and return the statistics line it logs."""
+    def lines():
+        return [l for l in d.logtext().splitlines() if "statistics:" in l]
+    n = len(lines())
+    d.signal(signal.SIGUSR1)
+    _poll(lambda: len(lines()) > n, 3, "SIGUSR1 logged no statistics line")
+    return lines()[n]
+
+
+def test_removed_listener_sessions_do_not_count_for_a_new_one():
+    """A reload swaps listener A for B while a session on A runs.  The
+    session's lines must count in the totals, not in B's figures (B must
+    not get A's statistics slot while A's session still counts in it)."""
+    for model in ("thread", "fork", "event", "event_loops"):
+        with Daemon(_conf(model, listen=[_tcp(0)])) as d:
+            s = connect(d.addr())
+            _ask(s, "one")
+            _write(d.conf, _conf(model, listen=[
+                '{ transport = "tcp"; address = "::1"; port = 0; '
+                'name = "b"; }']))
+            d.reload()
+            check(d.addr()[0] == "::1", "%s: listener not replaced: %r"
+                  % (model, d.addr()))
+            for text in ("two", "three"):
+                _ask(s, text)
+            _exit(s)
+            _poll(lambda: "0 active, 1 sessions, 4 lines" in _stats_now(d),
+                  3, lambda: "%s: totals: %r" % (model, _stats_now(d)))
+            line = _stats_now(d)
+            check(re.search(r"tcp b: 0 sessions, 0 lines, 0 errors", line),
+                  "%s: the new listener counts the old session: %r"
+                  % (model, line))
+
