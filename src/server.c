@@ -68,7 +68,6 @@ struct server {
 	struct conn	*done;
 
 	struct lstats	*stats;		/* STATS_SLOTS, MAP_SHARED */
-	bool		 slot_used[STATS_SLOTS];
 	bool		 slot_owned[STATS_SLOTS];	/* by a listener */
 	unsigned	 slot_conns[STATS_SLOTS];	/* conns counting in it */
 	struct lstats	 retired;	/* counts of closed listeners */
@@ -113,14 +112,25 @@ server_stats(struct server *srv, int slot)
 	return &srv->stats[slot];
 }
 
+/*
+ * A slot is in use while its listener or any session started on it (a
+ * thread, a loop thread or a fork child may still count lines in it after
+ * a reload removed the listener) uses it; only then is it reused.
+ */
+static bool
+slot_in_use(const struct server *srv, int i)
+{
+	return srv->slot_owned[i] || srv->slot_conns[i] > 0;
+}
+
 static int
 stats_alloc(struct server *srv)
 {
 	int i;
 
 	for (i = 0; i < STATS_SLOTS; i++)
-		if (!srv->slot_used[i]) {
-			srv->slot_used[i] = srv->slot_owned[i] = true;
+		if (!slot_in_use(srv, i)) {
+			srv->slot_owned[i] = true;
 			memset((void *)&srv->stats[i], 0, sizeof(srv->stats[i]));
 			return i;
 		}
@@ -138,11 +148,15 @@ stats_add(struct lstats *to, struct lstats *from)
 	to->dropped += from->dropped;
 }
 
-/*
- * A slot is reused only once neither its listener nor any session started
- * on it (a thread, a loop thread or a fork child may still count lines in
- * it after a reload removed the listener) uses it.
- */
+/* A conn counts in its listener's slot from conn_new() to conn_free(). */
+static void
+stats_ref(struct server *srv, int slot)
+{
+	if (slot >= 0 && slot < STATS_SLOTS)
+		srv->slot_conns[slot]++;
+}
+
+/* The listener (or a conn) is done with slot: fold it once unused. */
 static void
 stats_unref(struct server *srv, int slot, bool listener)
 {
@@ -152,10 +166,8 @@ stats_unref(struct server *srv, int slot, bool listener)
 		srv->slot_owned[slot] = false;
 	else
 		srv->slot_conns[slot]--;
-	if (srv->slot_owned[slot] || srv->slot_conns[slot] > 0)
-		return;
-	stats_add(&srv->retired, &srv->stats[slot]);
-	srv->slot_used[slot] = false;
+	if (!slot_in_use(srv, slot))
+		stats_add(&srv->retired, &srv->stats[slot]);
 }
 
 static void
@@ -166,7 +178,7 @@ stats_total(struct server *srv, struct lstats *t)
 	memset((void *)t, 0, sizeof(*t));
 	stats_add(t, &srv->retired);
 	for (i = 0; i < STATS_SLOTS; i++)
-		if (srv->slot_used[i])
+		if (slot_in_use(srv, i))
 			stats_add(t, &srv->stats[i]);
 }
 
@@ -576,8 +588,7 @@ conn_new(struct server *srv, struct listener *l)
 	c->fd = -1;
 	c->pid = -1;
 	c->stats_slot = l->stats_slot;
-	if (c->stats_slot >= 0 && c->stats_slot < STATS_SLOTS)
-		srv->slot_conns[c->stats_slot]++;
+	stats_ref(srv, c->stats_slot);
 	c->transport = transport_name(l->conf.transport);
 	snprintf(c->lname, sizeof(c->lname), "%s", listener_label(l));
 	c->max_line = (size_t)srv->cfg->session.max_line_length;
