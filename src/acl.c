@@ -191,6 +191,42 @@ cidr_match(const struct cidr *c, const struct sockaddr *sa)
 	return match_peer(c, &p);
 }
 
+/* Zero the bits of addr[0..bytes) after the first prefix bits. */
+static void
+clear_host_bits(uint8_t *addr, size_t bytes, unsigned prefix)
+{
+	size_t	i = prefix / 8;
+
+	if (i >= bytes)
+		return;
+	if (prefix % 8 != 0)
+		addr[i++] &= (uint8_t)(0xffu << (8 - prefix % 8));
+	memset(addr + i, 0, bytes - i);
+}
+
+bool
+cidr_of_peer(const struct sockaddr *sa, unsigned prefix4, unsigned prefix6,
+    struct cidr *out)
+{
+	struct peer	p;
+
+	memset(out, 0, sizeof(*out));
+	if (!peer_of(sa, &p))
+		return false;
+	if (p.is_v4) {
+		out->family = AF_INET;
+		out->prefix = prefix4 < 32 ? prefix4 : 32;
+		memcpy(out->addr, p.v4, 4);
+		clear_host_bits(out->addr, 4, out->prefix);
+	} else {
+		out->family = AF_INET6;
+		out->prefix = prefix6 < 128 ? prefix6 : 128;
+		memcpy(out->addr, p.v6, 16);
+		clear_host_bits(out->addr, 16, out->prefix);
+	}
+	return true;
+}
+
 bool
 acl_permits(const struct acl *acl, const struct sockaddr *sa)
 {

@@ -32,6 +32,14 @@ void	cidr_format(const struct cidr *c, char *buf, size_t len);
 /* True if sa (AF_INET/AF_INET6, v4-mapped v6 treated as v4) is inside c. */
 bool	cidr_match(const struct cidr *c, const struct sockaddr *sa);
 /*
+ * The prefix of sa's address: prefix4 bits of an IPv4 peer (a v4-mapped
+ * v6 peer counts as IPv4), prefix6 bits of an IPv6 peer, host bits zeroed.
+ * *out is zeroed first, so two results compare equal byte by byte.  False
+ * (and *out zeroed) for non-IP peers.
+ */
+bool	cidr_of_peer(const struct sockaddr *sa, unsigned prefix4,
+	    unsigned prefix6, struct cidr *out);
+/*
  * Decide for a peer: deny wins over allow, an empty allow list allows all.
  * Non-IP peers (AF_UNIX) are always permitted.
  */

@@ -350,6 +350,9 @@ config_default(void)
 	cfg->session.max_line_length = 4096;
 	cfg->session.idle_timeout = 300;
 	cfg->shutdown_timeout = 10;
+	cfg->source_prefix_v4 = 32;
+	/* The smallest network an IPv6 host is normally given. */
+	cfg->source_prefix_v6 = 64;
 	cfg->datagram.rate_limit = 100;
 	cfg->datagram.rate_burst = 200;
 	cfg->datagram.deny_source_ports = malloc(sizeof(default_deny_source_ports));
@@ -1201,6 +1204,8 @@ static const struct field top_fields[] = {
 	CFG_GROUP("concurrency", concurrency_fields),
 	CFG_GROUP("session", session_fields),
 	CFG_INT("shutdown_timeout", shutdown_timeout, 0, 3600),
+	CFG_INT("source_prefix_v4", source_prefix_v4, 0, 32),
+	CFG_INT("source_prefix_v6", source_prefix_v6, 0, 128),
 	CFG_GROUP("access", access_fields),
 	CFG_GROUP("datagram", datagram_fields),
 	CFG_GROUP("log", log_fields),
@@ -1528,6 +1533,10 @@ config_print(const struct config *cfg, FILE *fp)
 	    cfg->session.max_line_length, cfg->session.idle_timeout);
 
 	fprintf(fp, "shutdown_timeout = %d;\n\n", cfg->shutdown_timeout);
+
+	fprintf(fp, "source_prefix_v4 = %d;\n"
+	    "source_prefix_v6 = %d;\n\n",
+	    cfg->source_prefix_v4, cfg->source_prefix_v6);
 
 	fputs("access = {\n", fp);
 	print_cidrs(fp, "allow", cfg->access.allow, cfg->access.nallow);

@@ -82,6 +82,10 @@ struct config {
 
 	int		 shutdown_timeout;		/* 0..3600 s, 10 */
 
+	/* Addresses in one prefix are one source for per-source limits. */
+	int		 source_prefix_v4;		/* 0..32, 32 */
+	int		 source_prefix_v6;		/* 0..128, 64 */
+
 	struct {
 		struct cidr	*allow;
 		size_t		 nallow;

@@ -63,22 +63,36 @@ netaddr_port(const struct sockaddr *sa)
 	return -1;
 }
 
-size_t
-netaddr_source_key(const struct sockaddr *sa, uint32_t unix_uid,
-    uint8_t key[16])
+_Static_assert(sizeof(struct netaddr_source) ==
+    sizeof(struct cidr) + sizeof(uint32_t), "a source has no padding");
+
+void
+netaddr_source(const struct sockaddr *sa, uint32_t unix_uid,
+    unsigned prefix4, unsigned prefix6, struct netaddr_source *src)
 {
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	} else {
-		/* Unix peers: one source per user id. */
-		key[0] = 'u';
-		memcpy(key + 4, &unix_uid, sizeof(unix_uid));
-	}
-	return 16;
+	memset(src, 0, sizeof(*src));
+	if (cidr_of_peer(sa, prefix4, prefix6, &src->net))
+		return;
+	/* Unix peers: one source per user id. */
+	src->net.family = AF_UNIX;
+	src->uid = unix_uid;
+}
+
+bool
+netaddr_source_equal(const struct netaddr_source *a,
+    const struct netaddr_source *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+void
+netaddr_source_format(const struct netaddr_source *src, char *buf,
+    size_t bufsz)
+{
+	if (src->net.family == AF_UNIX)
+		snprintf(buf, bufsz, "uid %u", (unsigned)src->uid);
+	else
+		cidr_format(&src->net, buf, bufsz);
 }
 
 bool

@@ -886,14 +886,23 @@ update_arming(struct server *srv)
 	}
 }
 
+/* The source a peer counts as under the current source_prefix_v4/_v6. */
+static void
+source_of(const struct server *srv, const struct sockaddr *sa, uint32_t uid,
+    struct netaddr_source *src)
+{
+	netaddr_source(sa, uid, (unsigned)srv->cfg->source_prefix_v4,
+	    (unsigned)srv->cfg->source_prefix_v6, src);
+}
+
 static size_t
-source_count(const struct server *srv, const uint8_t *key)
+source_count(const struct server *srv, const struct netaddr_source *src)
 {
 	const struct conn *c;
 	size_t n = 0;
 
 	for (c = srv->active; c; c = c->next)
-		if (!c->dgram && memcmp(c->srckey, key, 16) == 0)
+		if (!c->dgram && netaddr_source_equal(&c->src, src))
 			n++;
 	return n;
 }
@@ -949,7 +958,7 @@ accept_one(struct server *srv, struct listener *l, int fd,
 			snprintf(c->peerstr, sizeof(c->peerstr), "unix:pid=%d",
 			    (int)uc.pid);
 	}
-	netaddr_source_key((struct sockaddr *)ss, uc.uid, c->srckey);
+	source_of(srv, (struct sockaddr *)ss, uc.uid, &c->src);
 	fields_of(c, &f);
 
 	if (!acl_permits(&acl, (struct sockaddr *)ss)) {
@@ -970,12 +979,16 @@ accept_one(struct server *srv, struct listener *l, int fd,
 		return;
 	}
 	if (cfg->concurrency.max_connections_per_source > 0 &&
-	    source_count(srv, c->srckey) >=
+	    source_count(srv, &c->src) >=
 	    (size_t)cfg->concurrency.max_connections_per_source) {
+		char src[CIDR_STRLEN];
+
+		netaddr_source_format(&c->src, src, sizeof(src));
 		atomic_fetch_add(&st->rejects, 1);
 		log_fields(LOG_NOTICE, &f, "rejected connection from %s on "
-		    "%s: per-source limit of %d reached", c->peerstr, c->lname,
-		    cfg->concurrency.max_connections_per_source);
+		    "%s: per-source limit of %d reached for source %s",
+		    c->peerstr, c->lname,
+		    cfg->concurrency.max_connections_per_source, src);
 		c->own_fd = false;
 		refuse(fd, 0, "ERROR too many connections from your address\n");
 		conn_free(c);
@@ -1107,8 +1120,8 @@ dgram_admit(struct server *srv, struct listener *l, struct conn *c,
 	const struct config *cfg = srv->cfg;
 	struct acl acl = config_acl(cfg);
 	struct lstats *st = server_stats(srv, l->stats_slot);
+	struct netaddr_source src;
 	enum dg_verdict v;
-	uint8_t key[16];
 
 	/* Linux gives an unbound Unix sender's address as length 0 (older
 	 * kernels: the family alone). */
@@ -1134,12 +1147,19 @@ dgram_admit(struct server *srv, struct listener *l, struct conn *c,
 		    c->peerstr, c->lname, dg_verdict_name(v));
 		return false;
 	}
-	netaddr_source_key((struct sockaddr *)&c->peer, 0, key);
-	if (srv->rl && c->peer.ss_family != AF_UNIX &&
-	    !ratelimit_allow(srv->rl, key, sizeof(key), now_ns)) {
+	if (!srv->rl || c->peer.ss_family == AF_UNIX)
+		return true;
+	source_of(srv, (struct sockaddr *)&c->peer, 0, &src);
+	if (!ratelimit_allow(srv->rl, &src, sizeof(src), now_ns)) {
 		atomic_fetch_add(&st->dropped, 1);
-		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: rate limit",
-		    c->peerstr, c->lname);
+		if (log_enabled(LOG_DEBUG)) {
+			char text[CIDR_STRLEN];
+
+			netaddr_source_format(&src, text, sizeof(text));
+			log_msg(LOG_DEBUG, "datagram from %s on %s dropped: "
+			    "rate limit of source %s", c->peerstr, c->lname,
+			    text);
+		}
 		return false;
 	}
 	return true;
@@ -1311,6 +1331,21 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 	return 0;
 }
 
+/*
+ * New source prefixes: running sessions count under them from now on, so
+ * the per-source cap holds for the sessions that come next.  A Unix
+ * peer's source is its user and does not change.
+ */
+static void
+rekey_sources(struct server *srv)
+{
+	struct conn *c;
+
+	for (c = srv->active; c; c = c->next)
+		if (!c->dgram && c->src.net.family != AF_UNIX)
+			source_of(srv, (struct sockaddr *)&c->peer, 0, &c->src);
+}
+
 static void
 reload(struct server *srv)
 {
@@ -1318,7 +1353,7 @@ reload(struct server *srv)
 	struct config *cfg = NULL, *old = srv->cfg;
 	char err[LISTENER_ERRLEN], *errs = NULL, *nl;
 	struct ratelimit *rl;
-	bool rl_changed;
+	bool rl_changed, prefix_changed;
 	int r;
 
 	notify_reloading();
@@ -1359,10 +1394,14 @@ reload(struct server *srv)
 	/*
 	 * The rate limiter is made before anything changes (a failure must
 	 * not leave datagrams unlimited) and kept, buckets and all, when its
-	 * settings did not change.
+	 * settings did not change.  Its buckets are keyed by source, so new
+	 * source prefixes need new buckets too.
 	 */
+	prefix_changed = cfg->source_prefix_v4 != old->source_prefix_v4 ||
+	    cfg->source_prefix_v6 != old->source_prefix_v6;
 	rl_changed = cfg->datagram.rate_limit != old->datagram.rate_limit ||
-	    cfg->datagram.rate_burst != old->datagram.rate_burst;
+	    cfg->datagram.rate_burst != old->datagram.rate_burst ||
+	    prefix_changed;
 	rl = rl_changed ? NULL : srv->rl;
 	if ((rl_changed && cfg->datagram.rate_limit > 0 &&
 	    !(rl = ratelimit_new((unsigned)cfg->datagram.rate_limit,
@@ -1388,6 +1427,8 @@ reload(struct server *srv)
 		ratelimit_free(srv->rl);
 		srv->rl = rl;
 	}
+	if (prefix_changed)
+		rekey_sources(srv);
 	own_dgram_ports(srv);
 	log_open(cfg->log.target, srv_log_level(srv));
 	config_free(old);

@@ -43,7 +43,7 @@ struct conn {
 	char		 lname[NETADDR_STRLEN];	/* listener name or address */
 	const char	*transport;
 	int		 stats_slot;
-	uint8_t		 srckey[16];
+	struct netaddr_source src;	/* for max_connections_per_source */
 	size_t		 max_line;	/* settings the session started with */
 	int		 idle_timeout;
 	pid_t		 pid;		/* fork model: the child */

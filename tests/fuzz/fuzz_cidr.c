@@ -4,8 +4,9 @@
  * Whatever cidr_parse() accepts must be canonical (host bits zero, prefix
  * in range), must survive format -> parse unchanged, must contain its own
  * first and last address (unless that is an IPv4-mapped address, see
- * below) and not the address just outside it, and must judge an IPv4 peer
- * the same whether it arrives as AF_INET or as ::ffff:a.b.c.d.
+ * below) and not the address just outside it, must be the source prefix
+ * of its addresses, and must judge an IPv4 peer the same whether it
+ * arrives as AF_INET or as ::ffff:a.b.c.d.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -181,6 +182,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!cidr_match(&c, &a.sa));
 	else
 		CHECK(cidr_match(&c, &a.sa));
+	/*
+	 * The source prefix (cidr_of_peer) of an address inside c, at c's
+	 * length, is c itself, and always holds the address it came from.
+	 */
+	CHECK(cidr_of_peer(&a.sa, c.prefix, c.prefix, &again));
+	CHECK(cidr_match(&again, &a.sa));
+	if (c.family == AF_INET || memcmp(addr, v4mapped,
+	    sizeof(v4mapped)) != 0)
+		CHECK(memcmp(&again, &c, sizeof(c)) == 0);
 	if (c.prefix > 0) {
 		memcpy(addr, c.addr, 16);
 		i = c.prefix - 1;

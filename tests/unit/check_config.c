@@ -154,6 +154,8 @@ assert_config_equal(const struct config *a, const struct config *b)
 	ck_assert_int_eq(a->session.max_line_length, b->session.max_line_length);
 	ck_assert_int_eq(a->session.idle_timeout, b->session.idle_timeout);
 	ck_assert_int_eq(a->shutdown_timeout, b->shutdown_timeout);
+	ck_assert_int_eq(a->source_prefix_v4, b->source_prefix_v4);
+	ck_assert_int_eq(a->source_prefix_v6, b->source_prefix_v6);
 	ck_assert_uint_eq(a->access.nallow, b->access.nallow);
 	ck_assert(cidrs_equal(a->access.allow, b->access.allow,
 	    a->access.nallow));
@@ -218,6 +220,8 @@ static const char full_conf[] =
     "};\n"
     "session = { max_line_length = 1048576; idle_timeout = 0; };\n"
     "shutdown_timeout = 3600L;\n"
+    "source_prefix_v4 = 24;\n"
+    "source_prefix_v6 = 128;\n"
     "access = {\n"
     "  allow = [ \"10.0.0.0/8\", \"::1\", \"192.168.1.0/24\" ];\n"
     "  deny = ( \"10.1.0.0/16\" );\n"
@@ -258,6 +262,8 @@ assert_defaults(const struct config *cfg)
 	ck_assert_int_eq(cfg->session.max_line_length, 4096);
 	ck_assert_int_eq(cfg->session.idle_timeout, 300);
 	ck_assert_int_eq(cfg->shutdown_timeout, 10);
+	ck_assert_int_eq(cfg->source_prefix_v4, 32);
+	ck_assert_int_eq(cfg->source_prefix_v6, 64);
 	ck_assert_uint_eq(cfg->access.nallow, 0);
 	ck_assert_uint_eq(cfg->access.ndeny, 0);
 	ck_assert_int_eq(cfg->datagram.rate_limit, 100);
@@ -339,6 +345,8 @@ START_TEST(test_full_valid)
 	ck_assert_int_eq(cfg->session.max_line_length, 1048576);
 	ck_assert_int_eq(cfg->session.idle_timeout, 0);
 	ck_assert_int_eq(cfg->shutdown_timeout, 3600);
+	ck_assert_int_eq(cfg->source_prefix_v4, 24);
+	ck_assert_int_eq(cfg->source_prefix_v6, 128);
 	ck_assert_uint_eq(cfg->access.nallow, 3);
 	ck_assert_int_eq(cfg->access.allow[0].family, AF_INET);
 	ck_assert_uint_eq(cfg->access.allow[0].prefix, 8);
@@ -769,6 +777,57 @@ START_TEST(test_syntax_error)
 }
 END_TEST
 
+START_TEST(test_source_prefixes)
+{
+	struct config *cfg;
+	char *path, *err;
+
+	/* The ends of both ranges load. */
+	cfg = load_good("source_prefix_v4 = 0;\nsource_prefix_v6 = 0;\n");
+	ck_assert_int_eq(cfg->source_prefix_v4, 0);
+	ck_assert_int_eq(cfg->source_prefix_v6, 0);
+	assert_round_trip(cfg);
+	config_free(cfg);
+	cfg = load_good("source_prefix_v6 = 128;\nsource_prefix_v4 = 32;\n");
+	ck_assert_int_eq(cfg->source_prefix_v4, 32);
+	ck_assert_int_eq(cfg->source_prefix_v6, 128);
+	config_free(cfg);
+
+	err = load_bad(
+	    "# line 1\n"
+	    "source_prefix_v4 = 33;\n"
+	    "source_prefix_v6 = -1;\n"
+	    "concurrency = { source_prefix_v4 = 24; };\n", &path);
+	ck_assert_uint_eq(count_lines(err), 3);
+	ck_assert_error(err, path, 2, "source_prefix_v4: expected an integer "
+	    "from 0 to 32, got 33");
+	ck_assert_error(err, path, 3, "source_prefix_v6: expected an integer "
+	    "from 0 to 128, got -1");
+	/* A top-level setting, not one of a group. */
+	ck_assert_error(err, path, 4, "concurrency.source_prefix_v4: unknown "
+	    "setting");
+	free(err);
+	free(path);
+
+	err = load_bad(
+	    "source_prefix_v6 = \"/64\";\n"
+	    "source_prefix_v4 = 4294967320;\n", &path);
+	ck_assert_uint_eq(count_lines(err), 2);
+	ck_assert_error(err, path, 1, "source_prefix_v6: expected an integer, "
+	    "got a string");
+	/* libconfig 1.5 would read this as 24. */
+	ck_assert_error(err, path, 2, "source_prefix_v4: expected an integer "
+	    "from 0 to 32, got 4294967320");
+	free(err);
+	free(path);
+	err = load_bad("source_prefix_v6 = 129;\n", &path);
+	ck_assert_error(err, path, 1, "source_prefix_v6: expected an integer "
+	    "from 0 to 128, got 129");
+	free(err);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_round_trip)
 {
 	struct config *cfg;
@@ -909,6 +968,7 @@ config_suite(void)
 	tcase_add_test(tc, test_empty_listen);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_syntax_error);
+	tcase_add_test(tc, test_source_prefixes);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_abstract_path);
 	tcase_add_test(tc, test_empty_deny_source_ports);
