@@ -65,6 +65,9 @@ fork_run(struct server *srv, struct conn *c)
 		server_answer_dgram(srv, c);
 	else {
 		session_run(&c->sess, stopfd);
+		/* The report may have to wait for the parent: the client
+		 * must not. */
+		close(c->fd);
 		server_child_report(srv, c);
 	}
 	_exit(0);

@@ -49,6 +49,7 @@
 #define TAG_LISTENER	1
 #define TAG_SIGNAL	2
 #define TAG_DONE	3
+#define TAG_RESULT	4
 #define TAG_MASK	7
 
 struct server {
@@ -747,6 +748,18 @@ server_close_in_children(struct server *srv, int fd)
  * close record when it reaps the child, so that the journal attributes it
  * to the service (a record from a process that already exited may lose
  * its unit).  One write below PIPE_BUF is atomic.
+ *
+ * No record may be lost, so the child's write blocks (only the parent's
+ * read end is non-blocking) and the loop reads the pipe whenever it is
+ * readable, not only on SIGCHLD.  When more children finish than the pipe
+ * holds (64 KiB: 4096 records) while the loop is busy or stopped, the
+ * later ones wait in write() until it reads; they have closed their
+ * client first and still count as active sessions, so nothing else waits
+ * for them.  Sizing the pipe to max_connections (F_SETPIPE_SZ) instead
+ * would need a fallback whenever the kernel refuses the size (above
+ * pipe-max-size after the privilege drop, or a reload to more
+ * connections), and the exit status cannot carry the line count.  A child
+ * that dies without reporting is logged from its wait status (reap()).
  */
 struct child_result {
 	pid_t		pid;
@@ -762,7 +775,10 @@ server_child_report(struct server *srv, struct conn *c)
 
 	if (session_end_is_error(c->sess.end))
 		atomic_fetch_add(&st->errors, 1);
-	(void)!write(srv->resultfd[1], &r, sizeof(r));
+	/* Signals are blocked in the child; EINTR is only for safety.  If
+	 * the parent is gone (EPIPE), nobody is left to tell. */
+	while (write(srv->resultfd[1], &r, sizeof(r)) < 0 && errno == EINTR)
+		;
 }
 
 static void
@@ -1495,6 +1511,31 @@ stop_hard(struct server *srv)
 	srv->kill_deadline_ms = session_now_ms() + HARD_STOP_GRACE_MS;
 }
 
+/*
+ * A stream child that died without its report (killed by a signal, or
+ * gone some other way): its close line comes from the wait status.
+ */
+static void
+log_end_unreported(struct server *srv, struct conn *c, int status)
+{
+	struct log_fields f = LOG_FIELDS_INIT;
+	char why[64];
+
+	if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "killed by signal %d",
+		    WTERMSIG(status));
+	else
+		snprintf(why, sizeof(why), "ended without a report, exit "
+		    "status %d", WEXITSTATUS(status));
+	atomic_fetch_add(&server_stats(srv, c->stats_slot)->errors, 1);
+	fields_of(c, &f);
+	f.duration_ms = (long long)(session_now_ms() - c->start_ms);
+	f.error = WIFSIGNALED(status) ? "signal" : "no report";
+	log_fields(LOG_WARNING, &f, "session from %s on %s closed: %s "
+	    "(child %d), %lld ms", c->peerstr, c->lname, why, (int)c->pid,
+	    f.duration_ms);
+}
+
 static void
 reap(struct server *srv)
 {
@@ -1513,13 +1554,16 @@ reap(struct server *srv)
 		/* Written before the child exited, maybe after our read. */
 		if (!c->reported && !c->dgram)
 			read_child_results(srv);
-		if (c->reported && !c->dgram)
+		if (c->reported)
 			server_log_end(srv, c);
-		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM) {
+		else if (!c->dgram)
+			log_end_unreported(srv, c, status);
+		else if (WIFSIGNALED(status)) {
 			atomic_fetch_add(&server_stats(srv,
 			    c->stats_slot)->errors, 1);
-			log_msg(LOG_WARNING, "child %d for %s killed by signal "
-			    "%d", (int)pid, c->peerstr, WTERMSIG(status));
+			log_msg(LOG_WARNING, "child %d for the datagram from %s "
+			    "killed by signal %d", (int)pid, c->peerstr,
+			    WTERMSIG(status));
 		}
 		conn_finished(srv, c);
 	}
@@ -1684,6 +1728,9 @@ server_run(struct server *srv)
 			case TAG_DONE:
 				drain_done(srv);
 				break;
+			case TAG_RESULT:
+				read_child_results(srv);
+				break;
 			case TAG_LISTENER: {
 				struct listener *l = ptr;
 
@@ -1747,12 +1794,14 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	    (srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
 	    (srv->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
 	    (srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
-	    pipe2(srv->resultfd, O_CLOEXEC | O_NONBLOCK) < 0) {
+	    pipe2(srv->resultfd, O_CLOEXEC) < 0 ||
+	    fcntl(srv->resultfd[0], F_SETFL, O_NONBLOCK) < 0) {
 		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
 		goto fail;
 	}
 	if (ep_add(srv, srv->sigfd, EPOLLIN, NULL, TAG_SIGNAL) < 0 ||
-	    ep_add(srv, srv->donefd, EPOLLIN, NULL, TAG_DONE) < 0) {
+	    ep_add(srv, srv->donefd, EPOLLIN, NULL, TAG_DONE) < 0 ||
+	    ep_add(srv, srv->resultfd[0], EPOLLIN, NULL, TAG_RESULT) < 0) {
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
 		goto fail;
 	}
