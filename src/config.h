@@ -1,10 +1,11 @@
 /*
  * config.h - the validated, read-only configuration of echotimed.
  *
- * config.c turns a libconfig file into one struct config.  Every setting of
- * the public schema (SPEC section 4) is here with its default filled in.  A
- * struct config is never modified after config_load() returns; reload builds
- * a new one and the server swaps pointers.
+ * config.c (with config_schema.c, config_error.c and config_int.c) turns a
+ * libconfig file into one struct config; config_print.c writes it back for
+ * -T.  Every setting of the public schema (SPEC section 4) is here with its
+ * default filled in.  A struct config is never modified after config_load()
+ * returns; reload builds a new one and the server swaps pointers.
  */
 #ifndef ECHOTIMED_CONFIG_H
 #define ECHOTIMED_CONFIG_H

@@ -22,7 +22,7 @@
  * Build (see the Makefile's fuzz target, or by hand):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
  *     -D_GNU_SOURCE -DSYSCONFDIR='"/etc"' -Isrc tests/fuzz/fuzz_config.c \
- *     src/config.c src/acl.c $(pkg-config --cflags --libs libconfig) \
+ *     src/config*.c src/acl.c $(pkg-config --cflags --libs libconfig) \
  *     -o build/fuzz_config
  *   build/fuzz_config -max_total_time=300 CORPUS tests/fuzz/corpus/config
  */
@@ -46,7 +46,7 @@ const char *__lsan_default_suppressions(void);
  * libconfig 1.5 (Debian 12) leaks the buffer of a string token that its
  * parser rejects: "a = 1 \"s\";" loses 64 bytes allocated by its scanner's
  * strbuf_append(), "a = 1 \"\";" 1 byte calloc'd in libconfig_yylex(),
- * before config.c sees anything (the same happens with a plain
+ * before config_load() sees anything (the same happens with a plain
  * config_read_file() + config_destroy()).  Those scanner leaks are not
  * ours; what libconfig's parser allocates (every setting) is still
  * checked, so a missing config_destroy() would still be caught.

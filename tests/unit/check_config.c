@@ -174,20 +174,28 @@ assert_config_equal(const struct config *a, const struct config *b)
 	ck_assert_str_eq(a->group, b->group);
 }
 
+/* config_print() into a malloc'd string. */
+static char *
+print_text(const struct config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(fp);
+	config_print(cfg, fp);
+	fclose(fp);
+	return text;
+}
+
 /* Print cfg, load the output and compare. */
 static void
 assert_round_trip(const struct config *cfg)
 {
 	struct config *back = NULL;
-	char *text = NULL, *err = NULL;
-	size_t len = 0;
-	FILE *fp;
+	char *text = print_text(cfg), *err = NULL;
 	int r;
 
-	fp = open_memstream(&text, &len);
-	ck_assert_ptr_nonnull(fp);
-	config_print(cfg, fp);
-	fclose(fp);
 	r = load_text(text, &back, &err, NULL);
 	ck_assert_msg(r == 0, "printed config does not load: %s\n%s",
 	    err ? err : "", text);
@@ -943,6 +951,127 @@ START_TEST(test_listen_conf_equal)
 }
 END_TEST
 
+/* The -T text, byte for byte: what the table-driven printer must keep. */
+START_TEST(test_print_defaults_exact)
+{
+	struct config *cfg = config_default();
+	char *text = print_text(cfg);
+
+	ck_assert_str_eq(text,
+	    "# echotimed effective configuration: built-in defaults\n"
+	    "\n"
+	    "listen = (\n"
+	    "  {\n"
+	    "    transport = \"tcp\";\n"
+	    "    name = \"\";\n"
+	    "    address = \"127.0.0.1\";\n"
+	    "    port = 9999;\n"
+	    "    backlog = 128;\n"
+	    "    reuse_port = false;\n"
+	    "  }\n"
+	    ");\n"
+	    "\n"
+	    "concurrency = {\n"
+	    "  model = \"thread\";\n"
+	    "  max_connections = 256;\n"
+	    "  overflow = \"reject\";\n"
+	    "  max_connections_per_source = 0;\n"
+	    "  thread_stack_kib = 64;\n"
+	    "  busy_poll = 0;\n"
+	    "  workers = 1;\n"
+	    "};\n"
+	    "\n"
+	    "session = {\n"
+	    "  max_line_length = 4096;\n"
+	    "  idle_timeout = 300;\n"
+	    "};\n"
+	    "\n"
+	    "shutdown_timeout = 10;\n"
+	    "\n"
+	    "access = {\n"
+	    "  allow = [ ];\n"
+	    "  deny = [ ];\n"
+	    "};\n"
+	    "\n"
+	    "datagram = {\n"
+	    "  rate_limit = 100;\n"
+	    "  rate_burst = 200;\n"
+	    "  deny_source_ports = [ 0, 7, 13, 19, 37 ];\n"
+	    "};\n"
+	    "\n"
+	    "log = {\n"
+	    "  level = \"info\";\n"
+	    "  target = \"auto\";\n"
+	    "};\n"
+	    "\n"
+	    "user = \"\";\n"
+	    "group = \"\";\n");
+	free(text);
+	config_free(cfg);
+}
+END_TEST
+
+/* Each transport's fields; an abstract socket has no mode, owner, group. */
+START_TEST(test_print_listeners_exact)
+{
+	struct config *cfg = load_good(
+	    "listen = (\n"
+	    "  { transport = \"udp\"; address = \"::1\"; port = 7; },\n"
+	    "  { transport = \"unix\"; path = \"/s\"; mode = \"0660\"; },\n"
+	    "  { transport = \"unix-dgram\"; path = \"/d\"; group = \"g\\n\"; },\n"
+	    "  { transport = \"unix\"; path = \"@a\"; name = \"n\"; }\n"
+	    ");\n"
+	    "access = { deny = [ \"10.0.0.0/8\", \"::1\" ]; };\n"
+	    "datagram = { deny_source_ports = [ 9 ]; };\n");
+	char *text = print_text(cfg), *listen, *end;
+
+	listen = strstr(text, "\nlisten = (\n");
+	ck_assert_ptr_nonnull(listen);
+	end = strstr(listen, "\n);\n");
+	ck_assert_ptr_nonnull(end);
+	listen = strndup(listen + 1, (size_t)(end + 3 - listen));
+	ck_assert_str_eq(listen,
+	    "listen = (\n"
+	    "  {\n"
+	    "    transport = \"udp\";\n"
+	    "    name = \"\";\n"
+	    "    address = \"::1\";\n"
+	    "    port = 7;\n"
+	    "    reuse_port = false;\n"
+	    "  },\n"
+	    "  {\n"
+	    "    transport = \"unix\";\n"
+	    "    name = \"\";\n"
+	    "    path = \"/s\";\n"
+	    "    mode = \"0660\";\n"
+	    "    owner = \"\";\n"
+	    "    group = \"\";\n"
+	    "    backlog = 128;\n"
+	    "  },\n"
+	    "  {\n"
+	    "    transport = \"unix-dgram\";\n"
+	    "    name = \"\";\n"
+	    "    path = \"/d\";\n"
+	    "    owner = \"\";\n"
+	    "    group = \"g\\n\";\n"
+	    "  },\n"
+	    "  {\n"
+	    "    transport = \"unix\";\n"
+	    "    name = \"n\";\n"
+	    "    path = \"@a\";\n"
+	    "    backlog = 128;\n"
+	    "  }\n"
+	    ");\n");
+	ck_assert_ptr_nonnull(strstr(text,
+	    "  deny = [ \"10.0.0.0/8\", \"::1/128\" ];\n"));
+	ck_assert_ptr_nonnull(strstr(text, "  deny_source_ports = [ 9 ];\n"));
+	free(listen);
+	free(text);
+	config_free(cfg);
+}
+END_TEST
+
+
 static Suite *
 config_suite(void)
 {
@@ -975,6 +1104,8 @@ config_suite(void)
 	tcase_add_test(tc, test_installed_conf);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_listen_conf_equal);
+	tcase_add_test(tc, test_print_defaults_exact);
+	tcase_add_test(tc, test_print_listeners_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }
