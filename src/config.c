@@ -439,3 +439,35 @@ out:
 	*cfgp = cfg;
 	return 0;
 }
+
+int
+config_obtain_from(const char *path, const char *default_path,
+    struct config **cfgp, char **errp, bool *builtin)
+{
+	int r;
+
+	*builtin = false;
+	if (path != NULL)
+		return config_load(path, cfgp, errp);
+	if ((r = config_load(default_path, cfgp, errp)) != -ENOENT)
+		return r;
+	if (errp != NULL) {
+		free(*errp);
+		*errp = NULL;
+	}
+	if ((*cfgp = config_default()) == NULL) {
+		if (errp != NULL)
+			*errp = strdup("out of memory");
+		return -ENOMEM;
+	}
+	*builtin = true;
+	return 0;
+}
+
+int
+config_obtain(const char *path, struct config **cfgp, char **errp,
+    bool *builtin)
+{
+	return config_obtain_from(path, CONFIG_DEFAULT_PATH, cfgp, errp,
+	    builtin);
+}

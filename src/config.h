@@ -119,6 +119,12 @@ struct config	*config_default(void);
  * line) or another -errno.  *errp is malloc'd, NULL on success.
  */
 int		 config_load(const char *path, struct config **cfgp, char **errp);
+/*
+ * Load path; with path NULL, the default file, or the built-in defaults
+ * (*builtin true) when that file does not exist.  Returns as config_load().
+ */
+int		 config_obtain(const char *path, struct config **cfgp,
+		    char **errp, bool *builtin);
 /* Write cfg in libconfig syntax that config_load() accepts. */
 void		 config_print(const struct config *cfg, FILE *fp);
 /* Free a config; NULL is fine. */

@@ -42,6 +42,9 @@ bool		 streq(const char *a, const char *b);
 int		 listen_conf_init(struct listen_conf *l);
 /* Clear n listeners and free the array; NULL is fine. */
 void		 listen_confs_free(struct listen_conf *ls, size_t n);
+/* config_obtain() with the default file given (for the unit tests). */
+int		 config_obtain_from(const char *path, const char *default_path,
+		    struct config **cfgp, char **errp, bool *builtin);
 
 /* config_error.c */
 

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "config.h"
+/* config_obtain_from(), to try the fallback with a default file of ours. */
+#include "config_impl.h"
 
 /* Write text to a new temporary file; returns its malloc'd path. */
 static char *
@@ -1072,6 +1074,74 @@ START_TEST(test_print_listeners_exact)
 END_TEST
 
 
+/* With no path: the default file, else the built-in defaults. */
+START_TEST(test_obtain)
+{
+	const char *missing = "/nonexistent/echotimed.conf";
+	char *good = write_conf("shutdown_timeout = 5;\n");
+	char *bad = write_conf("shutdown_timeout = -5;\n");
+	struct config *cfg = NULL;
+	char *err = NULL;
+	bool builtin = true;
+
+	/* The default file is missing: built-in defaults. */
+	ck_assert_int_eq(config_obtain_from(NULL, missing, &cfg, &err,
+	    &builtin), 0);
+	ck_assert(builtin);
+	ck_assert_ptr_null(err);
+	ck_assert_ptr_null(cfg->file);
+	assert_defaults(cfg);
+	config_free(cfg);
+
+	/* The default file exists: it is loaded. */
+	ck_assert_int_eq(config_obtain_from(NULL, good, &cfg, &err,
+	    &builtin), 0);
+	ck_assert(!builtin);
+	ck_assert_str_eq(cfg->file, good);
+	ck_assert_int_eq(cfg->shutdown_timeout, 5);
+	config_free(cfg);
+
+	/* An invalid or unreadable default file is an error, no fallback. */
+	ck_assert_int_eq(config_obtain_from(NULL, bad, &cfg, &err, &builtin),
+	    -EINVAL);
+	ck_assert(!builtin);
+	ck_assert_ptr_null(cfg);
+	ck_assert_error(err, bad, 1, "shutdown_timeout: expected an integer");
+	free(err);
+	ck_assert_int_eq(config_obtain_from(NULL, "/tmp", &cfg, &err,
+	    &builtin), -EISDIR);
+	ck_assert_ptr_null(cfg);
+	free(err);
+
+	/* A path given must exist: never the defaults in its place. */
+	ck_assert_int_eq(config_obtain_from(missing, good, &cfg, &err,
+	    &builtin), -ENOENT);
+	ck_assert(!builtin);
+	ck_assert_ptr_null(cfg);
+	ck_assert_str_eq(err, "/nonexistent/echotimed.conf: "
+	    "No such file or directory");
+	free(err);
+	ck_assert_int_eq(config_obtain_from(good, missing, &cfg, &err,
+	    &builtin), 0);
+	ck_assert_str_eq(cfg->file, good);
+	config_free(cfg);
+	ck_assert_int_eq(config_obtain(good, &cfg, NULL, &builtin), 0);
+	ck_assert(!builtin);
+	config_free(cfg);
+
+	/* The real default path, whichever way this machine has it. */
+	if (access(CONFIG_DEFAULT_PATH, F_OK) < 0 && errno == ENOENT) {
+		ck_assert_int_eq(config_obtain(NULL, &cfg, &err, &builtin), 0);
+		ck_assert(builtin);
+		config_free(cfg);
+	}
+	unlink(good);
+	unlink(bad);
+	free(good);
+	free(bad);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1106,6 +1176,7 @@ config_suite(void)
 	tcase_add_test(tc, test_listen_conf_equal);
 	tcase_add_test(tc, test_print_defaults_exact);
 	tcase_add_test(tc, test_print_listeners_exact);
+	tcase_add_test(tc, test_obtain);
 	suite_add_tcase(s, tc);
 	return s;
 }
