@@ -107,6 +107,8 @@ enum ftype {
 #define FIELD_PREPARSED		0x1
 /* Set on a socket file: not valid for an abstract socket. */
 #define FIELD_FILE_ONLY		0x2
+/* -T writes this top-level setting right under the one before it. */
+#define FIELD_NO_GAP		0x4
 
 struct field {
 	const char		*name;

@@ -28,10 +28,11 @@ struct bigint_list {
 	size_t		 n;
 };
 
-/* True if tok is a decimal or hex integer outside int; *value as libconfig 1.5 stores it. */
+/* True if tok is a decimal or hex int too big; *value as libconfig has it. */
 bool		 bigint_parse(const char *tok, int *value);
-/* Append every such literal of fp (libconfig syntax) to list, naming file; 0 or -ENOMEM. */
-int		 bigint_scan(FILE *fp, const char *file, struct bigint_list *list);
+/* Append each such literal of fp to list, naming file; 0 or -ENOMEM. */
+int		 bigint_scan(FILE *fp, const char *file,
+		    struct bigint_list *list);
 /* The literal that libconfig read as value at file:line, or NULL. */
 const struct bigint *bigint_find(const struct bigint_list *list,
 		    const char *file, unsigned line, int value);

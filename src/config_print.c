@@ -7,7 +7,7 @@
  * print callback here beside its parse callback there.  A listener gets
  * only the fields of its transport, and an abstract socket none of the
  * file's.  Groups nest by two spaces; top-level settings are separated by
- * a blank line where a group or a list is involved.
+ * a blank line unless the table says FIELD_NO_GAP.
  */
 
 #include <string.h>
@@ -86,12 +86,6 @@ print_field(FILE *fp, const struct field *f, const void *base, int depth)
 	fputs(";\n", fp);
 }
 
-static bool
-is_scalar(const struct field *f)
-{
-	return f->type != F_GROUP && f->type != F_FUNC;
-}
-
 static void
 print_fields(FILE *fp, const struct field *fields, const void *base,
     int depth)
@@ -99,8 +93,7 @@ print_fields(FILE *fp, const struct field *fields, const void *base,
 	const struct field *f;
 
 	for (f = fields; f->name != NULL; f++) {
-		if (depth == 0 && f != fields &&
-		    !(is_scalar(f) && is_scalar(f - 1)))
+		if (depth == 0 && f != fields && !(f->flags & FIELD_NO_GAP))
 			putc('\n', fp);
 		print_field(fp, f, base, depth);
 	}

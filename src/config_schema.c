@@ -212,7 +212,8 @@ parse_cidrs(struct load_ctx *c, const config_setting_t *s, struct cidr **vp,
 		if (cidr_parse(str, &v[k]) < 0) {
 			err_at(c, e, NULL, "invalid CIDR prefix %s: expected "
 			    "an IPv4 or IPv6 address, optionally with /length, "
-			    "and no host bits set", err_quote(q, sizeof(q), str));
+			    "and no host bits set",
+			    err_quote(q, sizeof(q), str));
 			continue;
 		}
 		k++;
@@ -458,15 +459,18 @@ parse_listen(struct load_ctx *c, const config_setting_t *s, void *base)
 
 /* The schema */
 
-#define CFG_INT(n, member, lo, hi)					\
+/* After the arguments, more designated initializers (.flags) may follow. */
+#define CFG_INT(n, member, lo, hi, ...)					\
 	{ .name = (n), .type = F_INT,					\
-	  .off = offsetof(struct config, member), .min = (lo), .max = (hi) }
+	  .off = offsetof(struct config, member), .min = (lo), .max = (hi), \
+	  __VA_ARGS__ }
 #define CFG_ENUM(n, member, w)						\
 	{ .name = (n), .type = F_ENUM,					\
 	  .off = offsetof(struct config, member), .words = (w) }
-#define CFG_STRING(n, member, lo, hi)					\
+#define CFG_STRING(n, member, lo, hi, ...)				\
 	{ .name = (n), .type = F_STRING,				\
-	  .off = offsetof(struct config, member), .min = (lo), .max = (hi) }
+	  .off = offsetof(struct config, member), .min = (lo), .max = (hi), \
+	  __VA_ARGS__ }
 #define CFG_FUNC(n, parse_fn, print_fn)					\
 	{ .name = (n), .type = F_FUNC, .parse = (parse_fn),		\
 	  .print = (print_fn) }
@@ -523,7 +527,7 @@ const struct field top_fields[] = {
 	CFG_GROUP("datagram", datagram_fields),
 	CFG_GROUP("log", log_fields),
 	CFG_STRING("user", user, 0, TEXT_MAXLEN),
-	CFG_STRING("group", group, 0, TEXT_MAXLEN),
+	CFG_STRING("group", group, 0, TEXT_MAXLEN, .flags = FIELD_NO_GAP),
 	{ .name = NULL }
 };
 

@@ -138,8 +138,9 @@ END_TEST
 
 START_TEST(test_find)
 {
-	struct bigint_list list = scan_text("a = 4294967296;\nb = 4294967297;\n");
+	struct bigint_list list;
 
+	list = scan_text("a = 4294967296;\nb = 4294967297;\n");
 	ck_assert_uint_eq(list.n, 2);
 	ck_assert_ptr_eq(bigint_find(&list, "f.conf", 1, 0), &list.v[0]);
 	ck_assert_ptr_eq(bigint_find(&list, "f.conf", 2, 1), &list.v[1]);
