@@ -19,6 +19,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "dgpeer.h"
 #include "listener.h"
 
 static int
@@ -95,6 +96,16 @@ set_flags(int fd)
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * unix-dgram: have the kernel tell each sender's uid, which a reply needs
+ * (dgpeer.h), whether we bound the socket or systemd passed it.
+ */
+static int
+want_creds(enum transport t, int fd)
+{
+	return t == TRANSPORT_UNIX_DGRAM ? dgpeer_listen(fd) : 0;
 }
 
 static int
@@ -284,6 +295,10 @@ open_unix(struct listener *l, char *err, size_t errlen)
 	fd = socket(AF_UNIX, l->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fail(err, errlen, lc, errno, "socket");
+	if ((r = want_creds(lc->transport, fd)) < 0) {
+		close(fd);
+		return fail(err, errlen, lc, -r, "setsockopt SO_PASSCRED");
+	}
 	len = unix_addr(lc->path, &sun);
 	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
 		e = errno;
@@ -452,6 +467,7 @@ listener_adopt(int fd, const struct listen_conf *lc, struct listener **lp,
 {
 	struct listen_conf derived;
 	struct listener *l;
+	const char *what = NULL;
 	int r;
 
 	if ((r = listener_fd_check(fd, err, errlen)) < 0)
@@ -470,8 +486,12 @@ listener_adopt(int fd, const struct listen_conf *lc, struct listener **lp,
 		snprintf(err, errlen, "passed fd %d: %s", fd, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	if ((r = set_flags(fd)) < 0) {
-		snprintf(err, errlen, "passed fd %d: fcntl: %s", fd,
+	if ((r = set_flags(fd)) < 0)
+		what = "fcntl";
+	else if ((r = want_creds(l->conf.transport, fd)) < 0)
+		what = "setsockopt SO_PASSCRED";
+	if (r < 0) {
+		snprintf(err, errlen, "passed fd %d: %s: %s", fd, what,
 		    strerror(-r));
 		listen_conf_clear(&l->conf);
 		free(l);

@@ -1088,6 +1088,42 @@ accept_ready(struct server *srv, struct listener *l)
 	}
 }
 
+/*
+ * Send a reply to c's sender, and for a Unix sender only to the socket it
+ * bound (dgpeer.h): checked here, in whichever thread or child replies,
+ * right before the send.  false if the sender's socket could not be
+ * verified: nothing sent, counted as dropped.
+ */
+static bool
+dgram_send(struct conn *c, struct lstats *st, const void *buf, size_t n)
+{
+	struct dgpeer p;
+	int r;
+
+	if ((r = dgpeer_open(&p, (struct sockaddr *)&c->peer, c->peerlen,
+	    &c->dgcred)) < 0) {
+		atomic_fetch_add(&st->dropped, 1);
+		if (log_enabled(LOG_DEBUG)) {
+			char who[48] = "";
+
+			if (c->dgcred.known)
+				snprintf(who, sizeof(who), " (uid=%u pid=%d)",
+				    (unsigned)c->dgcred.uc.uid,
+				    (int)c->dgcred.uc.pid);
+			log_msg(LOG_DEBUG, "datagram from %s on %s dropped: "
+			    "cannot verify the sender's socket: %s%s",
+			    c->peerstr, c->lname, dgpeer_strerror(r), who);
+		}
+		return false;
+	}
+	if (sendto(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, p.sa,
+	    p.salen) < 0)
+		log_msg(LOG_DEBUG, "reply to %s: %s", c->peerstr,
+		    strerror(errno));
+	dgpeer_close(&p);
+	return true;
+}
+
 void
 server_answer_dgram(struct server *srv, struct conn *c)
 {
@@ -1099,10 +1135,8 @@ server_answer_dgram(struct server *srv, struct conn *c)
 	if (!out && !(out = malloc(dgram_reply_cap(c->max_line))))
 		return;
 	n = dgram_reply(c->data, c->datalen, c->max_line, out, &is_error);
-	if (sendto(c->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT,
-	    (struct sockaddr *)&c->peer, c->peerlen) < 0)
-		log_msg(LOG_DEBUG, "reply to %s: %s", c->peerstr,
-		    strerror(errno));
+	if (!dgram_send(c, st, out, n))
+		goto done;
 	if (is_error)
 		atomic_fetch_add(&st->errors, 1);
 	else
@@ -1115,6 +1149,7 @@ server_answer_dgram(struct server *srv, struct conn *c)
 		log_msg(LOG_DEBUG, "%s: datagram \"%s\"%s", c->peerstr, esc,
 		    is_error ? " (too long)" : "");
 	}
+done:
 	if (out != srv->dgout)
 		free(out);
 }
@@ -1192,15 +1227,15 @@ dgram_ready(struct server *srv, struct listener *l)
 	for (i = 0; i < DGRAM_BATCH && l->armed; i++) {
 		memset(&tmp, 0, sizeof(tmp));
 		tmp.peerlen = sizeof(tmp.peer);
-		n = recvfrom(l->fd, srv->dgbuf, srv->dgcap,
-		    MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&tmp.peer,
-		    &tmp.peerlen);
+		n = dgpeer_recv(l->fd, srv->dgbuf, srv->dgcap,
+		    MSG_DONTWAIT | MSG_TRUNC, &tmp.peer, &tmp.peerlen,
+		    &tmp.dgcred);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_msg(LOG_WARNING, "recvfrom on %s: %s",
-				    listener_label(l), strerror(errno));
+			if (n != -EAGAIN && n != -EWOULDBLOCK)
+				log_msg(LOG_WARNING, "recvmsg on %s: %s",
+				    listener_label(l), strerror((int)-n));
 			return;
 		}
 		if (!(c = conn_new(srv, l)))
@@ -1208,6 +1243,7 @@ dgram_ready(struct server *srv, struct listener *l)
 		c->dgram = true;
 		c->peer = tmp.peer;
 		c->peerlen = tmp.peerlen;
+		c->dgcred = tmp.dgcred;
 		netaddr_format((struct sockaddr *)&c->peer, c->peerlen,
 		    c->peerstr, sizeof(c->peerstr));
 		if (!dgram_admit(srv, l, c, mono_ns())) {
@@ -1235,9 +1271,8 @@ dgram_ready(struct server *srv, struct listener *l)
 			char msg[LP_ERROR_MAX];
 			size_t m = lp_format_error(msg, LP_ERR_BUSY, 0);
 
-			atomic_fetch_add(&st->rejects, 1);
-			(void)sendto(l->fd, msg, m, MSG_NOSIGNAL | MSG_DONTWAIT,
-			    (struct sockaddr *)&c->peer, c->peerlen);
+			if (dgram_send(c, st, msg, m))
+				atomic_fetch_add(&st->rejects, 1);
 			conn_free(c);
 			continue;
 		}

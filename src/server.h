@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "dgpeer.h"
 #include "netaddr.h"
 #include "session.h"
 
@@ -40,6 +41,7 @@ struct conn {
 	socklen_t	 peerlen;
 	char		 peerstr[NETADDR_STRLEN];
 	char		 cred[64];	/* "uid=0 gid=0 pid=1" for unix peers */
+	struct dgpeer_cred dgcred;	/* a unix-dgram sender's, from the kernel */
 	char		 lname[NETADDR_STRLEN];	/* listener name or address */
 	const char	*transport;
 	int		 stats_slot;
