@@ -9,18 +9,31 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "dgpeer.h"
 #include "listener.h"
+
+/*
+ * A socket file's lock is PATH.lock beside it (see path_lock).  Waiting
+ * for it is bounded: its holder only probes, removes and binds.
+ */
+#define LOCK_SUFFIX	".lock"
+#define LOCK_NAME_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) + \
+			 sizeof(LOCK_SUFFIX))
+#define LOCK_WAIT_MS	10000
+#define LOCK_POLL_MS	10
 
 static int
 socktype_of(enum transport t)
@@ -193,6 +206,8 @@ unix_addr(const char *path, struct sockaddr_un *sun)
 /*
  * Decide what to do with an existing file at path: a socket nobody answers
  * on is stale and is removed; a live socket or any other file is an error.
+ * The caller holds the path's lock (path_lock), so no other daemon can bind
+ * between the probe and the unlink.
  */
 static int
 clear_stale(const struct listen_conf *lc, int socktype, char *err,
@@ -237,6 +252,100 @@ clear_stale(const struct listen_conf *lc, int socktype, char *err,
 	return 0;
 }
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* PATH.lock; socket paths are short (sun_path), so this always fits. */
+static void
+lock_name(const char *path, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s", path, LOCK_SUFFIX);
+}
+
+/*
+ * Take the lock that serialises probing, removing and binding a socket
+ * path among daemons: flock() on PATH.lock.  The holder removes the file
+ * before it lets go, so a waiter may end up holding the lock of a file
+ * that is gone; it then starts again on the new one.  The wait is bounded:
+ * a stopped process must not hang our start or reload.  Returns the
+ * locked fd or -errno; msg (may be NULL) gets the reason.
+ */
+static int
+path_lock(const char *path, char *msg, size_t msglen)
+{
+	char name[LOCK_NAME_MAX];
+	uint64_t deadline = mono_ms() + LOCK_WAIT_MS;
+	struct stat st, now;
+	int fd = -1, e;
+
+	lock_name(path, name, sizeof(name));
+	for (;;) {
+		/*
+		 * O_NOFOLLOW: a link planted here must not make us create
+		 * or lock a file elsewhere; O_NONBLOCK: nor hang on a FIFO.
+		 * Read-only is enough for flock().
+		 */
+		if (fd < 0 && (fd = open(name, O_RDONLY | O_CREAT |
+		    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600)) < 0) {
+			e = errno;
+			snprintf(msg, msglen, "lock file %s: %s", name,
+			    strerror(e));
+			return -e;
+		}
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			e = EEXIST;
+			snprintf(msg, msglen, "lock file %s: not a regular file",
+			    name);
+			goto bad;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (lstat(name, &now) == 0 && now.st_dev == st.st_dev &&
+			    now.st_ino == st.st_ino)
+				return fd;
+			/* Its holder removed it: lock the new one. */
+			close(fd);
+			fd = -1;
+		} else if (errno != EWOULDBLOCK && errno != EINTR) {
+			e = errno;
+			snprintf(msg, msglen, "lock file %s: flock: %s", name,
+			    strerror(e));
+			goto bad;
+		}
+		if (mono_ms() >= deadline) {
+			e = EWOULDBLOCK;
+			snprintf(msg, msglen, "lock file %s: still held by "
+			    "another process after %d s", name,
+			    LOCK_WAIT_MS / 1000);
+			goto bad;
+		}
+		if (fd >= 0)
+			(void)nanosleep(&(struct timespec){ 0,
+			    LOCK_POLL_MS * 1000000L }, NULL);
+	}
+bad:
+	close(fd);
+	return -e;
+}
+
+/* Remove the lock file we hold, then let go (see path_lock). */
+static void
+path_unlock(const char *path, int fd)
+{
+	char name[LOCK_NAME_MAX];
+
+	if (fd < 0)
+		return;
+	lock_name(path, name, sizeof(name));
+	(void)unlink(name);
+	close(fd);
+}
+
 static void
 listener_close_fd(struct listener *l)
 {
@@ -246,15 +355,39 @@ listener_close_fd(struct listener *l)
 	}
 }
 
+/* The permission bits bind() would have given: 0777 less the umask. */
 static int
-apply_owner(const struct listen_conf *lc, char *err, size_t errlen)
+umask_mode(mode_t *mode)
 {
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
+	char line[128];
+	unsigned int m;
+	FILE *f;
+	int r = -ENOENT;
+
+	/* /proc, not umask(): that would change it for every thread. */
+	if (!(f = fopen("/proc/self/status", "re")))
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &m) == 1) {
+			*mode = 0777 & ~(mode_t)m;
+			r = 0;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+/* Look up the configured owner and group; -1 for "leave as it is". */
+static int
+resolve_owner(const struct listen_conf *lc, uid_t *uid, gid_t *gid, char *err,
+    size_t errlen)
+{
 	struct passwd *pw;
 	struct group *gr;
 	char d[200];
 
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
 	describe(lc, d, sizeof(d));
 	if (lc->owner && lc->owner[0]) {
 		if (!(pw = getpwnam(lc->owner))) {
@@ -262,7 +395,7 @@ apply_owner(const struct listen_conf *lc, char *err, size_t errlen)
 			    lc->owner);
 			return -ENOENT;
 		}
-		uid = pw->pw_uid;
+		*uid = pw->pw_uid;
 	}
 	if (lc->group && lc->group[0]) {
 		if (!(gr = getgrnam(lc->group))) {
@@ -270,16 +403,114 @@ apply_owner(const struct listen_conf *lc, char *err, size_t errlen)
 			    lc->group);
 			return -ENOENT;
 		}
-		gid = gr->gr_gid;
+		*gid = gr->gr_gid;
 	}
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-	    chown(lc->path, uid, gid) < 0)
-		return fail(err, errlen, lc, errno, "chown");
-	if (lc->mode >= 0 && chmod(lc->path, (mode_t)lc->mode) < 0)
-		return fail(err, errlen, lc, errno, "chmod");
 	return 0;
 }
 
+/*
+ * Give the file open as pfd (O_PATH, not a link) the owner of lc and the
+ * mode `mode` (-1: leave it).  Never by name: the name may have been
+ * swapped for a link since pfd was checked.  fchmod() does not take an
+ * O_PATH fd, but chmod() of its /proc/self/fd entry reaches that very
+ * inode.  Before a change of owner the mode is first narrowed to what the
+ * old and the new mode both allow, so the new owner never gets the old,
+ * wider mode for a moment.
+ */
+static int
+set_owner_mode(const struct listen_conf *lc, int pfd, const struct stat *st,
+    int mode, char *err, size_t errlen)
+{
+	char proc[64];
+	uid_t uid;
+	gid_t gid;
+	int r;
+
+	if ((r = resolve_owner(lc, &uid, &gid, err, errlen)) < 0)
+		return r;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	if (uid != (uid_t)-1 || gid != (gid_t)-1) {
+		if (mode >= 0 && chmod(proc, st->st_mode & (mode_t)mode &
+		    07777) < 0)
+			return fail(err, errlen, lc, errno, "chmod via /proc");
+		if (fchownat(pfd, "", uid, gid, AT_EMPTY_PATH) < 0)
+			return fail(err, errlen, lc, errno, "chown");
+	}
+	if (mode >= 0 && chmod(proc, (mode_t)mode) < 0)
+		return fail(err, errlen, lc, errno, "chmod via /proc");
+	return 0;
+}
+
+/* True if the listener sets anything on its socket file. */
+static bool
+sets_owner_mode(const struct listen_conf *lc)
+{
+	return lc->mode >= 0 || (lc->owner && lc->owner[0]) ||
+	    (lc->group && lc->group[0]);
+}
+
+/*
+ * Open the socket file at lc's path without following a link.  It must be
+ * the file `made` made (a reload), or with made NULL the socket just bound
+ * with mode 0 (see open_unix): ours, a socket, mode 0, one name.  Anything
+ * else means that someone swapped the name since bind(), and we refuse
+ * rather than touch a file we did not make.  Returns the O_PATH fd or
+ * -errno with err filled; *st is the file's.
+ */
+static int
+open_own_socket(const struct listen_conf *lc, const struct listener *made,
+    struct stat *st, char *err, size_t errlen)
+{
+	int pfd, e;
+	bool ours;
+	char d[200];
+
+	if ((pfd = open(lc->path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return fail(err, errlen, lc, errno, "opening the socket file");
+	if (fstat(pfd, st) < 0) {
+		e = errno;
+		close(pfd);
+		return fail(err, errlen, lc, e, "fstat");
+	}
+	if (made)
+		ours = S_ISSOCK(st->st_mode) && made->unlink_on_close &&
+		    st->st_dev == made->dev && st->st_ino == made->ino;
+	else
+		ours = S_ISSOCK(st->st_mode) && st->st_uid == geteuid() &&
+		    (st->st_mode & 07777) == 0 && st->st_nlink == 1;
+	if (!ours) {
+		describe(lc, d, sizeof(d));
+		snprintf(err, errlen, "%s: the socket file was replaced by %s "
+		    "after bind; refusing to set its owner or mode", d,
+		    S_ISLNK(st->st_mode) ? "a symbolic link" :
+		    S_ISSOCK(st->st_mode) ? "another socket" :
+		    "another file");
+		close(pfd);
+		return -EEXIST;
+	}
+	return pfd;
+}
+
+/* Remove the socket file at l's path if it is still the one we made. */
+static int
+unlink_own_socket(const struct listener *l)
+{
+	struct stat st;
+
+	if (lstat(l->conf.path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (st.st_dev != l->dev || st.st_ino != l->ino)
+		return 0;
+	return unlink(l->conf.path) < 0 ? -errno : 0;
+}
+
+/*
+ * Bind a Unix socket.  For a file: under the path's lock, clear a stale
+ * socket, bind, and give the new file its owner and mode.  The socket is
+ * made with mode 0 (fchmod before bind: bind() takes the file's permission
+ * bits from the socket, less the umask), so until its configured mode is
+ * set only root can connect or send to it.
+ */
 static int
 open_unix(struct listener *l, char *err, size_t errlen)
 {
@@ -287,45 +518,73 @@ open_unix(struct listener *l, char *err, size_t errlen)
 	struct sockaddr_un sun;
 	struct stat st;
 	socklen_t len;
-	bool file = lc->path[0] != '@';
-	int fd, r, e;
+	bool file = lc->path[0] != '@', fixup = file && sets_owner_mode(lc);
+	int fd = -1, lockfd = -1, pfd = -1, mode = lc->mode, r;
+	mode_t m = 0;
+	char why[LISTENER_ERRLEN], d[200];
 
+	if (file && (lockfd = path_lock(lc->path, why, sizeof(why))) < 0) {
+		describe(lc, d, sizeof(d));
+		snprintf(err, errlen, "%s: %s", d, why);
+		return lockfd;
+	}
 	if (file && (r = clear_stale(lc, l->socktype, err, errlen)) < 0)
-		return r;
+		goto out;
+	if (mode < 0 && fixup) {
+		/* Unset: what bind() would have given, the umask's. */
+		if ((r = umask_mode(&m)) < 0) {
+			r = fail(err, errlen, lc, -r, "reading the umask");
+			goto out;
+		}
+		mode = (int)m;
+	}
 	fd = socket(AF_UNIX, l->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return fail(err, errlen, lc, errno, "socket");
+	if (fd < 0) {
+		r = fail(err, errlen, lc, errno, "socket");
+		goto out;
+	}
 	if ((r = want_creds(lc->transport, fd)) < 0) {
-		close(fd);
-		return fail(err, errlen, lc, -r, "setsockopt SO_PASSCRED");
+		r = fail(err, errlen, lc, -r, "setsockopt SO_PASSCRED");
+		goto out;
+	}
+	if (fixup && fchmod(fd, 0) < 0) {
+		r = fail(err, errlen, lc, errno, "fchmod before bind");
+		goto out;
 	}
 	len = unix_addr(lc->path, &sun);
 	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
-		e = errno;
-		close(fd);
-		return fail(err, errlen, lc, e, "bind");
+		r = fail(err, errlen, lc, errno, "bind");
+		goto out;
 	}
-	if (file) {
-		if (lstat(lc->path, &st) == 0) {
-			l->unlink_on_close = true;
-			l->dev = st.st_dev;
-			l->ino = st.st_ino;
-		}
-		if ((r = apply_owner(lc, err, errlen)) < 0)
-			goto bad;
+	if (fixup && (r = pfd = open_own_socket(lc, NULL, &st, err,
+	    errlen)) < 0)
+		goto out;
+	/* Without fixup, remember the file only if it can be ours. */
+	if (fixup || (file && lstat(lc->path, &st) == 0 &&
+	    S_ISSOCK(st.st_mode) && st.st_uid == geteuid())) {
+		l->unlink_on_close = true;
+		l->dev = st.st_dev;
+		l->ino = st.st_ino;
 	}
+	if (fixup && (r = set_owner_mode(lc, pfd, &st, mode, err, errlen)) < 0)
+		goto out;
 	if (l->socktype == SOCK_STREAM && listen(fd, lc->backlog) < 0) {
 		r = fail(err, errlen, lc, errno, "listen");
-		goto bad;
+		goto out;
 	}
 	l->fd = fd;
-	return 0;
-bad:
-	l->fd = fd;
-	listener_close_fd(l);
-	if (l->unlink_on_close)
-		unlink(lc->path);
-	l->unlink_on_close = false;
+	fd = -1;
+	r = 0;
+out:
+	if (r < 0 && l->unlink_on_close)
+		(void)unlink_own_socket(l);
+	if (r < 0)
+		l->unlink_on_close = false;
+	if (pfd >= 0)
+		close(pfd);
+	if (fd >= 0)
+		close(fd);
+	path_unlock(lc->path, lockfd);
 	return r;
 }
 
@@ -513,7 +772,8 @@ listener_reconfigure(struct listener *l, const struct listen_conf *lc,
 {
 	const struct listen_conf *old = &l->conf;
 	struct listen_conf copy;
-	int r;
+	struct stat st;
+	int pfd, r;
 
 	if ((r = listen_conf_copy(&copy, lc)) < 0)
 		return fail(err, errlen, lc, -r, "allocating");
@@ -523,9 +783,15 @@ listener_reconfigure(struct listener *l, const struct listen_conf *lc,
 	 * not need them.
 	 */
 	if (lc->path && lc->path[0] != '@' && !l->adopted &&
-	    !listen_conf_same_owner(lc, old) &&
-	    (r = apply_owner(lc, err, errlen)) < 0)
-		goto bad;
+	    !listen_conf_same_owner(lc, old)) {
+		/* Only the file we made, and never through a link. */
+		if ((r = pfd = open_own_socket(lc, l, &st, err, errlen)) < 0)
+			goto bad;
+		r = set_owner_mode(lc, pfd, &st, lc->mode, err, errlen);
+		close(pfd);
+		if (r < 0)
+			goto bad;
+	}
 	if (l->socktype == SOCK_STREAM && lc->backlog != old->backlog &&
 	    !l->adopted && listen(l->fd, lc->backlog) < 0) {
 		r = fail(err, errlen, lc, errno, "listen");
@@ -543,17 +809,21 @@ bad:
 int
 listener_close(struct listener *l)
 {
-	struct stat st;
-	int r = 0;
+	int fd, r = 0;
 
 	if (!l)
 		return 0;
 	listener_close_fd(l);
 	/* Remove only the file we made, and only if nobody replaced it. */
-	if (l->unlink_on_close && !l->adopted && !l->stored && l->conf.path &&
-	    lstat(l->conf.path, &st) == 0 && st.st_dev == l->dev &&
-	    st.st_ino == l->ino && unlink(l->conf.path) < 0)
-		r = -errno;
+	if (l->unlink_on_close && !l->adopted && !l->stored && l->conf.path) {
+		/* Under the lock: a daemon replacing it as stale may bind. */
+		if ((fd = path_lock(l->conf.path, NULL, 0)) < 0)
+			r = fd;
+		else {
+			r = unlink_own_socket(l);
+			path_unlock(l->conf.path, fd);
+		}
+	}
 	listen_conf_clear(&l->conf);
 	free(l);
 	return r;

@@ -33,7 +33,11 @@ struct listener {
 	struct listener	*next;
 };
 
-/* Bind and listen as lc says.  0 or -errno with err filled. */
+/*
+ * Bind and listen as lc says.  A socket file is bound under the lock
+ * PATH.lock (removed again), made with mode 0 and given its owner and mode
+ * without following links.  0 or -errno with err filled.
+ */
 int	listener_open(const struct listen_conf *lc, struct listener **lp,
 	    char *err, size_t errlen);
 /*
@@ -56,13 +60,15 @@ bool	listener_fd_matches(int fd, const struct listen_conf *lc,
 int	listener_fd_check(int fd, char *err, size_t errlen);
 /*
  * Close the socket and, if this daemon created the socket file and it is
- * still the same file, unlink it.  NULL is fine.  Returns -errno if the
- * file could not be removed (e.g. after dropping privileges), else 0.
+ * still the same file, unlink it (under the path's lock).  NULL is fine.
+ * Returns -errno if the file could not be removed (e.g. after dropping
+ * privileges), else 0.
  */
 int	listener_close(struct listener *l);
 /*
  * Apply lc to l's socket in place: name, backlog (listen() again), mode,
- * owner, group (only those that changed).  0 or -errno with err filled;
+ * owner, group (only those that changed, only on the socket file this
+ * daemon made, never through a link).  0 or -errno with err filled;
  * l is unchanged on failure, but for a mode or owner already applied when
  * listen() fails.
  */

@@ -117,7 +117,7 @@ class Daemon(LoggedProcess):
     """One echotimed process with a private config and notify socket."""
 
     def __init__(self, config=None, args=(), env=None, wait_ready=True,
-                 config_path=None, cwd=None, pass_fds=()):
+                 config_path=None, cwd=None, pass_fds=(), prefix=()):
         self.dir = tempfile.mkdtemp(prefix="echotimed-test-")
         self.conf = config_path or os.path.join(self.dir, "echotimed.conf")
         if config is not None:
@@ -133,7 +133,9 @@ class Daemon(LoggedProcess):
         e.pop("LISTEN_PID", None)
         if env:
             e.update(env)
-        cmd = list(WRAP)
+        # prefix: a command the daemon runs under (strace fault injection);
+        # self.pid is then that command's.
+        cmd = list(prefix) + list(WRAP)
         if VALGRIND:
             cmd.append("--log-file=%s/valgrind.%%p.log" % self.dir)
         cmd.append(BINARY)

@@ -1,0 +1,259 @@
+"""Issue 12: what a local user or a client can make the daemon do to files,
+logs and sessions.
+
+- Unix socket files get their owner and mode without following links, and
+  are never reachable with wider permissions than configured (races made
+  deterministic with strace fault injection, as TESTING.md describes).
+- Probe, removal and bind of a socket path are serialised between daemons.
+"""
+import contextlib
+import os
+import re
+import select
+import shlex
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+
+from lib import (BINARY, SLOW, WRAP, Daemon, TestFailure, check, check_reply,
+                 connect, recv_until, split_replies, tcp_config, talk)
+
+NOBODY = 65534
+# Long enough for the test to act inside the window even on a loaded box.
+HOLD_US = int(2000000 * SLOW)
+
+
+def strace(syscall, delay_us, extra=()):
+    """Hold every (or, with when=1, the first) call of syscall for delay_us
+    after it ran."""
+    return ["strace", "-f"] + list(extra) + [
+        "-e", "inject=%s:delay_exit=%d" % (syscall, delay_us)]
+
+
+def with_umask(mask):
+    return ["sh", "-c", 'umask %s; exec "$@"' % mask, "sh"]
+
+
+@contextlib.contextmanager
+def traced_daemon(config, prefix):
+    """A Daemon under strace; yields (daemon, pid of the real daemon, the
+    child of strace).  Signals go to that pid: strace would only detach."""
+    d = Daemon(config, prefix=prefix, wait_ready=False)
+    try:
+        kids = wait_for(lambda: d.children() or d.proc.poll() is not None,
+                        "the traced daemon")
+        yield d, (kids[0][0] if kids is not True else None)
+    finally:
+        for pid, _ in d.children():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            d.proc.wait(10 * SLOW)
+        d.cleanup()
+
+
+def ready_or_exit(d, timeout=20.0):
+    """True once the daemon is ready, False if it exited first."""
+    try:
+        d.wait_ready(timeout)
+        return True
+    except TestFailure:
+        if d.proc.poll() is None:
+            raise
+        return False
+
+
+def wait_for(pred, what, timeout=10.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.01)
+    raise TestFailure("timed out waiting for " + what)
+
+
+def lstat_or_none(path):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def victim_file(directory):
+    """A root-owned 0600 file that no daemon may change."""
+    path = os.path.join(directory, "victim")
+    with open(path, "w") as f:
+        f.write("secret\n")
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o600)
+    return path
+
+
+def check_victim(path):
+    st = os.stat(path)
+    check(stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0 and
+          st.st_gid == 0,
+          "the daemon changed the file behind the link: mode %o, %d:%d"
+          % (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+
+
+def swap_for_link(path, target):
+    """Atomically replace path by a symbolic link to target."""
+    tmp = path + ".lnk"
+    os.symlink(target, tmp)
+    os.rename(tmp, path)
+
+
+def unix_conf(path, transport="unix-dgram", extra=""):
+    return ('listen = ( { transport = "%s"; path = "%s"; %s } );\n'
+            % (transport, path, extra))
+
+
+# ---- item 2: owner and mode never through a link, never too wide --------
+
+def test_socket_owner_mode_not_set_through_swapped_link():
+    """bind() is held while the socket file is swapped for a link to a
+    root-owned file: that file keeps its owner and mode, and the daemon
+    refuses with a clear error."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-sec-")
+    path = os.path.join(tmp, "s.sock")
+    victim = victim_file(tmp)
+    conf = unix_conf(path, extra='mode = "0666"; owner = "nobody"; '
+                     'group = "nogroup";')
+    with traced_daemon(conf, strace("bind", HOLD_US, ["-o", "/dev/null"])) \
+            as (d, pid):
+        check(pid is not None, "daemon did not start:\n" + d.logtext())
+        wait_for(lambda: (st := lstat_or_none(path)) is not None and
+                 stat.S_ISSOCK(st.st_mode), "the bound socket")
+        swap_for_link(path, victim)
+        ready = ready_or_exit(d)
+        log = d.logtext()
+        check_victim(victim)
+        check(not ready and d.proc.returncode == 71,
+              "exit %s, expected 71:\n%s" % (d.proc.returncode, log))
+        check("the socket file was replaced by a symbolic link after bind"
+              in log, log)
+        check(os.path.islink(path), "the link was removed")
+        check(not os.path.exists(path + ".lock"), "lock file left behind")
+    os.unlink(path)
+    os.unlink(victim)
+    os.rmdir(tmp)
+
+
+def test_socket_not_wider_than_mode_while_bound():
+    """Under umask 0, the window between bind() and chmod() must not let
+    another user send to a unix-dgram socket configured 0600."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-sec-")
+    os.chmod(tmp, 0o755)
+    path = os.path.join(tmp, "d.sock")
+    conf = unix_conf(path, extra='mode = "0600";')
+    with traced_daemon(conf, with_umask("0") + strace(
+            "bind", HOLD_US, ["-o", "/dev/null"])) as (d, pid):
+        check(pid is not None, "daemon did not start:\n" + d.logtext())
+        st = wait_for(lambda: lstat_or_none(path), "the bound socket")
+        mode = stat.S_IMODE(st.st_mode)
+        sent = send_as(NOBODY, path)
+        check(d.proc.poll() is None, "daemon exited:\n" + d.logtext())
+        check(mode & ~0o600 == 0, "socket file was mode %o during bind "
+              "(configured 0600)" % mode)
+        check(not sent, "user nobody could send to the socket before "
+              "its mode was set")
+        d.wait_ready(20)
+        st = os.lstat(path)
+        check(stat.S_IMODE(st.st_mode) == 0o600 and stat.S_ISSOCK(st.st_mode),
+              "final mode %o" % stat.S_IMODE(st.st_mode))
+        os.kill(pid, signal.SIGTERM)
+        check(d.proc.wait(20 * SLOW) == 0, d.logtext())
+        check(not os.path.exists(path), "socket file left at exit")
+    os.rmdir(tmp)
+
+
+def send_as(uid, path):
+    """True if user uid can send a datagram to the socket at path."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.sendto(b"hello\n", path)
+            code = 0
+        except BaseException:
+            pass
+        os._exit(code)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def test_reload_owner_mode_not_through_swapped_link():
+    """A reload that changes owner and mode must not follow a link that
+    replaced the socket file since it was bound."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-sec-")
+    path = os.path.join(tmp, "s.sock")
+    victim = victim_file(tmp)
+    with Daemon(unix_conf(path, "unix", 'mode = "0600";')) as d:
+        swap_for_link(path, victim)
+        with open(d.conf, "w") as f:
+            f.write(unix_conf(path, "unix", 'mode = "0644"; owner = "nobody";'))
+        d.reload(expect_ok=False)
+        check_victim(victim)
+        check(d.status.startswith("reload failed"), d.status)
+        check("replaced by a symbolic link" in d.logtext(), d.logtext())
+    os.unlink(path)
+    os.unlink(victim)
+    os.rmdir(tmp)
+
+
+# ---- item 7: two daemons racing for one path ----------------------------
+
+def test_stale_socket_race_keeps_live_socket():
+    """Daemon C finds a stale socket and is held just after its probe;
+    daemon B starts meanwhile.  Neither may remove the other's live
+    socket: exactly one runs, and it is the one the path reaches."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-sec-")
+    path = os.path.join(tmp, "s.sock")
+    trace = os.path.join(tmp, "strace.out")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)
+    stale.close()
+    conf = unix_conf(path, "unix")
+    # Only the first connect(): the probe of the stale socket.
+    prefix = strace("connect", int(3000000 * SLOW),
+                    ["-o", trace, "-e", "trace=connect"])
+    prefix[-1] += ":when=1"
+    with traced_daemon(conf, prefix) as (c, cpid):
+        check(cpid is not None, "daemon C did not start:\n" + c.logtext())
+        wait_for(lambda: os.path.exists(trace) and
+                 re.search(r"connect\(.*s\.sock.*DELAYED", open(trace).read()),
+                 "daemon C's probe")
+        b = Daemon(conf, wait_ready=False)
+        try:
+            c.wait_ready(30)
+            b_ready = ready_or_exit(b, 30)
+            running = [pid for pid, d, ok in ((b.pid, b, b_ready),
+                                              (cpid, c, True))
+                       if ok and d.proc.poll() is None]
+            check(len(running) == 1, "%d daemons serve one path: one of "
+                  "them lost its socket file\nB:\n%s\nC:\n%s"
+                  % (len(running), b.logtext(), c.logtext()))
+            s = connect(path, "unix")
+            creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            s.close()
+            check(int.from_bytes(creds[:4], "little") == running[0],
+                  "the path does not reach the running daemon")
+            check(not b_ready and b.proc.returncode == 71 and
+                  "another process is serving this socket" in b.logtext(),
+                  b.logtext())
+        finally:
+            b.cleanup()
+        os.kill(cpid, signal.SIGTERM)
+        check(c.proc.wait(20 * SLOW) == 0, c.logtext())
+    check(sorted(os.listdir(tmp)) == ["strace.out"], os.listdir(tmp))
+    os.unlink(trace)
+    os.rmdir(tmp)
