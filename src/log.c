@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,8 +208,22 @@ prio_name(int prio)
 	return names[prio & LOG_PRIMASK];
 }
 
-size_t
-log_escape(char *out, size_t outsz, const char *in, size_t len)
+/*
+ * Printable ASCII but the double quote: escaped text is often logged in
+ * quotes ("line \"%s\""), and a quote of the client's own would end that
+ * value early and let the rest pose as key=value fields of ours.  A word
+ * (a client's socket path, logged without quotes) keeps no space or '='
+ * either, so that it stays one token and never reads as key=value.
+ */
+static bool
+log_keeps(unsigned char c, bool word)
+{
+	return c >= 0x20 && c <= 0x7e && c != '"' &&
+	    !(word && (c == ' ' || c == '='));
+}
+
+static size_t
+escape(char *out, size_t outsz, const char *in, size_t len, bool word)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)in;
@@ -218,8 +233,7 @@ log_escape(char *out, size_t outsz, const char *in, size_t len)
 		return 0;
 	/* Does everything fit?  Stop counting as soon as it is clear. */
 	for (i = 0; i < len && need <= outsz - 1; i++)
-		need += p[i] == '\\' ? 2 : (p[i] >= 0x20 && p[i] <= 0x7e) ?
-		    1 : 4;
+		need += p[i] == '\\' ? 2 : log_keeps(p[i], word) ? 1 : 4;
 	if (need <= outsz - 1) {
 		limit = outsz - 1;
 		dots = 0;
@@ -235,7 +249,7 @@ log_escape(char *out, size_t outsz, const char *in, size_t len)
 				break;
 			out[pos++] = '\\';
 			out[pos++] = '\\';
-		} else if (c >= 0x20 && c <= 0x7e) {
+		} else if (log_keeps(c, word)) {
 			if (pos + 1 > limit)
 				break;
 			out[pos++] = (char)c;
@@ -252,6 +266,18 @@ log_escape(char *out, size_t outsz, const char *in, size_t len)
 		out[pos++] = '.';
 	out[pos] = '\0';
 	return pos;
+}
+
+size_t
+log_escape(char *out, size_t outsz, const char *in, size_t len)
+{
+	return escape(out, outsz, in, len, false);
+}
+
+size_t
+log_escape_word(char *out, size_t outsz, const char *in, size_t len)
+{
+	return escape(out, outsz, in, len, true);
 }
 
 /* Append to buf[*pos..size), always NUL-terminated; cuts silently. */

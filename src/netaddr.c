@@ -41,10 +41,10 @@ netaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 			snprintf(buf, bufsz, "unix:unnamed");
 		} else if (sun->sun_path[0] == '\0') {
 			buf[0] = '@';
-			log_escape(buf + 1, bufsz - 1, sun->sun_path + 1,
+			log_escape_word(buf + 1, bufsz - 1, sun->sun_path + 1,
 			    plen - 1);
 		} else {
-			log_escape(buf, bufsz, sun->sun_path,
+			log_escape_word(buf, bufsz, sun->sun_path,
 			    strnlen(sun->sun_path, plen));
 		}
 		break;

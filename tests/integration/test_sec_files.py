@@ -5,6 +5,7 @@ logs and sessions.
   are never reachable with wider permissions than configured (races made
   deterministic with strace fault injection, as TESTING.md describes).
 - Probe, removal and bind of a socket path are serialised between daemons.
+- Client text and client socket paths cannot forge key=value log fields.
 """
 import contextlib
 import os
@@ -256,4 +257,55 @@ def test_stale_socket_race_keeps_live_socket():
         check(c.proc.wait(20 * SLOW) == 0, c.logtext())
     check(sorted(os.listdir(tmp)) == ["strace.out"], os.listdir(tmp))
     os.unlink(trace)
+    os.rmdir(tmp)
+
+
+# ---- item 4: no forged log fields -----------------------------------------
+
+FORGED = 'x" peer=10.9.9.9 error="forged'
+
+
+def forged_fields(log):
+    """Lines in which a key=value parser finds a field the client made."""
+    bad = []
+    for line in log.splitlines():
+        if "10.9.9.9" not in line:
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            bad.append(line)
+            continue
+        if any(w.startswith("peer=10.9.9.9") or w == "error=forged"
+               for w in words):
+            bad.append(line)
+    return bad
+
+
+def test_log_client_text_cannot_forge_fields():
+    tmp = tempfile.mkdtemp(prefix="echotimed-sec-")
+    path = os.path.join(tmp, "s.sock")
+    conf = ('listen = ( { transport = "tcp"; address = "127.0.0.1"; '
+            'port = 0; }, { transport = "unix"; path = "%s"; } );\n'
+            'log = { level = "debug"; };\n' % path)
+    with Daemon(conf) as d:
+        # A line with quotes, logged (debug) as line "...".
+        out = talk(d.addr("tcp"), FORGED.encode() + b"\n")
+        check_reply(out, FORGED)
+        # A Unix client that bound a path of its choosing, logged as its
+        # peer name without quotes.
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.bind(os.path.join(tmp, 'a peer=10.9.9.9 "b'))
+        c.settimeout(5 * SLOW)
+        c.connect(path)
+        c.sendall(b"hi\nexit\n")
+        check(len(split_replies(recv_until(c, until_eof=True))) == 2)
+        c.close()
+        d.wait_log(r"line .*forged")
+        d.wait_log(r"session from .*closed: exit")
+        log = d.logtext()
+        bad = forged_fields(log)
+        check(not bad, "forged fields in:\n" + "\n".join(bad))
+    for name in os.listdir(tmp):
+        os.unlink(os.path.join(tmp, name))
     os.rmdir(tmp)

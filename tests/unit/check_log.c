@@ -43,8 +43,8 @@ expect_escape(const char *in, size_t len, size_t outsz, const char *want)
 START_TEST(test_escape_plain)
 {
 	expect_escape("hello, world", 12, 64, "hello, world");
-	expect_escape(" ~!\"#$%&'()*+/09:;<=>?@AZ[]^_`az{|}", 35, 64,
-	    " ~!\"#$%&'()*+/09:;<=>?@AZ[]^_`az{|}");
+	expect_escape(" ~!#$%&'()*+/09:;<=>?@AZ[]^_`az{|}", 34, 64,
+	    " ~!#$%&'()*+/09:;<=>?@AZ[]^_`az{|}");
 	expect_escape("", 0, 64, "");
 	expect_escape(NULL, 0, 4, "");
 }
@@ -71,6 +71,39 @@ START_TEST(test_escape_backslash_and_high)
 	expect_escape("\\x41", 4, 64, "\\\\x41");
 	expect_escape("caf\xc3\xa9", 5, 64, "caf\\xc3\\xa9");
 	expect_escape("\x80\xff", 2, 64, "\\x80\\xff");
+}
+END_TEST
+
+START_TEST(test_escape_quote)
+{
+	/*
+	 * The quote and the backslash, the two characters that end or
+	 * escape a quoted log value, never come out as themselves: a line
+	 * logged as `line "%s"` keeps the client's text in one value.
+	 */
+	expect_escape("\"", 1, 64, "\\x22");
+	expect_escape("x\" peer=10.9.9.9 error=\"forged", 30, 64,
+	    "x\\x22 peer=10.9.9.9 error=\\x22forged");
+	expect_escape("\\\"", 2, 64, "\\\\\\x22");
+	/* Cut before, never inside, an escaped quote. */
+	expect_escape("ab\"cdefg", 8, 10, "ab\\x22...");
+	expect_escape("ab\"cd", 5, 8, "ab...");
+}
+END_TEST
+
+START_TEST(test_escape_word)
+{
+	char out[64];
+
+	/* A socket path is logged unquoted: it must stay one token. */
+	ck_assert_uint_eq(log_escape_word(out, sizeof(out),
+	    "/tmp/a peer=10.9.9.9", 20), 26);
+	ck_assert_str_eq(out, "/tmp/a\\x20peer\\x3d10.9.9.9");
+	log_escape_word(out, sizeof(out), "x\"\\y", 4);
+	ck_assert_str_eq(out, "x\\x22\\\\y");
+	/* Plain text keeps its spaces and '='. */
+	log_escape(out, sizeof(out), "a b=c", 5);
+	ck_assert_str_eq(out, "a b=c");
 }
 END_TEST
 
@@ -104,7 +137,7 @@ START_TEST(test_escape_never_overflows)
 	static const char *const inputs[] = {
 		"", "a", "ab", "abc", "abcd", "abcdefghijklmnop", "\n",
 		"\n\n\n", "\\", "\\\\\\\\", "a\x01", "\x01" "a", "\xff\xfe\xfd",
-		"ab\\\x1b" "cd\x80" "ef",
+		"ab\\\x1b" "cd\x80" "ef", "\"", "a\"\"b\\\"",
 	};
 	char buf[32];
 	size_t i, outsz, r;
@@ -738,6 +771,8 @@ log_suite(void)
 	tcase_add_test(tc, test_escape_plain);
 	tcase_add_test(tc, test_escape_control);
 	tcase_add_test(tc, test_escape_backslash_and_high);
+	tcase_add_test(tc, test_escape_quote);
+	tcase_add_test(tc, test_escape_word);
 	tcase_add_test(tc, test_escape_truncation);
 	tcase_add_test(tc, test_escape_never_overflows);
 	tcase_add_test(tc, test_escape_long_input);
