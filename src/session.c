@@ -220,7 +220,6 @@ flush_pending(struct session *s)
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			s->outoff += (size_t)n;
-			s->last_ms = session_now_ms();
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -289,6 +288,7 @@ read_lines(struct session *s)
 	enum lp_status st;
 	ssize_t n;
 	bool linger = false;
+	uint64_t lines_before = s->lines;
 
 	if (!tl_in && !(tl_in = malloc(READ_MAX))) {
 		finish(s, SESSION_NOMEM);
@@ -306,7 +306,6 @@ read_lines(struct session *s)
 		finish(s, SESSION_NOMEM);
 		return;
 	}
-	s->last_ms = session_now_ms();
 	timecache_now(ts);
 	if (n == 0) {
 		s->end = SESSION_EOF;
@@ -351,6 +350,13 @@ read_lines(struct session *s)
 			break;
 	}
 send:
+	/*
+	 * Only a completed line restarts the idle clock (SPEC 1): bytes that
+	 * complete none, or replies the peer reads a byte at a time, must not
+	 * keep a session for longer than silence would.
+	 */
+	if (s->lines != lines_before)
+		s->last_ms = session_now_ms();
 	s->linger = linger;
 	if (o > 0)
 		send_or_keep(s, out, o);

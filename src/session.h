@@ -48,7 +48,7 @@ struct session {
 	size_t		 outoff;
 	size_t		 outcap;
 	uint64_t	 lines;
-	uint64_t	 last_ms;	/* monotonic ms of last activity */
+	uint64_t	 last_ms;	/* monotonic ms of the last complete line */
 	uint64_t	 linger_until_ms;
 	bool		 linger;	/* drain input after the final reply */
 	_Atomic uint64_t *line_counter;	/* shared statistics, may be NULL */

@@ -6,6 +6,7 @@ logs and sessions.
   deterministic with strace fault injection, as TESTING.md describes).
 - Probe, removal and bind of a socket path are serialised between daemons.
 - Client text and client socket paths cannot forge key=value log fields.
+- Only a complete line restarts the idle clock, in every model.
 """
 import contextlib
 import os
@@ -309,3 +310,87 @@ def test_log_client_text_cannot_forge_fields():
     for name in os.listdir(tmp):
         os.unlink(os.path.join(tmp, name))
     os.rmdir(tmp)
+
+
+# ---- item 6: only a complete line restarts the idle clock ----------------
+
+IDLE = 2
+
+
+def trickle(addr, result):
+    """One byte every 0.4 s, never a line: cut IDLE seconds after the
+    connection, like a client that sends nothing."""
+    s = connect(addr)
+    start = time.monotonic()
+    got = b""
+    try:
+        next_send = start
+        while b"\n" not in got and time.monotonic() < start + 4 * IDLE * SLOW:
+            now = time.monotonic()
+            if now >= next_send:
+                with contextlib.suppress(OSError):
+                    s.send(b"a")
+                next_send += 0.4
+            r, _, _ = select.select([s], [], [], max(next_send - now, 0))
+            if r:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        result["trickle"] = (got, time.monotonic() - start)
+    finally:
+        s.close()
+
+
+def lines(addr, result):
+    """A line every 1.2 s, each sent in three pieces: never idle."""
+    s = connect(addr)
+    got = b""
+    try:
+        for i in range(4):
+            for piece in (b"li", b"ne", b" %d\n" % i):
+                s.sendall(piece)
+                time.sleep(0.4)
+            got += recv_until(s, 1)
+        s.sendall(b"exit\n")
+        got += recv_until(s, until_eof=True)
+        result["lines"] = got
+    finally:
+        s.close()
+
+
+def test_idle_clock_restarts_only_on_complete_lines():
+    """Each model: a trickling client is cut at idle_timeout, a client that
+    completes a line now and then is not."""
+    runs = [(model, fn) for model in ("sequential", "fork", "thread", "event")
+            for fn in (trickle, lines)]
+    daemons, results, threads = [], [], []
+    try:
+        for model, fn in runs:
+            d = Daemon(tcp_config(model, "session = { idle_timeout = %d; };"
+                                  % IDLE))
+            daemons.append(d)
+            results.append({})
+            threads.append(threading.Thread(target=fn, args=(
+                d.addr("tcp"), results[-1])))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30 * SLOW)
+        for (model, fn), r in zip(runs, results):
+            if fn is trickle:
+                got, took = r.get("trickle", (b"", 0))
+                check(got == b"ERROR idle timeout\n", "%s: a trickling "
+                      "client got %r in %.1f s" % (model, got, took))
+                # The event loops check once a second.
+                check(IDLE - 0.1 <= took <= IDLE + 1.5 * SLOW,
+                      "%s: idle timeout after %.1f s" % (model, took))
+            else:
+                replies = split_replies(r.get("lines", b""))
+                check(len(replies) == 5, "%s: a client completing lines "
+                      "was cut: %r" % (model, replies))
+                for i in range(4):
+                    check_reply(replies[i], "line %d" % i)
+    finally:
+        for d in daemons:
+            d.stop()
