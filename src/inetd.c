@@ -49,12 +49,19 @@ inetd_serve(const struct config *cfg, int fd)
 		    "socket", fd);
 		return 64;
 	}
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-		netaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
-	else {
-		ss.ss_family = AF_UNSPEC;
-		snprintf(peer, sizeof(peer), "unknown");
+	/*
+	 * Fail closed: without the peer's address the access lists cannot
+	 * be applied (typically the client reset the connection before we
+	 * ran, and getpeername() says ENOTCONN).
+	 */
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
+		log_msg(LOG_WARNING, "inetd mode: closing the connection: "
+		    "getpeername: %s (the access lists cannot be applied)",
+		    strerror(errno));
+		close(fd);
+		return 71;
 	}
+	netaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
 	if (!acl_permits(&acl, (struct sockaddr *)&ss)) {
 		log_msg(LOG_NOTICE, "refused connection from %s: denied by "
 		    "access list", peer);

@@ -7,6 +7,7 @@ logs and sessions.
 - Probe, removal and bind of a socket path are serialised between daemons.
 - Client text and client socket paths cannot forge key=value log fields.
 - Only a complete line restarts the idle clock, in every model.
+- inetd mode fails closed when the peer address cannot be read.
 """
 import contextlib
 import os
@@ -394,3 +395,43 @@ def test_idle_clock_restarts_only_on_complete_lines():
     finally:
         for d in daemons:
             d.stop()
+
+
+# ---- item 8: inetd mode fails closed ---------------------------------------
+
+def test_inetd_unknown_peer_fails_closed():
+    """The client reset the connection before the daemon ran: getpeername()
+    fails, the access list cannot be applied, and the daemon must not serve
+    the connection as an unknown peer."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-sec-")
+    conf = os.path.join(tmp, "echotimed.conf")
+    with open(conf, "w") as f:
+        f.write('access = { allow = [ "10.0.0.0/8" ]; };\n')
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    client = socket.create_connection(lsock.getsockname())
+    conn, _ = lsock.accept()
+    # A reset, not a FIN: linger 0.
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                      (1).to_bytes(4, "little") + (0).to_bytes(4, "little"))
+    client.close()
+
+    def reset():
+        try:
+            conn.getpeername()
+            return False
+        except OSError:
+            return True
+    wait_for(reset, "the reset to arrive")
+    p = subprocess.run(WRAP + [BINARY, "-i", "-c", conf], stdin=conn,
+                       capture_output=True, timeout=20 * SLOW)
+    conn.close()
+    lsock.close()
+    log = (p.stdout + p.stderr).decode(errors="replace")
+    check(p.returncode == 71, "exit %d:\n%s" % (p.returncode, log))
+    check("getpeername" in log and "access lists cannot be applied" in log,
+          log)
+    check("connection from" not in log, log)
+    os.unlink(conf)
+    os.rmdir(tmp)
