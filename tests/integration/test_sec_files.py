@@ -45,7 +45,11 @@ def with_umask(mask):
 def traced_daemon(config, prefix):
     """A Daemon under strace; yields (daemon, pid of the real daemon, the
     child of strace).  Signals go to that pid: strace would only detach."""
-    d = Daemon(config, prefix=prefix, wait_ready=False)
+    env = None
+    if "ASAN_OPTIONS" in os.environ:
+        # LeakSanitizer cannot work under ptrace (it aborts at exit).
+        env = {"ASAN_OPTIONS": os.environ["ASAN_OPTIONS"] + ":detect_leaks=0"}
+    d = Daemon(config, prefix=prefix, wait_ready=False, env=env)
     try:
         kids = wait_for(lambda: d.children() or d.proc.poll() is not None,
                         "the traced daemon")
