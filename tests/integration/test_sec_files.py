@@ -28,6 +28,8 @@ from lib import (BINARY, SLOW, WRAP, Daemon, TestFailure, check, check_reply,
 NOBODY = 65534
 # Long enough for the test to act inside the window even on a loaded box.
 HOLD_US = int(2000000 * SLOW)
+# A held probe must end well within the 10 s a daemon waits for a lock.
+PROBE_HOLD_US = int(min(3 * SLOW, 6) * 1000000)
 
 
 def strace(syscall, delay_us, extra=()):
@@ -50,10 +52,20 @@ def traced_daemon(config, prefix):
         # LeakSanitizer cannot work under ptrace (it aborts at exit).
         env = {"ASAN_OPTIONS": os.environ["ASAN_OPTIONS"] + ":detect_leaks=0"}
     d = Daemon(config, prefix=prefix, wait_ready=False, env=env)
+
+    def traced():
+        # Not a child strace forks to probe ptrace features: its exe is
+        # strace's.
+        for pid, _ in d.children():
+            with contextlib.suppress(OSError):
+                if os.path.basename(os.readlink("/proc/%d/exe" % pid)) != \
+                        "strace":
+                    return pid
+        return None
     try:
-        kids = wait_for(lambda: d.children() or d.proc.poll() is not None,
-                        "the traced daemon")
-        yield d, (kids[0][0] if kids is not True else None)
+        pid = wait_for(lambda: traced() or d.proc.poll() is not None,
+                       "the traced daemon")
+        yield d, (pid if pid is not True else None)
     finally:
         for pid, _ in d.children():
             with contextlib.suppress(OSError):
@@ -231,7 +243,7 @@ def test_stale_socket_race_keeps_live_socket():
     stale.close()
     conf = unix_conf(path, "unix")
     # Only the first connect(): the probe of the stale socket.
-    prefix = strace("connect", int(3000000 * SLOW),
+    prefix = strace("connect", PROBE_HOLD_US,
                     ["-o", trace, "-e", "trace=connect"])
     prefix[-1] += ":when=1"
     with traced_daemon(conf, prefix) as (c, cpid):
