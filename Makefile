@@ -43,7 +43,8 @@ B		?= build
 SRCS		:= $(wildcard src/*.c)
 LIB_SRCS	:= $(filter-out src/main.c,$(SRCS))
 LIB_OBJS	:= $(LIB_SRCS:src/%.c=$(B)/%.o)
-UNIT_SRCS	:= $(wildcard tests/unit/check_*.c)
+# One binary per suite file; check_main.c is the main() they all share.
+UNIT_SRCS	:= $(filter-out tests/unit/check_main.c,$(wildcard tests/unit/check_*.c))
 UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
 
 BIN		?= echotimed
@@ -60,9 +61,12 @@ $(B)/libechotimed.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/check_%: tests/unit/check_%.c $(B)/libechotimed.a
+$(B)/check_main.o: tests/unit/check_main.c | $(B)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+
+$(B)/check_%: tests/unit/check_%.c $(B)/check_main.o $(B)/libechotimed.a
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc $(LDFLAGS) -o $@ \
-	    $(filter %.c %.a,$^) $(CHECK_LIBS) $(LDLIBS)
+	    $(filter %.c %.o %.a,$^) $(CHECK_LIBS) $(LDLIBS)
 
 $(B):
 	mkdir -p $(B)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "check_main.h"
 
 /* A peer address of either family, filled from a literal. */
 union peer {
@@ -414,14 +415,4 @@ acl_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(acl_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(acl_suite)

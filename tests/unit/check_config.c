@@ -15,6 +15,7 @@
 #include "config.h"
 /* config_obtain_from(), to try the fallback with a default file of ours. */
 #include "config_impl.h"
+#include "check_main.h"
 
 /* Write text to a new temporary file; returns its malloc'd path. */
 static char *
@@ -1185,14 +1186,4 @@ config_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(config_suite)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "check_main.h"
 
 START_TEST(test_parse)
 {
@@ -167,14 +168,4 @@ config_int_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(config_int_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(config_int_suite)

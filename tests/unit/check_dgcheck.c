@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dgcheck.h"
+#include "check_main.h"
 
 union addr {
 	struct sockaddr		sa;
@@ -183,14 +184,4 @@ dgcheck_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(dgcheck_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(dgcheck_suite)

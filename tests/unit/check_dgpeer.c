@@ -5,7 +5,6 @@
  * The file system tests work in a private directory under /tmp.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -19,6 +18,7 @@
 #include <sys/un.h>
 
 #include "dgpeer.h"
+#include "check_main.h"
 
 #define OFF	offsetof(struct sockaddr_un, sun_path)
 
@@ -62,19 +62,6 @@ dgram(const char *path)
 		    sizeof(sun)), 0);
 	}
 	return fd;
-}
-
-static int
-nfds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 /* ---- dgpeer_classify ---- */
@@ -256,7 +243,7 @@ START_TEST(test_open_verified)
 	char sock[96], moved[96], buf[16];
 	struct dgpeer p;
 	socklen_t len;
-	int s, s2, tx, before = nfds();
+	int s, s2, tx, before = check_open_fds();
 
 	s = dgram(at(sock, sizeof(sock), "s"));
 	tx = dgram(NULL);
@@ -282,7 +269,7 @@ START_TEST(test_open_verified)
 	close(s);
 	close(s2);
 	close(tx);
-	ck_assert_int_eq(nfds(), before);
+	ck_assert_int_eq(check_open_fds(), before);
 }
 END_TEST
 
@@ -302,7 +289,7 @@ START_TEST(test_open_swapped)
 	len = peer_of(s, &ss);
 	cred.uc.uid = getuid();
 	cred.uc.pid = getpid();
-	before = nfds();
+	before = check_open_fds();
 
 	/* d swapped for a link to a directory with another socket. */
 	ck_assert_int_eq(rename(d, at(old, sizeof(old), "d.old")), 0);
@@ -344,7 +331,7 @@ START_TEST(test_open_swapped)
 	cred.known = false;
 	ck_assert_int_eq(dgpeer_open(&p, (struct sockaddr *)&ss, len, &cred),
 	    -ENODATA);
-	ck_assert_int_eq(nfds(), before);
+	ck_assert_int_eq(check_open_fds(), before);
 	close(s);
 	close(v);
 }
@@ -466,12 +453,12 @@ START_TEST(test_recv_credentials)
 	ck_assert_int_eq(sendmsg(c, &m, 0), 3);
 	for (i = 0; i < 4; i++)
 		close(fds[i]);
-	before = nfds();
+	before = check_open_fds();
 	fromlen = sizeof(from);
 	ck_assert_int_eq(dgpeer_recv(s, buf, sizeof(buf), 0, &from, &fromlen,
 	    &cred), 3);
 	ck_assert(cred.known);
-	ck_assert_int_eq(nfds(), before);
+	ck_assert_int_eq(check_open_fds(), before);
 
 	/* Errors come back as -errno. */
 	fromlen = sizeof(from);
@@ -503,14 +490,4 @@ dgpeer_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(dgpeer_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(dgpeer_suite)

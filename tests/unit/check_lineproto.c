@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "lineproto.h"
+#include "check_main.h"
 
 #define S(lit)	(lit), (sizeof(lit) - 1)
 
@@ -766,14 +767,4 @@ lineproto_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(lineproto_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(lineproto_suite)

@@ -21,8 +21,7 @@
 #include <sys/wait.h>
 
 #include "log.h"
-
-static SRunner *runner;
+#include "check_main.h"
 
 /* ---- log_escape -------------------------------------------------------- */
 
@@ -574,7 +573,7 @@ END_TEST
 static int
 private_mounts(void)
 {
-	if (runner != NULL && srunner_fork_status(runner) == CK_NOFORK) {
+	if (!check_forking()) {
 		printf("SKIP: namespace tests need CK_FORK=yes\n");
 		return -1;
 	}
@@ -801,14 +800,4 @@ log_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	int failed;
-
-	runner = srunner_create(log_suite());
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(log_suite)

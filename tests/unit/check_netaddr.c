@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "netaddr.h"
+#include "check_main.h"
 
 union peer {
 	struct sockaddr		sa;
@@ -221,14 +222,4 @@ netaddr_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(netaddr_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(netaddr_suite)

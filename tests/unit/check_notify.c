@@ -19,6 +19,7 @@
 #include <sys/un.h>
 
 #include "notify.h"
+#include "check_main.h"
 
 static char	 dir[64];
 static char	 sockpath[108];
@@ -353,14 +354,4 @@ notify_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr = srunner_create(notify_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(notify_suite)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "proxyproto.h"
+#include "check_main.h"
 
 #define S(lit)	((const uint8_t *)(lit)), (sizeof(lit) - 1)
 
@@ -1106,14 +1107,4 @@ proxyproto_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(proxyproto_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(proxyproto_suite)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ratelimit.h"
+#include "check_main.h"
 
 #define SEC	1000000000ULL
 #define MS	1000000ULL
@@ -312,14 +313,4 @@ ratelimit_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(ratelimit_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(ratelimit_suite)
