@@ -877,17 +877,11 @@ session_suite(void)
 	tcase_add_test(tc, test_idle_not_reading);
 	suite_add_tcase(su, tc);
 
-	/*
-	 * Enabled when issue 12 item 6 (branch sec-files: only a complete
-	 * line restarts the idle clock) is on main; they fail before it.
-	 * Until then CHECK_IDLE_RULE=1 runs them.
-	 */
-	if (getenv("CHECK_IDLE_RULE") != NULL) {
-		tc = tcase("idle clock (issue 12 item 6)");
-		tcase_add_test(tc, test_idle_trickle);
-		tcase_add_test(tc, test_idle_slow_reader);
-		suite_add_tcase(su, tc);
-	}
+	/* Only a complete line restarts the idle clock (issue 12 item 6). */
+	tc = tcase("idle clock");
+	tcase_add_test(tc, test_idle_trickle);
+	tcase_add_test(tc, test_idle_slow_reader);
+	suite_add_tcase(su, tc);
 
 	tc = tcase("session_run");
 	tcase_add_test(tc, test_run_exit);
