@@ -6,13 +6,21 @@
 #   make run        build and run in the foreground on the built-in defaults
 #   make install    PREFIX, DESTDIR, sbindir, sysconfdir, mandir, unitdir
 #   make uninstall  reverse of install
+#
+# CPPFLAGS, CFLAGS and LDFLAGS from the command line or the environment
+# (dpkg-buildflags) are honoured; the hardening flags below are added to
+# them either way.
 
 PREFIX		?= /usr/local
 DESTDIR		?=
 sbindir		?= $(PREFIX)/sbin
 sysconfdir	?= /etc
 mandir		?= $(PREFIX)/share/man
-unitdir		?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+# The distribution's unit directory for PREFIX=/usr; any other prefix keeps
+# its units below itself (systemd also reads /usr/local/lib/systemd/system).
+unitdir		?= $(if $(filter /usr,$(PREFIX)),$(shell pkg-config \
+		   --variable=systemdsystemunitdir systemd 2>/dev/null || \
+		   echo /lib/systemd/system),$(PREFIX)/lib/systemd/system)
 
 VERSION		:= 1.0.0
 CC		?= cc
@@ -30,14 +38,26 @@ WARNINGS	+= -Werror
 endif
 OPTFLAGS	?= -O2 -g
 CFLAGS		?= $(OPTFLAGS)
-ALL_CFLAGS	 = -std=gnu11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE \
-		   -DVERSION='"$(VERSION)"' -DSYSCONFDIR='"$(sysconfdir)"' \
-		   -pthread $(PKG_CFLAGS) -MMD -MP
-LDLIBS		:= $(PKG_LIBS) -pthread
+CPPFLAGS	?=
+# The hardening Debian's dpkg-buildflags gives, for every build; set
+# HARDEN= to leave it out (the sanitizer builds do).  FORTIFY_SOURCE needs
+# an optimizing build and is not defined twice when CPPFLAGS has it.
+HARDEN		?= yes
+HARDEN_CFLAGS	 = $(if $(HARDEN),-fstack-protector-strong -fPIE \
+		   $(if $(findstring _FORTIFY_SOURCE,$(CPPFLAGS)),,$(if \
+		   $(filter-out -O0,$(filter -O%,$(CFLAGS))),-U_FORTIFY_SOURCE \
+		   -D_FORTIFY_SOURCE=2)))
 # Full RELRO with every symbol bound at start: hardening, and a forked
 # session child never runs the dynamic linker's lazy binding, which made
 # each fork-model child fault in a dozen more pages (issue 7).
 BIND_LDFLAGS	:= -Wl,-z,relro -Wl,-z,now
+HARDEN_LDFLAGS	 = $(if $(HARDEN),-pie) $(BIND_LDFLAGS)
+ALL_CFLAGS	 = -std=gnu11 $(WARNINGS) $(HARDEN_CFLAGS) $(CPPFLAGS) \
+		   $(CFLAGS) -D_GNU_SOURCE \
+		   -DVERSION='"$(VERSION)"' -DSYSCONFDIR='"$(sysconfdir)"' \
+		   -pthread $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS	 = $(HARDEN_LDFLAGS) $(LDFLAGS)
+LDLIBS		:= $(PKG_LIBS) -pthread
 
 B		?= build
 SRCS		:= $(wildcard src/*.c)
@@ -51,21 +71,30 @@ BIN		?= echotimed
 
 all: $(BIN)
 
-$(BIN): $(B)/main.o $(B)/libechotimed.a
-	$(CC) $(ALL_CFLAGS) $(BIND_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN): $(B)/main.o $(B)/libechotimed.a $(B)/flags
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter-out $(B)/flags,$^) \
+	    $(LDLIBS)
 
-$(B)/%.o: src/%.c | $(B)
+$(B)/%.o: src/%.c $(B)/flags | $(B)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Everything the compiler and linker are given, sysconfdir (the default
+# configuration path) and VERSION included: rewritten only when it
+# changes, so that "make install sysconfdir=/opt/etc" or other CFLAGS
+# rebuild what embeds them, and an unchanged build stays up to date.
+$(B)/flags: FORCE | $(B)
+	$(file >$@.new,$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LDLIBS))
+	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
 
 $(B)/libechotimed.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/check_main.o: tests/unit/check_main.c | $(B)
+$(B)/check_main.o: tests/unit/check_main.c $(B)/flags | $(B)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 
-$(B)/check_%: tests/unit/check_%.c $(B)/check_main.o $(B)/libechotimed.a
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc $(LDFLAGS) -o $@ \
+$(B)/check_%: tests/unit/check_%.c $(B)/check_main.o $(B)/libechotimed.a $(B)/flags
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc $(ALL_LDFLAGS) -o $@ \
 	    $(filter %.c %.o %.a,$^) $(CHECK_LIBS) $(LDLIBS)
 
 $(B):
@@ -108,10 +137,10 @@ SAN_ENV		:= ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # make check with ASan+UBSan: unit tests and the integration suite.
 asan:
-	$(MAKE) B=build/asan BIN=build/asan/echotimed CC=clang \
+	$(MAKE) B=build/asan BIN=build/asan/echotimed CC=clang HARDEN= \
 	    CFLAGS="$(SAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 	    build/asan/echotimed
-	$(MAKE) B=build/asan BIN=build/asan/echotimed CC=clang \
+	$(MAKE) B=build/asan BIN=build/asan/echotimed CC=clang HARDEN= \
 	    CFLAGS="$(SAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 	    CK_FORK=no $(SAN_ENV) unit
 	$(SAN_ENV) ECHOTIMED=$(CURDIR)/build/asan/echotimed ECHOTIMED_SLOW=2 \
@@ -119,7 +148,7 @@ asan:
 
 # The daemon under ThreadSanitizer, for the thread (and event) model.
 tsan:
-	$(MAKE) B=build/tsan BIN=build/tsan/echotimed CC=clang \
+	$(MAKE) B=build/tsan BIN=build/tsan/echotimed CC=clang HARDEN= \
 	    CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \
 	    build/tsan/echotimed
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
