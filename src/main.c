@@ -204,6 +204,11 @@ echotimed_main(int argc, char *argv[])
 		{ "help",	  no_argument,	     NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	/*
+	 * getopt's own messages start with argv[0] ("./echotimed",
+	 * "/usr/sbin/echotimed"); every other message says "echotimed".
+	 */
+	static char progname[] = "echotimed";
 	bool test = false, print = false, daemon = false, inetd = false;
 	bool builtin;
 	int ch, level = -1, r, pidfd = -1, fd, status;
@@ -212,6 +217,8 @@ echotimed_main(int argc, char *argv[])
 	char err[512];
 	sigset_t mask;
 
+	if (argc > 0)
+		argv[0] = progname;
 	while ((ch = getopt_long(argc, argv, "c:tTdp:il:Vh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -285,8 +292,12 @@ echotimed_main(int argc, char *argv[])
 	if ((r = load_config(cfgpath, &cfg, &builtin)) != 0)
 		return r;
 	if (test) {
-		if ((r = check_accounts(cfg)) == 0)
-			printf("configuration OK\n");
+		/* Say what was checked: -c, the default file, or no file. */
+		if ((r = check_accounts(cfg)) == 0 && builtin)
+			printf("echotimed: built-in defaults (no %s): "
+			    "configuration OK\n", CONFIG_DEFAULT_PATH);
+		else if (r == 0)
+			printf("echotimed: %s: configuration OK\n", cfg->file);
 		config_free(cfg);
 		return r;
 	}

@@ -154,6 +154,29 @@ def test_cli_version_help_usage():
     check(r.returncode == 64, repr(r))
 
 
+def test_cli_errors_say_echotimed():
+    """Every message starts with "echotimed:", getopt's too (which would
+    use the path the daemon was started with)."""
+    for args in (["-x"], ["--bogus"], ["-c"], ["--help=x"], ["-l", "loud"], ["extra-arg"]):
+        r = run(args)
+        check(r.returncode == 64, repr(r))
+        check(r.stderr.startswith(b"echotimed: "), "%s: %r" % (args, r.stderr))
+
+
+def test_test_config_names_what_it_checked():
+    """-t says which file it checked (as an absolute path), or that it
+    checked the built-in defaults."""
+    r = run(["-t", "-c", "conf/echotimed.conf"], cwd=ROOT)
+    want = "echotimed: %s: configuration OK\n" % os.path.realpath(
+        os.path.join(ROOT, "conf", "echotimed.conf"))
+    check(r.returncode == 0 and r.stdout.decode() == want, repr(r))
+    if os.path.exists("/etc/echotimed/echotimed.conf"):
+        return ("skip", "/etc/echotimed/echotimed.conf exists here")
+    r = run(["-t"])
+    check(r.returncode == 0 and r.stdout == b"echotimed: built-in defaults (no "
+          b"/etc/echotimed/echotimed.conf): configuration OK\n", repr(r))
+
+
 def test_config_typo_names_file_line_setting():
     with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
         f.write('# echotimed\n\nlisten = ( { transport = "tcp"; port = 0; } );\n\n'
