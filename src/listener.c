@@ -121,6 +121,17 @@ want_creds(enum transport t, int fd)
 	return t == TRANSPORT_UNIX_DGRAM ? dgpeer_listen(fd) : 0;
 }
 
+/* 0.0.0.0 or "::": every address of the host. */
+static bool
+is_wildcard(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+	    htonl(INADDR_ANY);
+}
+
 static int
 open_inet(struct listener *l, char *err, size_t errlen)
 {
@@ -128,6 +139,7 @@ open_inet(struct listener *l, char *err, size_t errlen)
 	struct addrinfo hints, *res = NULL;
 	char port[8];
 	int fd = -1, one = 1, v6only, r, e;
+	bool wildcard;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -142,6 +154,7 @@ open_inet(struct listener *l, char *err, size_t errlen)
 		    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return -EADDRNOTAVAIL;
 	}
+	wildcard = is_wildcard(res->ai_addr);
 	fd = socket(res->ai_family, l->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0);
 	if (fd < 0) {
@@ -151,13 +164,23 @@ open_inet(struct listener *l, char *err, size_t errlen)
 	}
 	if (res->ai_family == AF_INET6) {
 		/* "::" serves IPv4 too; a specific v6 address only itself. */
-		struct in6_addr any = IN6ADDR_ANY_INIT;
-
-		v6only = memcmp(&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr,
-		    &any, sizeof(any)) != 0;
+		v6only = !wildcard;
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
 		    sizeof(v6only));
 	}
+	/*
+	 * A specific address binds even before it is configured, as with
+	 * systemd's FreeBind=: at boot the unit starts after network.target,
+	 * which does not wait for addresses, and an address that is late
+	 * must not fail the start.  The socket serves once the address is
+	 * up.  (A mistyped address binds too, and serves nothing.)
+	 */
+	if (!wildcard && res->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one,
+		    sizeof(one));
+	else if (!wildcard)
+		(void)setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one,
+		    sizeof(one));
 	if (l->socktype == SOCK_STREAM)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
 		    sizeof(one));
