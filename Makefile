@@ -2,10 +2,11 @@
 #
 #   make            build ./echotimed
 #   make check      unit tests (Check) and integration tests (real binary)
-#   make deps       install the Debian 12 build and test dependencies (root)
+#   make deps       install the Debian 12 build, test and packaging tools (root)
 #   make run        build and run in the foreground on the built-in defaults
 #   make install    PREFIX, DESTDIR, sbindir, sysconfdir, mandir, unitdir
 #   make uninstall  reverse of install
+#   make deb        a Debian package in build/deb/ (debhelper, from conf/debian)
 #
 # CPPFLAGS, CFLAGS and LDFLAGS from the command line or the environment
 # (dpkg-buildflags) are honoured; the hardening flags below are added to
@@ -110,19 +111,26 @@ unit: $(UNIT_BINS)
 integration: $(BIN)
 	python3 tests/integration/run.py $(TESTS)
 
-# Debian 12 build and test dependencies; idempotent.
-DEB_PKGS := build-essential pkg-config libconfig-dev libsystemd-dev check \
-	    netcat-openbsd socat telnet mandoc python3 procps iproute2 \
-	    systemd systemd-container clang libclang-rt-14-dev valgrind
+# Debian 12 packages, idempotent: what "make" and "make run" need, what
+# the tests add, and what "make deb" adds.
+BUILD_PKGS	:= build-essential pkg-config libconfig-dev libsystemd-dev
+TEST_PKGS	:= check netcat-openbsd socat telnet mandoc python3 procps \
+		   iproute2 systemd systemd-container clang libclang-rt-14-dev \
+		   valgrind
+PACKAGING_PKGS	:= debhelper lintian devscripts
+DEB_PKGS	:= $(BUILD_PKGS) $(TEST_PKGS) $(PACKAGING_PKGS)
 SUDO		:= $(if $(filter 0,$(shell id -u)),,sudo)
-deps:
-	@if dpkg-query -W -f='$${Status}\n' $(DEB_PKGS) 2>/dev/null | \
+# "make deps" installs them all; "make deps-build" only what "make run" needs.
+deps: PKGS = $(DEB_PKGS)
+deps-build: PKGS = $(BUILD_PKGS)
+deps deps-build:
+	@if dpkg-query -W -f='$${Status}\n' $(PKGS) 2>/dev/null | \
 	    grep -qv '^install ok installed$$' || \
-	    ! dpkg-query -W $(DEB_PKGS) >/dev/null 2>&1; then \
+	    ! dpkg-query -W $(PKGS) >/dev/null 2>&1; then \
 		$(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-		    --no-install-recommends $(DEB_PKGS); \
-	else echo "deps: all Debian packages present"; fi
+		    --no-install-recommends $(PKGS); \
+	else echo "$@: all Debian packages present"; fi
 
 # The built-in defaults (TCP 127.0.0.1:9999, thread model), whatever
 # /etc holds: an empty file leaves every setting at its default.
@@ -196,13 +204,45 @@ bench-smoke: $(BIN)
 	BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_PAIRS=1 PAIR_SECONDS=1 \
 	    BENCH_IDLE_CLIENTS=1000 BENCH_IDLE_SECONDS=10 bash tests/bench/bench.sh
 
-# A real systemd 252 in systemd-nspawn: install, start, reload, restart
-# under load, journal, stop.  Needs root; exit 77 means it cannot boot here,
-# a skip by hand but a failure in CI (CI set), where it must run.
-check-systemd: $(BIN)
+# A real systemd 252 in systemd-nspawn: the package built by "make deb"
+# installed with apt, reload, restart under load, journal, an upgrade under
+# load, purge.  Needs root and the packaging tools; exit 77 means it cannot
+# boot here, a skip by hand but a failure in CI (CI set), where it must run.
+check-systemd:
 	@bash tests/systemd/nspawn-test.sh; rc=$$?; \
 	 if [ $$rc = 77 ] && [ -z "$(CI)" ]; then echo "check-systemd: skipped"; exit 0; fi; \
 	 if [ $$rc = 77 ]; then echo "check-systemd: cannot run, and CI requires it"; fi; exit $$rc
+
+# ---- Debian package ----
+
+# The package is built from a copy of the tree with conf/debian as its
+# debian/ directory: $(DEB_DIR)/echotimed_$(VERSION)_<arch>.deb.
+DEB_DIR		?= build/deb
+DEB_TREE	:= $(DEB_DIR)/echotimed-$(VERSION)
+deb:
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || \
+	    { echo "make deb: needs debhelper (make deps)"; exit 1; }
+	rm -rf $(DEB_TREE) $(DEB_DIR)/root $(DEB_DIR)/echotimed_* \
+	    $(DEB_DIR)/echotimed-dbgsym_*
+	mkdir -p $(DEB_TREE)/tests
+	cp -r Makefile README.md src conf systemd man $(DEB_TREE)/
+	cp -r tests/unit $(DEB_TREE)/tests/
+	mv $(DEB_TREE)/conf/debian $(DEB_TREE)/debian
+	@v=$$(cd $(DEB_TREE) && dpkg-parsechangelog -S Version); \
+	 case "$$v" in $(VERSION)|$(VERSION)[+~-]*) ;; \
+	 *) echo "make deb: debian/changelog says $$v, the Makefile $(VERSION)"; \
+	    exit 1 ;; esac
+	cd $(DEB_TREE) && dpkg-buildpackage -us -uc -b
+
+# lintian (no error, no warning) and hardening-check on the built package.
+# Control flow protection is not asked for: Debian 12's C start files
+# (Scrt1.o) carry no IBT/SHSTK marks, so no program linked there has them.
+lint-deb:
+	@set -e; deb=$$(ls $(DEB_DIR)/echotimed_*.deb); \
+	 echo "== lintian $$deb"; lintian --fail-on error,warning "$$deb"; \
+	 rm -rf $(DEB_DIR)/root; dpkg-deb -x "$$deb" $(DEB_DIR)/root; \
+	 echo "== hardening-check /usr/sbin/echotimed"; \
+	 hardening-check --nocfprotection $(DEB_DIR)/root/usr/sbin/echotimed
 
 # ---- installation ----
 
@@ -237,8 +277,9 @@ lint-man:
 clean:
 	rm -rf $(B) echotimed
 
-.PHONY: all check unit integration deps run lint-man clean install uninstall \
-	asan tsan valgrind fuzz fuzz-smoke bench bench-smoke check-systemd FORCE
+.PHONY: all check unit integration deps deps-build run lint-man clean \
+	install uninstall asan tsan valgrind fuzz fuzz-smoke bench bench-smoke \
+	check-systemd deb lint-deb FORCE
 FORCE:
 
 -include $(wildcard $(B)/*.d)

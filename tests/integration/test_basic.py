@@ -177,6 +177,15 @@ def test_test_config_names_what_it_checked():
           b"/etc/echotimed/echotimed.conf): configuration OK\n", repr(r))
 
 
+def test_example_configs_are_valid():
+    d = os.path.join(ROOT, "conf", "examples")
+    names = sorted(n for n in os.listdir(d) if n.endswith(".conf"))
+    check(names, "no examples in " + d)
+    for n in names:
+        r = run(["-t", "-c", os.path.join(d, n)])
+        check(r.returncode == 0, "%s: %r" % (n, r))
+
+
 def test_config_typo_names_file_line_setting():
     with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
         f.write('# echotimed\n\nlisten = ( { transport = "tcp"; port = 0; } );\n\n'

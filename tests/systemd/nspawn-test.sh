@@ -4,16 +4,25 @@
 #
 #   sudo tests/systemd/nspawn-test.sh        (make check-systemd)
 #
-# What it does, all bounded by timeouts (the whole run < 3 minutes):
-#   stage "make install DESTDIR=... PREFIX=/usr", score the installed units
-#   (systemd-analyze security --offline), boot a container with the staged
-#   /usr overlaid, then: start echotimed; talk with nc; check sandbox
-#   (seccomp, NoNewPrivs, dynamic uid); journal fields; watchdog; edit the
-#   config to model "fork" and reload; a session runs in a child process;
-#   restart while a client loop connects (refused connections must be 0:
-#   the fd store); a Unix listener survives a restart; stop; the
+# What it does, all bounded by timeouts (the whole run < 7 minutes, most of
+# it building two packages):
+#   "make deb", and the same tree rebuilt as a newer version (one more
+#   changelog entry, in the copy only); score the packaged units
+#   (systemd-analyze security --offline); boot a container whose /usr is
+#   the host's with a writable overlay and whose dpkg database is a copy of
+#   the host's, then: "apt-get install ./echotimed_*.deb" enables and
+#   starts echotimed (the socket units stay disabled); talk with nc; check
+#   the sandbox (seccomp, NoNewPrivs, dynamic uid); journal fields;
+#   watchdog; edit the config to model "fork" and reload; a session runs in
+#   a child process; restart while a client loop connects (refused
+#   connections must be 0: the fd store); a Unix listener survives a
+#   restart; "systemctl reload" of a bad file fails while the old
+#   configuration answers; upgrade to the newer package during a stream of
+#   connections (none refused; the edited conffile stays); stop; the
 #   socket-activated variant (drop-in); per-connection echotimed-inetd;
-#   power off.  Nothing is left running (trap).
+#   "apt-get purge" with the service and a socket unit running (nothing
+#   left running, no /etc/echotimed, no units); power off.  Nothing is left
+#   running (trap).
 #
 # Exit 0 = pass, 77 = skipped (cannot boot a container here; reason on the
 # "SKIP:" line), anything else = failure.  Needs root.
@@ -27,7 +36,7 @@ if [ -z "${NSPAWN_TEST_WORK:-}" ]; then
 	# signals its whole process group, so systemd-nspawn gets SIGTERM and
 	# powers the container off; whatever is still alive is stopped here.
 	work=$(mktemp -d /tmp/echotimed-nspawn.XXXXXX) || exit 1
-	NSPAWN_TEST_WORK=$work timeout -k 15 170 bash "$0" "$@"
+	NSPAWN_TEST_WORK=$work timeout -k 15 420 bash "$0" "$@"
 	rc=$?
 	pid=$(cat "$work/nspawn.pid" 2>/dev/null)
 	if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd-nspawn ]
@@ -41,7 +50,7 @@ if [ -z "${NSPAWN_TEST_WORK:-}" ]; then
 		kill -KILL "$pid" 2>/dev/null
 	fi
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-		echo "FAIL: time limit (170 s) exceeded"
+		echo "FAIL: time limit (420 s) exceeded"
 		rc=1
 	fi
 	if [ -n "${KEEP:-}" ]; then
@@ -115,44 +124,62 @@ prop() { C systemctl show -p "$1" --value "$2"; }
 # ---- preconditions ----------------------------------------------------------
 
 [ "$(id -u)" = 0 ] || skip "needs root (systemd-nspawn)"
-for t in systemd-nspawn nsenter python3 nc systemd-analyze make timeout; do
-	command -v "$t" >/dev/null 2>&1 || skip "$t not installed"
+for t in systemd-nspawn nsenter python3 nc systemd-analyze make timeout \
+    dpkg-buildpackage dh dpkg-deb apt-get; do
+	command -v "$t" >/dev/null 2>&1 || skip "$t not installed (make deps)"
 done
 [ -x /usr/lib/systemd/systemd ] || [ -x /lib/systemd/systemd ] ||
     skip "no systemd in /usr to boot"
 # --volatile=yes boots the host's /usr alone: only a merged /usr works.
 [ -L /lib ] && [ -L /bin ] || skip "the host has no merged /usr"
 
-STAGE="$WORK/stage"
+# ---- build the packages -----------------------------------------------------
 
-# ---- stage the installation -------------------------------------------------
-
-step "make install DESTDIR=$STAGE PREFIX=/usr"
-if ! timeout 120 make -C "$ROOT" -s install DESTDIR="$STAGE" PREFIX=/usr \
-    >"$WORK/install.log" 2>&1; then
-	cat "$WORK/install.log"
-	fail "make install failed"
+step "make deb, and a rebuilt package with a higher version for the upgrade"
+if ! timeout 240 make -C "$ROOT" -s deb DEB_DIR="$WORK/deb" \
+    >"$WORK/deb.log" 2>&1; then
+	tail -40 "$WORK/deb.log"
+	fail "make deb failed"
 fi
-UNITDIR=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null ||
-    echo /lib/systemd/system)
-[ -f "$STAGE$UNITDIR/echotimed.service" ] ||
-    fail "no echotimed.service in $STAGE$UNITDIR"
-[ -x "$STAGE/usr/sbin/echotimed" ] || fail "no $STAGE/usr/sbin/echotimed"
-[ -f "$STAGE/etc/echotimed/echotimed.conf" ] || fail "no staged config"
-grep -q '@sbindir@\|@sysconfdir@' "$STAGE$UNITDIR"/* &&
-    fail "unsubstituted @...@ in the installed units"
-# On a merged-/usr system /lib/systemd/system is /usr/lib/systemd/system.
-case "$UNITDIR" in
-/usr/*)	;;
-*)	mkdir -p "$STAGE/usr$(dirname "$UNITDIR")"
-	cp -a "$STAGE$UNITDIR" "$STAGE/usr$UNITDIR" ;;
-esac
-ls -l "$STAGE/usr$UNITDIR"
+DEB1=$(ls "$WORK"/deb/echotimed_*.deb) || fail "make deb made no package"
+TREE=$(ls -d "$WORK"/deb/echotimed-*/)
+V1=$(dpkg-deb -f "$DEB1" Version)
+V2="$V1+test1"
+# The upgrade is the same tree rebuilt with one more changelog entry, in a
+# copy: conf/debian stays as it is.
+mkdir -p "$WORK/deb2"
+cp -a "$TREE" "$WORK/deb2/tree"
+(
+	cd "$WORK/deb2/tree" || exit 1
+	{
+		printf 'echotimed (%s) unstable; urgency=medium\n\n' "$V2"
+		printf '  * Rebuilt by nspawn-test.sh for the upgrade test.\n\n'
+		printf ' -- %s  %s\n\n' "$(dpkg-parsechangelog -S Maintainer)" \
+		    "$(date -R)"
+		cat debian/changelog
+	} >debian/changelog.new && mv debian/changelog.new debian/changelog &&
+	DEB_BUILD_OPTIONS=nocheck timeout 240 dpkg-buildpackage -us -uc -b
+) >"$WORK/deb2.log" 2>&1 || { tail -40 "$WORK/deb2.log"; fail "the rebuild failed"; }
+DEB2=$(ls "$WORK"/deb2/echotimed_"$V2"_*.deb) || fail "no $V2 package"
+say "packages: ${DEB1##*/} ${DEB2##*/}"
 
-step "exposure (systemd-analyze security --offline=yes, installed units)"
+# What the package installs, as files: the units, the binary, the conffile.
+PKG="$WORK/pkgroot"
+dpkg-deb -x "$DEB1" "$PKG" || fail "dpkg-deb -x failed"
+UNITDIR=/lib/systemd/system
+[ -f "$PKG$UNITDIR/echotimed.service" ] || fail "no echotimed.service in $UNITDIR"
+[ -x "$PKG/usr/sbin/echotimed" ] || fail "no /usr/sbin/echotimed in the package"
+conffiles=$(dpkg-deb --ctrl-tarfile "$DEB1" | tar -xO ./conffiles)
+[ "$conffiles" = /etc/echotimed/echotimed.conf ] ||
+    fail "conffiles: \"$conffiles\", not /etc/echotimed/echotimed.conf"
+grep -q '@sbindir@\|@sysconfdir@' "$PKG$UNITDIR"/* &&
+    fail "unsubstituted @...@ in the packaged units"
+ls -l "$PKG$UNITDIR"
+
+step "exposure (systemd-analyze security --offline=yes, packaged units)"
 SEC="$WORK/sec"
 mkdir -p "$SEC/echotimed.service.d"
-cp "$STAGE/usr$UNITDIR"/echotimed* "$SEC/"
+cp "$PKG$UNITDIR"/echotimed* "$SEC/"
 score() {
 	(cd "$1" && systemd-analyze security --offline=yes --threshold="$3" "$2" \
 	    2>&1 | sed -n 's/.*Overall exposure level for \([^:]*\): \([0-9.]*\).*/\2/p')
@@ -174,8 +201,13 @@ verify_score "$SEC" echotimed.service 5 "echotimed.service + socket-activated.co
 # ---- container files --------------------------------------------------------
 
 python3 -c 'import uuid; print(uuid.uuid4().hex)' >"$WORK/machine-id"
-mkdir -p "$WORK/etc-echotimed" "$WORK/dropin"
-cp -a "$STAGE/etc/echotimed/." "$WORK/etc-echotimed/"
+mkdir -p "$WORK/dropin" "$WORK/usr-upper" "$WORK/debs"
+cp "$DEB1" "$DEB2" "$WORK/debs/"
+# dpkg in the container works on a copy of the host's database: it sees
+# libc6, libconfig9 and libsystemd0 installed.  The statoverrides name
+# groups that the container's empty /etc does not have.
+cp -a /var/lib/dpkg "$WORK/dpkg" || fail "cannot copy /var/lib/dpkg"
+: >"$WORK/dpkg/statoverride"
 # Short timeouts so that a broken start fails fast; a 2 s watchdog so that
 # the test sees WATCHDOG=1 arrive (the unit itself says 30 s).
 cat >"$WORK/dropin/test.conf" <<'EOF'
@@ -186,40 +218,68 @@ WatchdogSec=2s
 EOF
 
 cat >"$WORK/client.py" <<'EOF'
-import json, socket, subprocess, sys, time
+import json, os, socket, subprocess, sys, time
+
+def counts():
+    return {"ok": 0, "refused": 0, "reset": 0, "timeout": 0, "bad": 0,
+            "other": 0, "max_ms": 0}
+
+def one(i, port, r):
+    t0 = time.monotonic()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.settimeout(5)
+        s.sendall(b"c%d\nexit\n" % i)
+        buf = b""
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            buf += d
+        s.close()
+        if buf.startswith(b"c%d " % i) and buf.count(b"\n") == 2:
+            r["ok"] += 1
+        else:
+            r["bad"] += 1
+            r.setdefault("bad_sample", repr(buf[:80]))
+    except ConnectionRefusedError:
+        r["refused"] += 1
+    except ConnectionResetError:
+        r["reset"] += 1
+    except socket.timeout:
+        r["timeout"] += 1
+    except OSError as e:
+        r["other"] += 1
+        r.setdefault("other_sample", str(e))
+    r["max_ms"] = max(r["max_ms"], int((time.monotonic() - t0) * 1000))
 
 def loop(n, gap, port):
-    r = {"ok": 0, "refused": 0, "reset": 0, "timeout": 0, "bad": 0,
-         "other": 0, "max_ms": 0}
+    r = counts()
     for i in range(n):
-        t0 = time.monotonic()
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.settimeout(5)
-            s.sendall(b"c%d\nexit\n" % i)
-            buf = b""
-            while True:
-                d = s.recv(4096)
-                if not d:
-                    break
-                buf += d
-            s.close()
-            if buf.startswith(b"c%d " % i) and buf.count(b"\n") == 2:
-                r["ok"] += 1
-            else:
-                r["bad"] += 1
-                r.setdefault("bad_sample", repr(buf[:80]))
-        except ConnectionRefusedError:
-            r["refused"] += 1
-        except ConnectionResetError:
-            r["reset"] += 1
-        except socket.timeout:
-            r["timeout"] += 1
-        except OSError as e:
-            r["other"] += 1
-            r.setdefault("other_sample", str(e))
-        r["max_ms"] = max(r["max_ms"], int((time.monotonic() - t0) * 1000))
+        one(i, port, r)
         time.sleep(gap)
+    print(json.dumps(r))
+
+def stream(port, stop, seconds):
+    """Connections every 10 ms until the file stop exists, then 20 more;
+    at most 20000 and seconds.  stop.started appears after the first 10."""
+    r = counts()
+    end = time.monotonic() + seconds
+    last = None
+    for i in range(20000):
+        if time.monotonic() > end:
+            r["unfinished"] = 1
+            break
+        one(i, port, r)
+        if i == 9:
+            with open(stop + ".started", "w") as f:
+                f.write("%d\n" % (i + 1))
+        if last is None and os.path.exists(stop):
+            last = i + 20
+        if last is not None and i >= last:
+            break
+        time.sleep(0.01)
+    r["connections"] = i + 1
     print(json.dumps(r))
 
 def hold(port, cmd):
@@ -264,6 +324,8 @@ def count(pattern):
 cmd = sys.argv[1]
 if cmd == "loop":
     loop(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
+elif cmd == "stream":
+    stream(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
 elif cmd == "hold":
     hold(int(sys.argv[2]), sys.argv[3:])
 elif cmd == "udp":
@@ -280,9 +342,10 @@ CLIENT="python3 $WORK/client.py"
 step "boot systemd in systemd-nspawn (machine $MACHINE)"
 systemd-nspawn -q -D / -M "$MACHINE" --volatile=yes --register=no \
     --keep-unit --private-network --console=pipe \
-    --overlay-ro="/usr:$STAGE/usr:/usr" \
+    --overlay="/usr:$WORK/usr-upper:/usr" \
+    --bind="$WORK/dpkg:/var/lib/dpkg" \
+    --bind-ro="$WORK/debs:/debs" \
     --bind-ro="$WORK/machine-id:/etc/machine-id" \
-    --bind="$WORK/etc-echotimed:/etc/echotimed" \
     --bind="$WORK/dropin:/etc/systemd/system/echotimed.service.d" \
     -b systemd.mask=systemd-machine-id-commit.service \
     </dev/null >"$WORK/boot.log" 2>&1 &
@@ -320,11 +383,45 @@ degraded) C systemctl --failed --no-legend --no-pager ;;
 esac
 C systemctl --version | head -1
 
-# ---- start, talk ------------------------------------------------------------
+# The container's view of its files, from the host.
+CROOT=/proc/$CPID/root
+CONF=$CROOT/etc/echotimed/echotimed.conf
 
-step "systemctl start echotimed"
-C systemctl start echotimed || fail "start failed"
-[ "$(prop ActiveState echotimed)" = active ] || fail "not active"
+# ---- install, talk ----------------------------------------------------------
+
+# apt as an administrator runs it, offline: the package's dependencies are
+# installed.  The host's /usr has a policy-rc.d that forbids starting
+# services (a container image's habit); a real system has none, so the
+# overlay drops it.
+apt_get() {	# log-file apt-get-arguments...
+	local log=$1
+	shift
+	timeout 120 nsenter -t "$CPID" -a env DEBIAN_FRONTEND=noninteractive \
+	    apt-get -y -o Dpkg::Use-Pty=0 "$@" >"$log" 2>&1
+	local rc=$?
+	grep -v '^(Reading database' "$log" | sed 's/^/  /'
+	return $rc
+}
+C mkdir -p /etc/apt/apt.conf.d /etc/apt/sources.list.d /etc/apt/preferences.d \
+    /var/lib/apt/lists/partial /var/cache/apt/archives/partial /var/log/apt
+C touch /etc/apt/sources.list
+C rm -f /usr/sbin/policy-rc.d
+
+step "apt-get install ./${DEB1##*/}"
+apt_get "$WORK/install.log" install "/debs/${DEB1##*/}" ||
+    fail "apt-get install failed"
+for u in echotimed.service echotimed.socket echotimed-inetd.socket; do
+	say "$u: $(C systemctl is-enabled "$u") $(prop ActiveState "$u")"
+done
+[ "$(C systemctl is-enabled echotimed.service)" = enabled ] ||
+    fail "the package did not enable echotimed.service"
+[ "$(prop ActiveState echotimed)" = active ] ||
+    fail "the package did not start echotimed.service"
+for u in echotimed.socket echotimed-inetd.socket; do
+	[ "$(C systemctl is-enabled "$u")" = disabled ] &&
+	    [ "$(prop ActiveState "$u")" = inactive ] ||
+	    fail "the package enabled or started $u"
+done
 MAIN=$(prop MainPID echotimed)
 status=$(prop StatusText echotimed)
 say "MainPID $MAIN; StatusText: $status"
@@ -375,6 +472,10 @@ C grep -n 'model = ' /etc/echotimed/echotimed.conf
 C /usr/sbin/echotimed -t -c /etc/echotimed/echotimed.conf ||
     fail "echotimed -t rejects the edited config"
 C systemctl reload echotimed || fail "reload failed"
+# ExecReload= checked the file before its SIGHUP.
+C journalctl -u echotimed --no-pager -o cat | grep -x \
+    'echotimed: /etc/echotimed/echotimed.conf: configuration OK' ||
+    fail "no \"echotimed -t\" output from ExecReload= in the journal"
 # RELOADING=1 may reach systemd after kill(1) returned: poll the status.
 for i in $(seq 1 50); do
 	status=$(prop StatusText echotimed)
@@ -427,7 +528,7 @@ say "close records: $n; with _SYSTEMD_UNIT (shown by journalctl -u): $u"
 NC=$(readlink -f "$(command -v nc)")
 
 step "Unix listener in /run/echotimed, reload, restart"
-cat >"$WORK/etc-echotimed/echotimed.conf" <<'EOF'
+cat >"$CONF" <<'EOF'
 listen = (
   { transport = "tcp"; address = "127.0.0.1"; port = 9999; },
   { transport = "unix"; path = "/run/echotimed/echotimed.sock"; mode = "0666"; }
@@ -456,23 +557,76 @@ case "$jr" in *'adopted unix socket'*) ;;
 *)	fail "the Unix socket was not taken back from the fd store" ;;
 esac
 
-step "a bad config: reload fails, the old one keeps serving"
-cp "$WORK/etc-echotimed/echotimed.conf" "$WORK/good.conf"
-sed -i 's/model = "fork"/model = "forks"/' "$WORK/etc-echotimed/echotimed.conf"
-C systemctl reload echotimed || fail "systemctl reload returned an error"
-for i in $(seq 1 50); do
-	status=$(prop StatusText echotimed)
-	case "$status" in "reload failed"*) break ;; esac
-	sleep 0.1
-done
-say "StatusText: $status"
-case "$status" in "reload failed"*) ;; *) fail "no \"reload failed\" in STATUS" ;; esac
+step "a bad config: systemctl reload fails, the old one keeps serving"
+cp "$CONF" "$WORK/good.conf"
+sed -i 's/model = "fork"/model = "forks"/' "$CONF"
+C systemctl reload echotimed 2>"$WORK/reload.err" &&
+    fail "systemctl reload exited 0 on a bad file"
+say "systemctl reload: exit status non-zero: $(head -1 "$WORK/reload.err")"
+err=$(C journalctl -u echotimed --no-pager -o cat | grep 'concurrency.model')
+say "journal: $err"
+case "$err" in *'/etc/echotimed/echotimed.conf:'[0-9]*': concurrency.model: '*) ;;
+*)	fail "the journal does not name file:line: setting" ;;
+esac
 [ "$(prop MainPID echotimed)" = "$MAIN" ] && [ "$(prop ActiveState echotimed)" = active ] ||
     fail "a bad config stopped the service"
+status=$(prop StatusText echotimed)
+say "StatusText: $status"
+case "$status" in *"model fork"*) ;; *) fail "the old configuration is gone" ;; esac
 out=$(printf 'still\n' | N nc -N 127.0.0.1 9999)
 case "$out" in "still "*) ;; *) fail "no answer after a failed reload" ;; esac
-cp "$WORK/good.conf" "$WORK/etc-echotimed/echotimed.conf"
-C systemctl reload echotimed
+out=$(printf 'still unix\n' | C "$NC" -N -U /run/echotimed/echotimed.sock)
+case "$out" in "still unix "*) ;; *) fail "no answer on the Unix socket after a failed reload" ;; esac
+cp "$WORK/good.conf" "$CONF"
+C systemctl reload echotimed || fail "reload of the good file failed"
+
+# ---- upgrade ----------------------------------------------------------------
+
+# The conffile is edited now (the Unix listener above).  apt-get unpacks the
+# new binary, then the postinst restarts echotimed.service: its listening
+# sockets wait in the fd store meanwhile, so the client refuses none.
+step "upgrade to $V2 during a stream of connections"
+cp "$CONF" "$WORK/edited.conf"
+MAIN=$(prop MainPID echotimed)
+timeout 100 nsenter -t "$CPID" -n $CLIENT stream 9999 "$WORK/stop" 90 \
+    >"$WORK/upgrade.json" &
+LOOP_PID=$!
+for i in $(seq 1 50); do
+	[ -s "$WORK/stop.started" ] && break
+	sleep 0.1
+done
+apt_get "$WORK/upgrade.log" install "/debs/${DEB2##*/}" ||
+    fail "apt-get install of the newer package failed"
+touch "$WORK/stop"
+wait "$LOOP_PID"
+LOOP_PID=""
+up=$(cat "$WORK/upgrade.json")
+say "client stream: $up"
+read -r UP_OK UP_REFUSED UP_FAILED < <(echo "$up" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(r["ok"], r["refused"], sum(v for k, v in r.items()
+      if k not in ("ok", "refused", "max_ms", "connections")
+      and isinstance(v, int)))')
+say "connections during the upgrade: $UP_OK answered, $UP_REFUSED refused, $UP_FAILED failed otherwise"
+v=$(C dpkg-query -W -f='${Version}' echotimed)
+NEWMAIN=$(prop MainPID echotimed)
+say "installed: $v; MainPID $MAIN -> $NEWMAIN"
+[ "$v" = "$V2" ] || fail "the upgrade did not install $V2"
+[ "$NEWMAIN" != "$MAIN" ] && [ "$NEWMAIN" != 0 ] ||
+    fail "the upgrade did not restart echotimed"
+[ "$UP_REFUSED" = 0 ] || fail "$UP_REFUSED connections refused during the upgrade"
+[ "$UP_FAILED" = 0 ] || fail "$UP_FAILED connections failed during the upgrade"
+[ "$UP_OK" -gt 0 ] || fail "no connection during the upgrade"
+jr=$(C journalctl -u echotimed --no-pager -o cat _PID="$NEWMAIN")
+echo "$jr" | grep adopted
+case "$jr" in *'adopted tcp socket 127.0.0.1:9999'*) ;;
+*)	fail "the upgraded daemon did not take the socket from the fd store" ;;
+esac
+cmp -s "$WORK/edited.conf" "$CONF" || fail "the upgrade changed the edited conffile"
+ls "$CROOT/etc/echotimed/" | grep -v '^echotimed.conf$' &&
+    fail "the upgrade left files next to the conffile"
+say "the edited conffile is unchanged"
 
 # ---- stop -------------------------------------------------------------------
 
@@ -488,7 +642,7 @@ C journalctl -u echotimed --no-pager -o cat -n 3
 
 step "echotimed.socket + socket-activated.conf"
 cp "$ROOT/systemd/echotimed-socket-activated.conf" "$WORK/dropin/socket-activated.conf"
-cat >"$WORK/etc-echotimed/echotimed.conf" <<'EOF'
+cat >"$CONF" <<'EOF'
 listen = (
   { transport = "tcp"; address = "127.0.0.1"; port = 9999; },
   { transport = "udp"; address = "127.0.0.1"; port = 9999; }
@@ -544,6 +698,33 @@ C journalctl --no-pager -o cat -u 'echotimed-inetd@*' | grep -E 'inetd mode|clos
 say "Accepted=$(prop NAccepted echotimed-inetd.socket) Connections=$(prop NConnections echotimed-inetd.socket)"
 C systemctl stop echotimed-inetd.socket
 
+# ---- purge ------------------------------------------------------------------
+
+step "apt-get purge echotimed, with echotimed.service and echotimed-inetd.socket running"
+C systemctl start echotimed.service echotimed-inetd.socket ||
+    fail "cannot start the units before the purge"
+[ "$(prop ActiveState echotimed.service)" = active ] &&
+    [ "$(prop ActiveState echotimed-inetd.socket)" = active ] ||
+    fail "the units did not start"
+apt_get "$WORK/purge.log" purge echotimed || fail "apt-get purge failed"
+st=$(C dpkg-query -W -f='${db:Status-Abbrev}' echotimed 2>/dev/null)
+say "dpkg status after the purge: \"${st:-none}\""
+case "$st" in ""|"un "*|"pn "*) ;; *) fail "echotimed is still known to dpkg: $st" ;; esac
+[ -e "$CROOT/etc/echotimed" ] && fail "/etc/echotimed is left after the purge"
+left=$(ls -d "$CROOT"/lib/systemd/system/echotimed* \
+    "$CROOT"/etc/systemd/system/*.wants/echotimed* 2>/dev/null)
+[ -z "$left" ] || fail "units left after the purge: $left"
+for u in echotimed.service echotimed.socket echotimed-inetd.socket; do
+	a=$(prop ActiveState "$u")
+	say "$u: $a"
+	[ "$a" = inactive ] || fail "$u is $a after the purge"
+done
+procs=$(C pgrep -l echotimed)
+[ -z "$procs" ] || fail "processes left after the purge: $procs"
+N nc -z 127.0.0.1 9999 && fail "port 9999 still open after the purge"
+N nc -z 127.0.0.1 9998 && fail "port 9998 still open after the purge"
+say "nothing left: no /etc/echotimed, no units, no process, no open port"
+
 # ---- power off --------------------------------------------------------------
 
 step "power off"
@@ -562,5 +743,7 @@ say "container stopped"
 
 step "summary"
 say "exposure: see above; refused during restart: $REFUSED (fd store), $REFUSED2 (socket unit)"
+say "upgrade $V1 -> $V2 under load: $UP_OK answered, $UP_REFUSED refused, $UP_FAILED failed"
+say "installed, reloaded (a bad file refused), upgraded (conffile kept), purged (nothing left)"
 say "PASS"
 RESULT=0
