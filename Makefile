@@ -195,12 +195,18 @@ fuzz: $(FUZZERS)
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
-bench: $(BIN)
+# The benchmark's minimal C reference servers, built as the daemon is.
+BENCH_REFS	:= $(patsubst tests/bench/peers/%.c,$(B)/%,$(wildcard tests/bench/peers/ref_*.c))
+$(B)/ref_%: tests/bench/peers/ref_%.c tests/bench/peers/ref_common.h | $(B)
+	$(CC) $(ALL_CFLAGS) $(BIND_LDFLAGS) $(LDFLAGS) -o $@ $<
+bench-refs: $(BENCH_REFS)
+
+bench: $(BIN) $(BENCH_REFS)
 	bash tests/bench/bench.sh
 
 # The whole benchmark in about a minute: it times nothing that can fail,
 # but every reply of every run is verified and any error fails it.
-bench-smoke: $(BIN)
+bench-smoke: $(BIN) $(BENCH_REFS)
 	BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_PAIRS=1 PAIR_SECONDS=1 \
 	    BENCH_IDLE_CLIENTS=1000 BENCH_IDLE_SECONDS=10 bash tests/bench/bench.sh
 
