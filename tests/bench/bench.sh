@@ -1,54 +1,61 @@
 #!/bin/bash
-# bench.sh - echotimed's concurrency models against the same protocol built
-# from Python's socketserver (tests/bench/peers/pyserver.py).  Run by
+# bench.sh - echotimed's concurrency models against minimal C servers doing
+# the same work (tests/bench/peers/ref_*.c) and against the same protocol
+# built from Python's socketserver (tests/bench/peers/pyserver.py).  Run by
 # `make bench`, or directly from anywhere in the work tree.
 #
 # Every server is started afresh for every scenario, on loopback only, pinned
 # to other CPUs than the load generator when there are two or more; the
 # script stops only the processes it started (trap on EXIT) and finishes in
-# bounded time (about 6.5 minutes with the defaults, under 9).
+# bounded time (about 6 minutes with the defaults).
 #
-# The target ratios do not come from that table: this VM's speed drifts by
-# up to 50 % from minute to minute, so a ratio of two runs made a minute
-# apart is mostly noise.  For each target the "paired rounds" step starts
-# both servers (each on its own port, both on the server CPUs) and
-# alternates the load generator between them, A,B then B,A, BENCH_PAIRS
-# times; each round pair gives one ratio and the median is judged.
+# The ratios do not come from the table: this VM's speed drifts by up to
+# 50 % from minute to minute, so a ratio of two runs made a minute apart is
+# mostly noise.  For each ratio the "paired rounds" step starts a group of
+# servers (a model, its C reference, its Python peer; each on its own port,
+# all on the server CPUs) and runs the load generator against each in turn,
+# in one order in odd rounds and the reverse in even ones, BENCH_PAIRS
+# times; each round gives one ratio per pair of servers and the median is
+# judged.  The table's cells for the scenarios a group measured are that
+# group's medians.
 #
 # Environment:
-#   BENCH_SECONDS        length of each round of a scenario, seconds (default 3)
+#   BENCH_SECONDS        length of each round of a scenario, seconds (default 2)
 #   BENCH_ROUNDS         rounds per rate scenario, median reported (default 3)
-#   BENCH_PAIRS          paired rounds per target ratio (default 5, at most
-#                        20; 0 skips the step and judges no target)
-#   PAIR_SECONDS         length of one side of a paired round (default 2)
+#   BENCH_PAIRS          paired rounds per group (default 5, at most 20; 0
+#                        skips the groups, judges no target, and measures
+#                        their scenarios in the table instead)
+#   PAIR_SECONDS         length of one server's turn in a round (default 2)
 #   BENCH_IDLE_SECONDS   upper bound of the idle scenario (default 30; it
 #                        ends as soon as every connection was probed)
 #   BENCH_IDLE_CLIENTS   connections held in the idle scenario (default 10000)
-#   BENCH_ONLY           rows to run, e.g. "thread py-threading" (default all:
-#                        sequential thread fork event event-poll
-#                        py-sequential py-threading py-forking py-udp)
+#   BENCH_ONLY           rows to run, e.g. "thread ref-thread" (default all:
+#                        sequential thread fork event event-poll tcpserver
+#                        ref-epoll ref-thread ref-fork py-sequential
+#                        py-threading py-forking py-udp)
 #   BUSY_POLL            concurrency.busy_poll of the event-poll row, in
 #                        microseconds (default 50)
 #   BENCH_STRICT=1       exit 1 also when a product target ratio is missed
 #   ECHOTIMED            the daemon (default ./echotimed)
-#   CC, B                compiler and build directory for build/loadgen
+#   CC, B                compiler and build directory for build/loadgen and
+#                        the references (built by `make B=...` when stale)
 #
-# Exit status: 0, or 1 when an echotimed run counted an error (a reply that
-# failed verification, a timeout, a refused or reset connection) in any
-# round, when any paired round (echotimed or Python) did, when the daemon
-# died, or (with BENCH_STRICT=1) when a target was missed.
+# Exit status: 0, or 1 when a run of echotimed or of a C reference counted
+# an error (a reply that failed verification, a timeout, a refused or reset
+# connection) in any round, when any paired round (Python included) did,
+# when such a server died, or (with BENCH_STRICT=1) when a target was missed.
 set -eu
 
 cd "$(dirname "$0")/../.."
 
-SECS=${BENCH_SECONDS:-3}
+SECS=${BENCH_SECONDS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 PAIRS=${BENCH_PAIRS:-5}
 PAIR_SECS=${PAIR_SECONDS:-2}
 IDLE_SECS=${BENCH_IDLE_SECONDS:-30}
 IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
 BUSY_POLL=${BUSY_POLL:-50}
-ROWS="sequential thread fork event event-poll py-sequential py-threading py-forking py-udp"
+ROWS="sequential thread fork event event-poll tcpserver ref-epoll ref-thread ref-fork py-sequential py-threading py-forking py-udp"
 ONLY=${BENCH_ONLY:-$ROWS}
 ECHOTIMED=${ECHOTIMED:-./echotimed}
 B=${B:-build}
@@ -79,6 +86,11 @@ if [ ! -x "$LOADGEN" ] || [ tests/bench/loadgen.c -nt "$LOADGEN" ]; then
 	    -o "$LOADGEN" tests/bench/loadgen.c
 fi
 "$LOADGEN" --self-test >/dev/null || { echo "bench: loadgen self-test failed" >&2; exit 1; }
+
+# The C references, with the daemon's flags (the Makefile's bench-refs).
+REFS=("$B/ref_epoll" "$B/ref_thread" "$B/ref_fork")
+make --no-print-directory -s B="$B" "${REFS[@]}" ||
+	{ echo "bench: cannot build the C references" >&2; exit 1; }
 
 # forkcost, twice: libc only, and with the daemon's libraries mapped.
 FORKCOST=$B/forkcost
@@ -196,23 +208,12 @@ wait_line() {
 SRV_PID=
 SRV_PORT=
 
-# start_echotimed MODEL[+poll]: 0 ready, 78 config refused, other: failed.
-# "+poll" sets concurrency.busy_poll = BUSY_POLL.
-start_echotimed() {
-	local model=${1%+poll} port conf sock wpid rc i poll=""
-	[ "$1" = "$model" ] || poll=" busy_poll = $BUSY_POLL;"
-	port=$("$PY" tests/bench/waitready.py free-port) || return 1
-	conf=$TMP/echotimed-$1.conf
-	cat >"$conf" <<EOF
-listen = (
-  { transport = "tcp"; address = "127.0.0.1"; port = $port; backlog = 4096; },
-  { transport = "udp"; address = "127.0.0.1"; port = $port; }
-);
-concurrency = { model = "$model"; max_connections = 20000;$poll };
-session = { idle_timeout = 0; };
-datagram = { rate_limit = 0; };
-log = { level = "warning"; };
-EOF
+# start_notified NAME PORT CMD...: start CMD in a session of its own on the
+# server CPUs with a private NOTIFY_SOCKET and wait for its READY=1.  0
+# ready, 78 config refused, other: failed.
+start_notified() {
+	local name=$1 port=$2 sock wpid rc i
+	shift 2
 	sock=$TMP/notify.sock
 	"$PY" tests/bench/waitready.py listen "$sock" 5 >"$TMP/ready.out" 2>&1 &
 	wpid=$!
@@ -222,12 +223,11 @@ EOF
 		echo "bench: waitready.py did not start" >&2
 		return 1
 	fi
-	NOTIFY_SOCKET=$sock setsid "${SRV_PIN[@]}" "$ECHOTIMED" -c "$conf" \
-	    >>"$TMP/echotimed-$1.log" 2>&1 &
+	NOTIFY_SOCKET=$sock setsid "${SRV_PIN[@]}" "$@" >>"$TMP/$name.log" 2>&1 &
 	SRV_PID=$!
 	PIDS+=("$SRV_PID")
 	# READY=1 ends the waiter (it gives up after 5 s); a refused config
-	# ends the daemon.  Both are bounded.
+	# ends the server.  Both are bounded.
 	for ((i = 0; i < 400; i++)); do
 		if ! alive "$wpid" || ! alive "$SRV_PID"; then
 			break
@@ -246,17 +246,65 @@ EOF
 	rc=0
 	wait "$wpid" || rc=$?
 	if [ "$rc" != 0 ]; then
-		# No READY=1: accept a daemon whose port answers anyway.
+		# No READY=1: accept a server whose port answers anyway.
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "bench: warning: echotimed ($1) sent no READY=1; its port answers" >&2
+			echo "bench: warning: $name sent no READY=1; its port answers" >&2
 		else
-			echo "bench: echotimed ($1) not ready after 5 s" >&2
+			echo "bench: $name not ready after 5 s" >&2
 			stop_pid "$SRV_PID"
 			return 1
 		fi
 	fi
 	SRV_PORT=$port
 	return 0
+}
+
+# echotimed_conf NAME MODEL[+poll] PORT: the daemon's configuration file.
+# "+poll" sets concurrency.busy_poll = BUSY_POLL.
+echotimed_conf() {
+	local model=${2%+poll} poll="" conf=$TMP/echotimed-$1.conf
+	[ "$2" = "$model" ] || poll=" busy_poll = $BUSY_POLL;"
+	cat >"$conf" <<EOC
+listen = (
+  { transport = "tcp"; address = "127.0.0.1"; port = $3; backlog = 4096; },
+  { transport = "udp"; address = "127.0.0.1"; port = $3; }
+);
+concurrency = { model = "$model"; max_connections = 20000;$poll };
+session = { idle_timeout = 0; };
+datagram = { rate_limit = 0; };
+log = { level = "warning"; };
+EOC
+	echo "$conf"
+}
+
+# A port on which something listens (state 0A in /proc/net/tcp).
+listening() {
+	awk -v p="$(printf ':%04X' "$1")" \
+	    '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+	    /proc/net/tcp
+}
+
+# tcpserver (ucspi-tcp) running `echotimed -i` for each connection, as a
+# classic super-server does.  Ready once its socket listens.
+start_tcpserver() {
+	local port conf i
+	port=$("$PY" tests/bench/waitready.py free-port) || return 1
+	conf=$(echotimed_conf tcpserver thread "$port")
+	setsid "${SRV_PIN[@]}" tcpserver -c 64 -HRl0 127.0.0.1 "$port" \
+	    "$ECHOTIMED" -i -c "$conf" >>"$TMP/tcpserver.log" 2>&1 &
+	SRV_PID=$!
+	PIDS+=("$SRV_PID")
+	for ((i = 0; i < 100; i++)); do
+		if listening "$port"; then
+			SRV_PORT=$port
+			return 0
+		fi
+		alive "$SRV_PID" || break
+		sleep 0.05
+	done
+	echo "bench: tcpserver did not listen on $port" >&2
+	stop_pid "$SRV_PID"
+	return 1
 }
 
 # start_python VARIANT: 0 ready, other: failed.
@@ -276,6 +324,118 @@ start_python() {
 	return 0
 }
 
+# start_row ROW: start that row's server.  0 ready, 78 refused (echotimed
+# without that model), 77 cannot run here (a note says why), other: failed.
+start_row() {
+	local row=$1 port conf
+	case $row in
+	py-*)	start_python "${row#py-}" ;;
+	ref-*)	port=$("$PY" tests/bench/waitready.py free-port) || return 1
+		start_notified "$row" "$port" "$B/ref_${row#ref-}" "$port" ;;
+	*)	if [ ! -x "$ECHOTIMED" ]; then
+			NOTE[$row]="$ECHOTIMED not built"
+			return 77
+		fi
+		case $row in
+		tcpserver)
+			if ! command -v tcpserver >/dev/null; then
+				NOTE[$row]="tcpserver not installed (Debian: ucspi-tcp)"
+				return 77
+			fi
+			start_tcpserver ;;
+		*)	port=$("$PY" tests/bench/waitready.py free-port) || return 1
+			conf=$(echotimed_conf "$row" "$(row_model "$row")" "$port")
+			start_notified "echotimed-$row" "$port" "$ECHOTIMED" -c "$conf" ;;
+		esac ;;
+	esac
+}
+
+row_model() {
+	case $1 in event-poll) echo event+poll ;; *) echo "$1" ;; esac
+}
+
+# Errors of the Python peers in the table are only reported; those of
+# echotimed and of the C references fail the bench.
+strict() {
+	case $1 in py-*) return 1 ;; esac
+	return 0
+}
+
+label() {
+	case $1 in
+	py-*) echo "python ${1#py-}" ;;
+	ref-*) echo "C reference ${1#ref-}" ;;
+	event-poll) echo "echotimed event, busy_poll $BUSY_POLL" ;;
+	tcpserver) echo "tcpserver + echotimed -i" ;;
+	*) echo "echotimed $1" ;;
+	esac
+}
+
+# The scenarios each row runs.
+scenarios() {
+	case $1 in
+	sequential)	echo p1 c8 udp ;;
+	thread | py-threading) echo p1 p50 c8 idle ;;
+	event)		echo p1 p50 c8 idle udp ;;
+	fork | ref-thread | ref-fork | py-forking) echo p1 p50 c8 ;;
+	event-poll | tcpserver) echo c8 ;;
+	ref-epoll)	echo p1 p50 c8 udp ;;
+	py-sequential)	echo p1 c8 ;;
+	py-udp)		echo udp ;;
+	esac
+}
+applies() {
+	case " $(scenarios "$1") " in *" $2 "*) return 0 ;; esac
+	return 1
+}
+
+# The paired groups: a scenario and its servers, each model next to its C
+# reference.  The ratios below are taken within a group.
+PGROUPS=(
+	"p50 thread ref-thread py-threading"
+	"p50 event ref-epoll py-threading"
+	"c8 thread ref-thread py-threading"
+	"c8 event ref-epoll event-poll py-threading"
+	"c8 fork ref-fork py-forking tcpserver"
+	"udp sequential ref-epoll event py-udp"
+)
+# label | row | C reference | Python peer | scenario | target vs Python
+RATIOS=(
+	"thread, 50 clients req/s|thread|ref-thread|py-threading|p50|1.6"
+	"thread, connect rate|thread|ref-thread|py-threading|c8|4"
+	"fork, connect rate|fork|ref-fork|py-forking|c8|6"
+	"tcpserver + echotimed -i, connect rate|tcpserver|ref-fork|py-forking|c8|"
+	"sequential, UDP dgram/s|sequential|ref-epoll|py-udp|udp|1.4"
+	"event, UDP dgram/s|event|ref-epoll|py-udp|udp|"
+	"event, 50 clients req/s|event|ref-epoll|py-threading|p50|2.3"
+	"event, connect rate|event|ref-epoll|py-threading|c8|4.5"
+	"event, busy_poll $BUSY_POLL, connect rate|event-poll|ref-epoll|py-threading|c8|4.5"
+)
+
+selected() {	# selected ROW: is ROW in BENCH_ONLY?
+	case " $ONLY " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# in_group INDEX SCENARIO ROW: does that group measure ROW's SCENARIO?
+in_group() {
+	local g=${PGROUPS[$1]}
+	if [ "${g%% *}" = "$2" ]; then
+		case " ${g#* } " in *" $3 "*) return 0 ;; esac
+	fi
+	return 1
+}
+
+# Is ROW's SCENARIO measured by a group (and so not in the table step)?
+grouped() {
+	local gi
+	[ "$PAIRS" -gt 0 ] || return 1
+	for gi in "${!PGROUPS[@]}"; do
+		in_group "$gi" "$2" "$1" && return 0
+	done
+	return 1
+}
+
 # --- scenarios -----------------------------------------------------------
 
 declare -A RATE P99 ERRS RSS ANS CPU OPS NOTE
@@ -285,36 +445,31 @@ field() {	# field RESULT-LINE KEY
 	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"
 }
 
-label() {
+scen_args() {	# scen_args SCENARIO: sets mode, n, target
 	case $1 in
-	py-*) echo "python ${1#py-}" ;;
-	*-poll) echo "echotimed ${1%-poll}, busy_poll $BUSY_POLL" ;;
-	*) echo "echotimed $1" ;;
+	p1)	mode=persistent n=1 target=tcp ;;
+	p50)	mode=persistent n=50 target=tcp ;;
+	c8)	mode=connect n=8 target=tcp ;;
+	idle)	mode=idle n=$IDLE_N target=tcp ;;
+	udp)	mode=udp n=8 target=udp ;;
 	esac
 }
 
-# run_scenario ROW KIND SERVER SCENARIO
+# run_scenario ROW SCENARIO
 run_scenario() {
-	local row=$1 kind=$2 srv=$3 scen=$4 rc mode target n dur out line
-	case $scen in
-	p1)	mode=persistent n=1 dur=$SECS target=tcp ;;
-	p50)	mode=persistent n=50 dur=$SECS target=tcp ;;
-	c8)	mode=connect n=8 dur=$SECS target=tcp ;;
-	idle)	mode=idle n=$IDLE_N dur=$IDLE_SECS target=tcp ;;
-	udp)	mode=udp n=8 dur=$SECS target=udp ;;
-	esac
+	local row=$1 scen=$2 rc mode target n dur=$SECS out line
+	scen_args "$scen"
+	[ "$scen" = idle ] && dur=$IDLE_SECS
 	rc=0
-	if [ "$kind" = echotimed ]; then
-		start_echotimed "$srv" || rc=$?
-	else
-		start_python "$srv" || rc=$?
-	fi
+	start_row "$row" || rc=$?
 	if [ "$rc" = 78 ]; then
-		NOTE[$row]="model \"$srv\" refused by this echotimed (exit 78)"
+		NOTE[$row]="model \"$(row_model "$row")\" refused by this echotimed (exit 78)"
 		return 78
+	elif [ "$rc" = 77 ]; then
+		return 77
 	elif [ "$rc" != 0 ]; then
 		RATE[$row,$scen]="start failed"
-		[ "$kind" = echotimed ] && FAILED=1
+		strict "$row" && FAILED=1
 		return 0
 	fi
 	out=$TMP/$row-$scen.out
@@ -347,7 +502,7 @@ run_scenario() {
 	done
 	if [ "$bad" != 0 ]; then
 		NOTE[$row]="${NOTE[$row]:-}$scen: $bad of $ran rounds failed or counted errors; "
-		[ "$kind" = echotimed ] && FAILED=1
+		strict "$row" && FAILED=1
 	fi
 	line=$(grep '^RESULT ' <<<"$lines" | \
 	    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) \
@@ -355,14 +510,14 @@ run_scenario() {
 	    awk -F'\t' '{ l[NR] = $2 } END { if (NR) print l[int((NR + 1) / 2)] }')
 	if ! alive "$SRV_PID"; then
 		NOTE[$row]="${NOTE[$row]:-}server died during $scen; "
-		[ "$kind" = echotimed ] && FAILED=1
+		strict "$row" && FAILED=1
 	fi
 	stop_pid "$SRV_PID"
 	echo "$row $scen rc=$rc $line" >>"$RESULTS"
 	if [ -z "$line" ]; then
 		RATE[$row,$scen]="loadgen failed"
 		sed 's/^/    /' "$out" >&2
-		[ "$kind" = echotimed ] && FAILED=1
+		strict "$row" && FAILED=1
 		return 0
 	fi
 	RATE[$row,$scen]=$(field "$line" rate)
@@ -372,7 +527,7 @@ run_scenario() {
 	ANS[$row,$scen]=$(field "$line" answered)
 	CPU[$row,$scen]=$(field "$line" server_cpu_s)
 	OPS[$row,$scen]=$(field "$line" ops)
-	if [ "${ERRS[$row,$scen]}" != 0 ] && [ "$kind" = echotimed ]; then
+	if [ "${ERRS[$row,$scen]}" != 0 ] && strict "$row"; then
 		FAILED=1
 	fi
 	printf '  %-14s %-5s %12s /s  p99 %9s us  errors %s\n' "$row" "$scen" \
@@ -380,65 +535,45 @@ run_scenario() {
 	return 0
 }
 
-# row NAME KIND SERVER SCENARIO...
+# run_row ROW: the row's scenarios that no group measures.
 run_row() {
-	local row=$1 kind=$2 srv=$3 scen
-	shift 3
-	case " $ONLY " in *" $row "*) ;; *) return 0 ;; esac
-	if [ "$kind" = echotimed ] && [ ! -x "$ECHOTIMED" ]; then
-		NOTE[$row]="$ECHOTIMED not built"
-		return 0
-	fi
-	for scen in "$@"; do
-		run_scenario "$row" "$kind" "$srv" "$scen" || return 0
+	local row=$1 scen
+	selected "$row" || return 0
+	for scen in $(scenarios "$row"); do
+		grouped "$row" "$scen" && continue
+		run_scenario "$row" "$scen" || return 0
 	done
 }
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 echo "bench: ${#CPUS[@]} CPUs (${CPUS[*]}), servers on ${SRV_PIN[2]:-any}, loadgen on ${CLI_PIN[2]:-any};" \
     "median of $ROUNDS rounds of $SECS s per scenario, idle: $IDLE_N connections (<= $IDLE_SECS s);" \
-    "target ratios from $PAIRS paired rounds of $PAIR_SECS s a side; load average $load"
+    "groups: $PAIRS paired rounds of $PAIR_SECS s a server; load average $load"
 if awk -v l="$load" -v n="${#CPUS[@]}" 'BEGIN { exit !(l > n / 2) }'; then
 	echo "bench: warning: the machine is busy (load $load): numbers will be noisy"
 fi
 mkdir -p "$B"
 : >"$RESULTS"
 
-run_row sequential    echotimed sequential p1 c8 udp
-run_row thread        echotimed thread     p1 p50 c8 idle
-run_row fork          echotimed fork       p1 p50 c8
-run_row event         echotimed event      p1 p50 c8 idle
-run_row event-poll    echotimed event+poll p1 p50 c8
-run_row py-sequential python    sequential p1 c8
-run_row py-threading  python    threading  p1 p50 c8 idle
-run_row py-forking    python    forking    p1 p50 c8
-run_row py-udp        python    udp        udp
+for row in $ROWS; do
+	run_row "$row"
+done
 
-# --- paired rounds for the target ratios ---------------------------------
+# --- paired rounds: the groups -------------------------------------------
 #
 # This VM's speed drifts by up to 50 % from minute to minute, so the ratio of
-# two rows of the table above, measured a minute or more apart, is mostly
-# noise.  For each target both servers run at the same time (each on its own
-# port, both on the server CPUs) and the load generator alternates between
-# them, PAIR_SECS each: A then B in odd rounds, B then A in even ones, so
-# the bias of a steady drift flips sign from one round pair to the next and
-# cancels across them.  Each round pair gives one ratio A/B; the median of
-# the PAIRS ratios is judged against the target.
-# Every paired round must verify with errors=0, on either side: a round with
+# two rows of the table, measured a minute or more apart, is mostly noise.
+# So the servers of a group run at the same time (each on its own port, all
+# on the server CPUs) and the load generator takes them in turn, PAIR_SECS
+# each: in list order in odd rounds, in reverse order in even ones, so that
+# the bias of a steady drift on the ratio of any two of them flips sign from
+# one round to the next and cancels across rounds.  Each round gives one
+# ratio per pair of servers; the median of the PAIRS ratios is judged.
+# Every paired round must verify with errors=0, on every side: a round with
 # errors (or without a RESULT line) makes the bench fail and gives no ratio.
 
-declare -A PR_MED PR_MIN PR_MAX PR_N PR_A PR_B PR_BAD PR_LIST PR_NOTE PR_BUSY PR_STEAL
+declare -A GR GC GB GS GP GCPU GOPS
 PR_LINE=
-
-selected() {	# selected ROW: is ROW in BENCH_ONLY?
-	case " $ONLY " in *" $1 "*) return 0 ;; esac
-	return 1
-}
-
-# start_server KIND SERVER: start_echotimed or start_python.
-start_server() {
-	if [ "$1" = echotimed ]; then start_echotimed "$2"; else start_python "$2"; fi
-}
 
 # pair_round KEY ROUND ROW PORT PID MODE TARGET CLIENTS: one bounded loadgen
 # run (at most PAIR_SECS).  Sets PR_LINE to its RESULT line (empty if none);
@@ -470,109 +605,156 @@ stats() {
 		m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 		printf "%.4f %.4f %.4f %d\n", m, v[1], v[n], n }'
 }
+median() { stats | cut -d' ' -f1; }
 
-# run_pair ROW-A KIND-A SERVER-A ROW-B KIND-B SERVER-B SCENARIO
-run_pair() {
-	local ra=$1 ka=$2 sa=$3 rb=$4 kb=$5 sb=$6 scen=$7
-	local key=$1:$4:$7 mode n target rc pa pb porta portb r side xa xb
-	local ratios="" rates_a="" rates_b="" busy_a="" steal="" bad=0 st med lo hi cnt order=()
-	selected "$ra" && selected "$rb" || return 0
-	if [ "$ka" = echotimed ] && [ ! -x "$ECHOTIMED" ]; then
-		PR_NOTE[$key]="$ECHOTIMED not built"
-		return 0
-	fi
-	case $scen in
-	p50)	mode=persistent n=50 target=tcp ;;
-	c8)	mode=connect n=8 target=tcp ;;
-	udp)	mode=udp n=8 target=udp ;;
-	esac
-	rc=0
-	start_server "$ka" "$sa" || rc=$?
-	if [ "$rc" = 78 ]; then
-		PR_NOTE[$key]="model \"$sa\" refused by this echotimed (exit 78)"
-		return 0
-	elif [ "$rc" != 0 ]; then
-		PR_NOTE[$key]="$(label "$ra") did not start"
-		[ "$ka" = echotimed ] && FAILED=1
-		return 0
-	fi
-	pa=$SRV_PID porta=$SRV_PORT
-	rc=0
-	start_server "$kb" "$sb" || rc=$?
-	if [ "$rc" != 0 ]; then
-		PR_NOTE[$key]="$(label "$rb") did not start"
-		[ "$kb" = echotimed ] && FAILED=1
-		stop_pid "$pa"
-		return 0
-	fi
-	pb=$SRV_PID portb=$SRV_PORT
+# run_group INDEX: the rows of PGROUPS[INDEX] that are selected and start,
+# in turns.  Per round and row it keeps GR (rate), GC (server CPU us per
+# operation), GB (loadgen CPU share) and GP (p99), keyed by INDEX,ROW,ROUND;
+# GS[INDEX,ROUND] is the round's steal.
+run_group() {
+	local gi=$1 scen key mode n target rc row r i
+	local members=() pids=() ports=() order steal
+	# shellcheck disable=SC2086  # a group is a word list
+	set -- ${PGROUPS[$gi]}
+	scen=$1
+	shift
+	key=$scen:$(IFS=:; echo "$*")
+	scen_args "$scen"
+	for row in "$@"; do
+		selected "$row" || continue
+		rc=0
+		start_row "$row" || rc=$?
+		if [ "$rc" = 78 ]; then
+			NOTE[$row]="model \"$(row_model "$row")\" refused by this echotimed (exit 78)"
+			continue
+		elif [ "$rc" = 77 ]; then
+			continue
+		elif [ "$rc" != 0 ]; then
+			NOTE[$row]="${NOTE[$row]:-}did not start for the $scen group; "
+			strict "$row" && FAILED=1
+			continue
+		fi
+		members+=("$row") pids+=("$SRV_PID") ports+=("$SRV_PORT")
+	done
+	[ "${#members[@]}" -gt 0 ] || return 0
 	for ((r = 1; r <= PAIRS; r++)); do
-		xa='' xb=''
-		if ((r % 2)); then order=(a b); else order=(b a); fi
-		for side in "${order[@]}"; do
-			if [ "$side" = a ]; then
-				if pair_round "$key" "$r" "$ra" "$porta" "$pa" "$mode" "$target" "$n"; then
-					xa=$(field "$PR_LINE" rate)
-					busy_a+=$(awk -v c="$(field "$PR_LINE" client_cpu_s)" \
-					    -v e="$(field "$PR_LINE" elapsed_s)" \
-					    'BEGIN { if (e > 0) printf "%.4f", c / e }')$'\n'
-				else
-					bad=$((bad + 1))
-				fi
-			else
-				if pair_round "$key" "$r" "$rb" "$portb" "$pb" "$mode" "$target" "$n"; then
-					xb=$(field "$PR_LINE" rate)
-				else
-					bad=$((bad + 1))
-				fi
+		order=$(seq 0 $((${#members[@]} - 1)))
+		((r % 2)) || order=$(tac <<<"$order")
+		steal=""
+		for i in $order; do
+			row=${members[$i]}
+			if ! pair_round "$key" "$r" "$row" "${ports[$i]}" "${pids[$i]}" \
+			    "$mode" "$target" "$n"; then
+				NOTE[$row]="${NOTE[$row]:-}$scen: paired round $r failed or counted errors; "
+				FAILED=1
+				continue
+			fi
+			GR[$gi,$row,$r]=$(field "$PR_LINE" rate)
+			GP[$gi,$row,$r]=$(field "$PR_LINE" p99_us)
+			GCPU[$gi,$row,$r]=$(field "$PR_LINE" server_cpu_s)
+			GOPS[$gi,$row,$r]=$(field "$PR_LINE" ops)
+			# shellcheck disable=SC2034  # read through a nameref
+			GC[$gi,$row,$r]=$(awk -v c="${GCPU[$gi,$row,$r]}" -v o="${GOPS[$gi,$row,$r]}" \
+			    'BEGIN { if (c != "na" && o > 0) printf "%.3f", c * 1e6 / o }')
+			# shellcheck disable=SC2034  # read through a nameref
+			GB[$gi,$row,$r]=$(awk -v c="$(field "$PR_LINE" client_cpu_s)" \
+			    -v e="$(field "$PR_LINE" elapsed_s)" \
+			    'BEGIN { if (e > 0) printf "%.4f", c / e }')
+			steal+=$(field "$PR_LINE" steal_pct)$'\n'
+		done
+		GS[$gi,$r]=$(grep -v '^na$' <<<"$steal" | median)
+		for i in "${!members[@]}"; do
+			if ! alive "${pids[$i]}"; then
+				NOTE[${members[$i]}]="${NOTE[${members[$i]}]:-}died in the $scen group, round $r; "
+				FAILED=1
+				r=$PAIRS	# no more rounds
 			fi
 		done
-		if [ -n "$xa" ] && [ -n "$xb" ]; then
-			steal+=$(grep -h "^pair $key round $r " "$RESULTS" |
-			    sed -n 's/.* steal_pct=\([0-9.]*\).*/\1/p')$'\n'
-			ratios+=$(awk -v a="$xa" -v b="$xb" 'BEGIN { if (b > 0) printf "%.4f", a / b }')$'\n'
-			rates_a+=$xa$'\n'
-			rates_b+=$xb$'\n'
+	done
+	for i in "${!members[@]}"; do
+		stop_pid "${pids[$i]}"
+		row=${members[$i]}
+		printf '  %-14s %-5s %12s /s  p99 %9s us  (group %s, median of the paired rounds)\n' \
+		    "$row" "$scen" "$(num1 "$(group_median GR "$gi" "$row")")" \
+		    "$(num1 "$(group_median GP "$gi" "$row")")" "$((gi + 1))"
+	done
+}
+
+num1() {	# num1 NUMBER: one decimal, "n/a" when empty
+	awk -v v="${1:-}" 'BEGIN { if (v == "") print "n/a"; else printf "%.1f", v }'
+}
+
+# group_median ARRAY INDEX ROW: the median of ROW's values in a group.
+group_median() {
+	local -n arr=$1
+	local r list=""
+	for ((r = 1; r <= PAIRS; r++)); do
+		list+=${arr[$2,$3,$r]:-}$'\n'
+	done
+	median <<<"$list"
+}
+
+# ratio_stats ARRAY INDEX A B: "median min max n" of the per-round A/B of
+# a group's values (GR or GC), nothing without a round that has both.
+ratio_stats() {
+	local -n arr=$1
+	local gi=$2 a=$3 b=$4 r list=""
+	for ((r = 1; r <= PAIRS; r++)); do
+		if [ -z "${arr[$gi,$a,$r]:-}" ] || [ -z "${arr[$gi,$b,$r]:-}" ]; then
+			continue
 		fi
-		if ! alive "$pa" || ! alive "$pb"; then
-			alive "$pa" || PR_NOTE[$key]="${PR_NOTE[$key]:-}$(label "$ra") died in round $r; "
-			alive "$pb" || PR_NOTE[$key]="${PR_NOTE[$key]:-}$(label "$rb") died in round $r; "
-			FAILED=1
-			break
+		list+=$(awk -v x="${arr[$gi,$a,$r]}" -v y="${arr[$gi,$b,$r]}" \
+		    'BEGIN { if (y > 0) printf "%.4f", x / y }')$'\n'
+	done
+	stats <<<"$list"
+}
+
+# group_of SCENARIO ROW: the index of the group measuring ROW's SCENARIO.
+group_of() {
+	local gi
+	for gi in "${!PGROUPS[@]}"; do
+		if in_group "$gi" "$1" "$2"; then
+			echo "$gi"
+			return 0
 		fi
 	done
-	stop_pid "$pa"
-	stop_pid "$pb"
-	if [ "$bad" != 0 ]; then
-		PR_BAD[$key]=$bad
-		FAILED=1
-	fi
-	st=$(stats <<<"$ratios")
-	if [ -n "$st" ]; then
-		read -r med lo hi cnt <<<"$st"
-		PR_MED[$key]=$med PR_MIN[$key]=$lo PR_MAX[$key]=$hi PR_N[$key]=$cnt
-		PR_A[$key]=$(stats <<<"$rates_a" | cut -d' ' -f1)
-		PR_B[$key]=$(stats <<<"$rates_b" | cut -d' ' -f1)
-		PR_LIST[$key]=$(awk 'NF { printf "%s%.2f", sep, $1; sep = " " }' <<<"$ratios")
-		PR_BUSY[$key]=$(stats <<<"$busy_a" | cut -d' ' -f1)
-		PR_STEAL[$key]=$(stats <<<"$steal" | cut -d' ' -f1)
-	fi
-	printf '  %-28s ratios %-29s median %s%s\n' "$ra/$rb $scen" \
-	    "${PR_LIST[$key]:-none}" \
-	    "$(awk -v m="${PR_MED[$key]:-}" 'BEGIN { if (m == "") print "n/a"; else printf "%.2fx", m }')" \
-	    "$([ "$bad" = 0 ] || echo "  ($bad rounds failed or counted errors)")"
-	return 0
+	return 1
+}
+
+# The table's cells of a grouped scenario: the median rate and p99 over
+# all the row's paired rounds (python threading is in two groups), its CPU
+# and operations summed.
+group_cells() {
+	local row=$1 scen=$2 gi r rates="" p99s="" cpu=0 ops=0
+	for gi in "${!PGROUPS[@]}"; do
+		in_group "$gi" "$scen" "$row" || continue
+		for ((r = 1; r <= PAIRS; r++)); do
+			[ -n "${GR[$gi,$row,$r]:-}" ] || continue
+			rates+=${GR[$gi,$row,$r]}$'\n'
+			p99s+=${GP[$gi,$row,$r]}$'\n'
+			cpu=$(awk -v a="$cpu" -v c="${GCPU[$gi,$row,$r]}" \
+			    'BEGIN { printf "%.3f", a + (c == "na" ? 0 : c) }')
+			ops=$((ops + ${GOPS[$gi,$row,$r]}))
+		done
+	done
+	[ -n "$rates" ] || return 0
+	RATE[$row,$scen]=$(median <<<"$rates")
+	P99[$row,$scen]=$(median <<<"$p99s")
+	ERRS[$row,$scen]=0
+	CPU[$row,$scen]=$cpu
+	OPS[$row,$scen]=$ops
 }
 
 if [ "$PAIRS" -gt 0 ]; then
-	echo "bench: paired rounds for the target ratios: $PAIRS x (A then B, alternating order), $PAIR_SECS s each side"
-	run_pair thread     echotimed thread     py-threading python threading  p50
-	run_pair thread     echotimed thread     py-threading python threading  c8
-	run_pair fork       echotimed fork       py-forking   python forking    c8
-	run_pair sequential echotimed sequential py-udp       python udp        udp
-	run_pair event      echotimed event      py-threading python threading  p50
-	run_pair event      echotimed event      py-threading python threading  c8
-	run_pair event-poll echotimed event+poll py-threading python threading  c8
+	echo "bench: paired rounds: $PAIRS rounds per group (in order, then reversed), $PAIR_SECS s each server"
+	for gi in "${!PGROUPS[@]}"; do
+		run_group "$gi"
+	done
+	for row in $ROWS; do
+		for scen in $(scenarios "$row"); do
+			grouped "$row" "$scen" && group_cells "$row" "$scen"
+		done
+	done
 fi
 
 # --- report --------------------------------------------------------------
@@ -593,21 +775,8 @@ cell_p99() {
 	local v=${P99[$1,$2]:-}
 	case $v in '' | *[!0-9.]*) echo "-" ;; *) printf '%.0f' "$v" ;; esac
 }
-applies() {
-	case "$1:$2" in
-	sequential:p1|sequential:c8|sequential:udp) return 0 ;;
-	thread:udp|fork:udp|event:udp|fork:idle) return 1 ;;
-	event-poll:p1|event-poll:p50|event-poll:c8) return 0 ;;
-	thread:*|fork:*|event:*) return 0 ;;
-	py-sequential:p1|py-sequential:c8) return 0 ;;
-	py-threading:udp|py-forking:udp|py-forking:idle) return 1 ;;
-	py-threading:*|py-forking:*) return 0 ;;
-	py-udp:udp) return 0 ;;
-	esac
-	return 1
-}
 cell_idle() {
-	local a=${ANS[$1,idle]:-} r=${RSS[$1,idle]:-}
+	local a=${ANS[$1,idle]:-}
 	if [ -z "${RATE[$1,idle]:-}" ]; then cell_rate "$1" idle; return; fi
 	[ -n "$a" ] || { echo "${RATE[$1,idle]}"; return; }
 	echo "$a/$IDLE_N"
@@ -633,12 +802,12 @@ cpu_per_op() {
 }
 
 echo
-echo "### echotimed vs Python socketserver ($(date -u +%Y-%m-%d), ${#CPUS[@]} CPUs, median of ${ROUNDS} rounds of ${SECS} s per scenario)"
+echo "### echotimed vs minimal C servers and Python socketserver ($(date -u +%Y-%m-%d), ${#CPUS[@]} CPUs)"
 echo
 echo "| server | 1 client req/s | p99 us | 50 clients req/s | p99 us | connect (8) conn/s | p99 us | idle $IDLE_N answered | RSS MiB (idle) | UDP (8) dgram/s | p99 us |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in $ROWS; do
-	case " $ONLY " in *" $row "*) ;; *) continue ;; esac
+	selected "$row" || continue
 	echo "| $(label "$row") | $(cell_rate "$row" p1) | $(cell_p99 "$row" p1) |" \
 	    "$(cell_rate "$row" p50) | $(cell_p99 "$row" p50) |" \
 	    "$(cell_rate "$row" c8) | $(cell_p99 "$row" c8) |" \
@@ -646,94 +815,98 @@ for row in $ROWS; do
 	    "$(cell_rate "$row" udp) | $(cell_p99 "$row" udp) |"
 done
 echo
+if [ "$PAIRS" -gt 0 ]; then
+	echo "The 50-client, connect and UDP cells of the rows in a group are the medians"
+	echo "of that group's $PAIRS paired rounds of $PAIR_SECS s; the other cells the median of"
+	echo "$ROUNDS rounds of $SECS s against a server of their own."
+else
+	echo "Each cell is the median of $ROUNDS rounds of $SECS s against a server of its own."
+fi
 echo "Sequential servers serve one connection at a time, so the 50-client"
 echo "persistent scenario does not apply to them (49 clients would wait)."
 for row in $ROWS; do
-	[ -n "${NOTE[$row]:-}" ] && echo "- $(label "$row"): ${NOTE[$row]}"
+	[ -n "${NOTE[$row]:-}" ] && echo "- $(label "$row"): ${NOTE[$row]%; }"
 done
 
 # Server CPU time per operation: less sensitive than throughput to other
 # load on the machine.
 echo
-echo "Server CPU per operation (us; fork servers include their children):"
+echo "Server CPU per operation (us; threads and children included):"
 echo
 echo "| server | 1 client | 50 clients | connect (8) | UDP (8) |"
 echo "|---|---:|---:|---:|---:|"
 for row in $ROWS; do
-	case " $ONLY " in *" $row "*) ;; *) continue ;; esac
+	selected "$row" || continue
 	echo "| $(label "$row") | $(cpu_per_op "$row" p1) | $(cpu_per_op "$row" p50) |" \
 	    "$(cpu_per_op "$row" c8) | $(cpu_per_op "$row" udp) |"
 done
 
-# The target ratios come from the paired rounds (see above), not from the
-# table: "unpaired" (the two rows of the table) is shown for comparison only.
-echo
-if [ "$PAIRS" -gt 0 ]; then
-	echo "Target ratios, from the paired rounds, not from the table above: for each"
-	echo "target both servers ran at once and the load generator alternated between"
-	echo "them, $PAIR_SECS s each, A then B, then B then A, $PAIRS round pairs. Each round pair"
-	echo "gives one ratio; the median is judged, min and max show the spread. The"
-	echo "rates are each side's median over the paired rounds. \"unpaired\" is the ratio"
-	echo "of the two rows of the table above, for comparison only."
-else
-	echo "BENCH_PAIRS=0: no paired rounds, so no target is judged. \"unpaired\" is the"
-	echo "ratio of the two rows of the table above, for comparison only."
-fi
-echo
-echo "\"loadgen CPU\" is the load generator's median CPU use in echotimed's rounds: at"
-echo "90 % or more the client, not echotimed, set the pace, and the ratio is a lower bound."
-echo
-echo "\"steal\" is the median share of all CPUs' time that the host took from this"
-echo "machine during the pair's rounds (/proc/stat): a measure of the noise."
-echo
-echo "| ratio | echotimed | python | median ratio | min | max | target | | unpaired | loadgen CPU | steal |"
-echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
-MISSED=0
 x2() {	# x2 NUMBER: "1.23x", or "n/a"
 	awk -v v="${1:-}" 'BEGIN { if (v == "") print "n/a"; else printf "%.2fx", v }'
 }
-ratio() {	# ratio TEXT ROW-A ROW-B SCEN TARGET
-	local key=$2:$3:$4 a=${RATE[$2,$4]:-} b=${RATE[$3,$4]:-} u med verdict=""
-	case "$a:$b" in
-	*[!0-9.:]* | :* | *:) u="n/a" ;;
-	*) u=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }') ;;
-	esac
-	med=${PR_MED[$key]:-}
-	if [ -z "$med" ]; then
-		if [ "$PAIRS" = 0 ]; then
-			verdict="not judged (BENCH_PAIRS=0)"
-		else
-			if selected "$2" && selected "$3"; then
-				verdict="no valid paired round${PR_BAD[$key]:+ (${PR_BAD[$key]} failed or counted errors)}; ${PR_NOTE[$key]:-}"
-			else
+spread() {	# spread "MEDIAN MIN MAX N": "1.01x (0.95-1.07)", or "n/a"
+	local med lo hi
+	read -r med lo hi _ <<<"${1:-}"
+	[ -n "${med:-}" ] || { echo "n/a"; return; }
+	echo "$(x2 "$med") ($(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%.2f-%.2f", a, b }'))"
+}
+pct() {	# pct FRACTION-OR-PERCENT SCALE: "42 %", or "n/a"
+	awk -v v="${1:-}" -v s="$2" 'BEGIN { if (v == "") print "n/a"; else printf "%.*f %%", s == 1 ? 1 : 0, v * s }'
+}
+
+# The ratio table: each model row against its C reference and its Python
+# peer, all three from the same paired rounds.
+echo
+MISSED=0
+if [ "$PAIRS" -gt 0 ]; then
+	echo "Ratios, from the paired rounds, not from the table above: the servers of a"
+	echo "group ran at once and the load generator took them in turn, $PAIR_SECS s each,"
+	echo "in order and then reversed, $PAIRS rounds. Each round gives one ratio; the"
+	echo "median is shown (and judged against the target), min-max the spread. The"
+	echo "rates are each server's median over the rounds. \"CPU/op\" is the server's"
+	echo "CPU time per operation (threads and children included) over the rounds,"
+	echo "\"CPU vs ref\" the median per-round ratio of the two. \"loadgen CPU\" is the"
+	echo "load generator's median CPU share in the model's rounds: at 90 % or more"
+	echo "the client set the pace, and the throughput ratios are bounds. \"steal\" is"
+	echo "the median share of all CPUs' time the host took from this machine during"
+	echo "the group's rounds (/proc/stat)."
+	echo
+	echo "| model, scenario | echotimed | C ref | vs C ref | python | vs python | target | | CPU/op us | ref CPU/op us | CPU vs ref | loadgen CPU | steal |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+	for spec in "${RATIOS[@]}"; do
+		IFS='|' read -r text row ref py scen target <<<"$spec"
+		selected "$row" || continue
+		gi=$(group_of "$scen" "$row")
+		vp=$(ratio_stats GR "$gi" "$row" "$py")
+		verdict=""
+		if [ -n "$target" ]; then
+			if ! selected "$py"; then
 				verdict="not run (BENCH_ONLY)"
+			elif [ -z "$vp" ]; then
+				verdict="not judged: no valid paired round"
+			elif awk -v r="${vp%% *}" -v t="$target" 'BEGIN { exit !(r + 0 >= t + 0) }'; then
+				verdict="meets"
+			else
+				verdict="**below**"
+				MISSED=1
 			fi
 		fi
-		echo "| $1 | n/a | n/a | n/a | | | >= $5x | ${verdict%; } | $u | | |"
-		return
-	fi
-	if awk -v r="$med" -v t="$5" 'BEGIN { exit !(r + 0 >= t + 0) }'; then
-		verdict="meets"
-	else
-		verdict="**below**"
-		MISSED=1
-	fi
-	if [ -n "${PR_BAD[$key]:-}" ]; then
-		verdict+=" (${PR_BAD[$key]} rounds failed or counted errors; median of ${PR_N[$key]} of $PAIRS ratios)"
-	fi
-	[ -z "${PR_NOTE[$key]:-}" ] || verdict+=" (${PR_NOTE[$key]%; })"
-	echo "| $1 | $(num0 "${PR_A[$key]:-}") | $(num0 "${PR_B[$key]:-}") | $(x2 "$med") |" \
-	    "$(x2 "${PR_MIN[$key]:-}") | $(x2 "${PR_MAX[$key]:-}") | >= $5x | $verdict | $u |" \
-	    "$(awk -v b="${PR_BUSY[$key]:-}" 'BEGIN { if (b == "") print "n/a"; else printf "%.0f %%", b * 100 }') |" \
-	    "$(awk -v b="${PR_STEAL[$key]:-}" 'BEGIN { if (b == "") print "n/a"; else printf "%.1f %%", b }') |"
-}
-ratio "thread vs threading, 50 clients req/s" thread py-threading p50 1.6
-ratio "thread vs threading, connect rate" thread py-threading c8 4
-ratio "fork vs forking, connect rate" fork py-forking c8 6
-ratio "sequential UDP vs UDPServer, dgram/s" sequential py-udp udp 1.4
-ratio "event vs threading, 50 clients req/s" event py-threading p50 2.3
-ratio "event vs threading, connect rate" event py-threading c8 4.5
-ratio "event, busy_poll $BUSY_POLL, vs threading, connect rate" event-poll py-threading c8 4.5
+		rsteal=""
+		for ((r = 1; r <= PAIRS; r++)); do
+			rsteal+=${GS[$gi,$r]:-}$'\n'
+		done
+		echo "| $text | $(num0 "$(group_median GR "$gi" "$row")") |" \
+		    "$(num0 "$(group_median GR "$gi" "$ref")") |" \
+		    "$(spread "$(ratio_stats GR "$gi" "$row" "$ref")") |" \
+		    "$(num0 "$(group_median GR "$gi" "$py")") | $(spread "$vp") |" \
+		    "${target:+>= ${target}x}$([ -n "$target" ] || echo -) | $verdict |" \
+		    "$(cpu_per_op "$row" "$scen") | $(cpu_per_op "$ref" "$scen") |" \
+		    "$(x2 "$(ratio_stats GC "$gi" "$row" "$ref" | cut -d' ' -f1)") |" \
+		    "$(pct "$(group_median GB "$gi" "$row")" 100) | $(pct "$(median <<<"$rsteal")" 1) |"
+	done
+else
+	echo "BENCH_PAIRS=0: no paired rounds, so no ratio is shown and no target judged."
+fi
 
 # The floor under the fork model on this machine: fork, _exit, waitpid of
 # a process that maps the same libraries, on the server CPU.  A fork
@@ -749,14 +922,33 @@ if selected fork; then
 	    "$(field "$fc_libs" us_per_fork) us per child with echotimed's libraries" \
 	    "($(field "$fc_libs" mappings) mappings)," \
 	    "$(field "$fc_libc" us_per_fork) us with libc only ($(field "$fc_libc" mappings) mappings)." \
-	    "echotimed fork used $(cpu_per_op fork c8) us of CPU per connection in the connect scenario" \
-	    "and Python forking $(cpu_per_op py-forking c8) us."
+	    "echotimed fork used $(cpu_per_op fork c8) us of CPU per connection in the connect scenario," \
+	    "the C reference fork $(cpu_per_op ref-fork c8) us and Python forking $(cpu_per_op py-forking c8) us."
+fi
+
+# What a super-server pays per connection before the first reply: the
+# exec of `echotimed -i` and its start-up, against /bin/true's exec.
+if selected tcpserver && [ -x "$ECHOTIMED" ]; then
+	sc_et=$("${SRV_PIN[@]}" "$PY" tests/bench/startcost.py 200 "$ECHOTIMED" -i \
+	    -c "$(echotimed_conf startcost thread 9)" | grep '^STARTCOST ' || true)
+	sc_true=$("${SRV_PIN[@]}" "$PY" tests/bench/startcost.py 200 /bin/true |
+	    grep '^STARTCOST ' || true)
+	echo "startcost echotimed-i $sc_et" >>"$RESULTS"
+	echo "startcost true $sc_true" >>"$RESULTS"
+	[ -n "$sc_et" ] || { echo "bench: startcost.py failed on echotimed -i" >&2; FAILED=1; }
+	echo
+	echo "Start-up of \`echotimed -i\` (tests/bench/startcost.py, 200 starts on the server CPU," \
+	    "a socket pair as stdin and stdout, medians):" \
+	    "$(field "$sc_et" cpu_us) us of CPU and the first reply $(field "$sc_et" first_reply_us) us" \
+	    "after the spawn, against $(field "$sc_true" cpu_us) us of CPU for /bin/true." \
+	    "tcpserver + echotimed -i used $(cpu_per_op tcpserver c8) us of CPU per connection" \
+	    "in the connect scenario."
 fi
 
 echo
 echo "Raw RESULT lines: $RESULTS.  Finished in ${SECONDS} s."
 if [ "$FAILED" != 0 ]; then
-	echo "bench: an echotimed run or a paired round counted errors or failed (see $RESULTS)" >&2
+	echo "bench: a run of echotimed or a C reference, or a paired round, counted errors or failed (see $RESULTS)" >&2
 	exit 1
 fi
 if [ "${BENCH_STRICT:-0}" = 1 ] && [ "$MISSED" != 0 ]; then
