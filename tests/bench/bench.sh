@@ -390,12 +390,11 @@ applies() {
 }
 
 # The paired groups: a scenario and its servers, each model next to its C
-# reference.  The ratios below are taken within a group.
+# reference.  A row is in at most one group per scenario; the ratios below
+# are taken within a group.
 PGROUPS=(
-	"p50 thread ref-thread py-threading"
-	"p50 event ref-epoll py-threading"
-	"c8 thread ref-thread py-threading"
-	"c8 event ref-epoll event-poll py-threading"
+	"p50 thread ref-thread py-threading event ref-epoll"
+	"c8 thread ref-thread py-threading event ref-epoll event-poll"
 	"c8 fork ref-fork py-forking tcpserver"
 	"udp sequential ref-epoll event py-udp"
 )
@@ -650,6 +649,7 @@ run_group() {
 				continue
 			fi
 			GR[$gi,$row,$r]=$(field "$PR_LINE" rate)
+			# shellcheck disable=SC2034  # read through a nameref
 			GP[$gi,$row,$r]=$(field "$PR_LINE" p99_us)
 			GCPU[$gi,$row,$r]=$(field "$PR_LINE" server_cpu_s)
 			GOPS[$gi,$row,$r]=$(field "$PR_LINE" ops)
@@ -722,25 +722,20 @@ group_of() {
 }
 
 # The table's cells of a grouped scenario: the median rate and p99 over
-# all the row's paired rounds (python threading is in two groups), its CPU
-# and operations summed.
+# the row's paired rounds, its CPU and operations summed.
 group_cells() {
-	local row=$1 scen=$2 gi r rates="" p99s="" cpu=0 ops=0
-	for gi in "${!PGROUPS[@]}"; do
-		in_group "$gi" "$scen" "$row" || continue
-		for ((r = 1; r <= PAIRS; r++)); do
-			[ -n "${GR[$gi,$row,$r]:-}" ] || continue
-			rates+=${GR[$gi,$row,$r]}$'\n'
-			p99s+=${GP[$gi,$row,$r]}$'\n'
-			cpu=$(awk -v a="$cpu" -v c="${GCPU[$gi,$row,$r]}" \
-			    'BEGIN { printf "%.3f", a + (c == "na" ? 0 : c) }')
-			ops=$((ops + ${GOPS[$gi,$row,$r]}))
-		done
-	done
-	[ -n "$rates" ] || return 0
-	RATE[$row,$scen]=$(median <<<"$rates")
-	P99[$row,$scen]=$(median <<<"$p99s")
+	local row=$1 scen=$2 gi r cpu=0 ops=0
+	gi=$(group_of "$scen" "$row") || return 0
+	RATE[$row,$scen]=$(group_median GR "$gi" "$row")
+	[ -n "${RATE[$row,$scen]}" ] || { unset "RATE[$row,$scen]"; return 0; }
+	P99[$row,$scen]=$(group_median GP "$gi" "$row")
 	ERRS[$row,$scen]=0
+	for ((r = 1; r <= PAIRS; r++)); do
+		[ -n "${GR[$gi,$row,$r]:-}" ] || continue
+		cpu=$(awk -v a="$cpu" -v c="${GCPU[$gi,$row,$r]}" \
+		    'BEGIN { printf "%.3f", a + (c == "na" ? 0 : c) }')
+		ops=$((ops + ${GOPS[$gi,$row,$r]}))
+	done
 	CPU[$row,$scen]=$cpu
 	OPS[$row,$scen]=$ops
 }
