@@ -116,7 +116,7 @@ integration: $(BIN)
 BUILD_PKGS	:= build-essential pkg-config libconfig-dev libsystemd-dev
 TEST_PKGS	:= check netcat-openbsd socat telnet mandoc python3 procps \
 		   iproute2 systemd systemd-container clang libclang-rt-14-dev \
-		   valgrind
+		   valgrind strace haproxy ucspi-tcp
 PACKAGING_PKGS	:= debhelper lintian devscripts
 DEB_PKGS	:= $(BUILD_PKGS) $(TEST_PKGS) $(PACKAGING_PKGS)
 SUDO		:= $(if $(filter 0,$(shell id -u)),,sudo)
