@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "acl.h"
+#include "clock.h"
 #include "inetd.h"
 #include "log.h"
 #include "netaddr.h"
@@ -41,7 +42,7 @@ inetd_serve(const struct config *cfg, int fd)
 	char peer[NETADDR_STRLEN];
 	struct session s;
 	sigset_t term;
-	uint64_t start = session_now_ms();
+	uint64_t start = clock_ms();
 	int stopfd, fl;
 
 	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0) {
@@ -85,7 +86,7 @@ inetd_serve(const struct config *cfg, int fd)
 	f.listener = "inetd";
 	log_fields(LOG_INFO, &f, "connection from %s (inetd mode)", peer);
 	session_run(&s, stopfd);
-	f.duration_ms = (long long)(session_now_ms() - start);
+	f.duration_ms = (long long)(clock_ms() - start);
 	f.lines = (long long)s.lines;
 	if (session_end_is_error(s.end))
 		f.error = session_end_name(s.end);

@@ -12,6 +12,7 @@
 #include <syslog.h>
 
 #include "config.h"
+#include "escape.h"
 
 /* Structured fields of a session event; NULL / -1 members are left out. */
 struct log_fields {
@@ -40,16 +41,6 @@ void	log_msg(int prio, const char *fmt, ...)
 /* One message with structured fields (journal) or appended key=value. */
 void	log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-/*
- * Escape untrusted bytes for a log: printable ASCII kept, a backslash
- * doubled, everything else (a double quote too) as \xHH.  Always
- * NUL-terminates out; truncates with "...".
- * Returns strlen(out).
- */
-size_t	log_escape(char *out, size_t outsz, const char *in, size_t len);
-/* log_escape() for text logged as one word (a socket path): a space and
- * '=' become \xHH too. */
-size_t	log_escape_word(char *out, size_t outsz, const char *in, size_t len);
 /* Name of the target actually in use: "journal", "stderr", "syslog". */
 const char *log_target_in_use(void);
 

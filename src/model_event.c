@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "model.h"
 #include "server.h"
@@ -155,10 +156,10 @@ loop_main(void *arg)
 	int n, i;
 
 	(void)prctl(PR_SET_NAME, "et-loop");
-	next_tick = session_now_ms() + 1000;
+	next_tick = clock_ms() + 1000;
 	for (;;) {
 		/* A loop without sessions has no timers: it sleeps. */
-		now = session_now_ms();
+		now = clock_ms();
 		n = epoll_wait(lp->epfd, evs, LOOP_BATCH, !lp->conns ? -1 :
 		    next_tick > now ? (int)(next_tick - now) : 0);
 		stop = false;
@@ -184,7 +185,7 @@ loop_main(void *arg)
 			lp->stopfd = -1;
 			for_each(lp, shutdown_one, 0);
 		}
-		now = session_now_ms();
+		now = clock_ms();
 		if (now >= next_tick) {
 			for_each(lp, session_tick, now);
 			next_tick = now + 1000;
@@ -262,7 +263,7 @@ hand_over(struct server *srv, struct conn *c, unsigned workers)
 		next_loop = 0;
 	if (next_loop >= nloops && (r = loop_start(srv)) < 0) {
 		/* Serve it all the same: in a running loop, or the server's. */
-		now = session_now_ms();
+		now = clock_ms();
 		if (logged_ms == 0 || now - logged_ms >= 10000) {
 			log_msg(LOG_WARNING, "cannot start event loop %u of %u: "
 			    "%s; serving in %s", nloops + 1, workers,

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "log.h"
+#include "escape.h"
 #include "netaddr.h"
 
 void

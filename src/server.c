@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "acl.h"
+#include "clock.h"
 #include "dgcheck.h"
 #include "listener.h"
 #include "log.h"
@@ -594,7 +595,7 @@ conn_new(struct server *srv, struct listener *l)
 	snprintf(c->lname, sizeof(c->lname), "%s", listener_label(l));
 	c->max_line = (size_t)srv->cfg->session.max_line_length;
 	c->idle_timeout = srv->cfg->session.idle_timeout;
-	c->start_ms = session_now_ms();
+	c->start_ms = clock_ms();
 	return c;
 }
 
@@ -653,7 +654,7 @@ server_log_end(struct server *srv, struct conn *c)
 	if (session_end_is_error(e) && c->pid <= 0)
 		atomic_fetch_add(&st->errors, 1);
 	fields_of(c, &f);
-	f.duration_ms = (long long)(session_now_ms() - c->start_ms);
+	f.duration_ms = (long long)(clock_ms() - c->start_ms);
 	f.lines = (long long)c->sess.lines;
 	if (session_end_is_error(e))
 		f.error = session_end_name(e);
@@ -1064,7 +1065,7 @@ accept_ready(struct server *srv, struct listener *l)
 				 * listener stays readable: stop watching it for
 				 * a moment instead of spinning, and say so once.
 				 */
-				uint64_t now = session_now_ms();
+				uint64_t now = clock_ms();
 
 				if (srv->accept_error_logged_ms == 0 ||
 				    now - srv->accept_error_logged_ms >= 10000) {
@@ -1154,15 +1155,6 @@ done:
 		free(out);
 }
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Checks shared by every model: access list, loops, rate.  true = serve. */
 static bool
 dgram_admit(struct server *srv, struct listener *l, struct conn *c,
@@ -1246,7 +1238,7 @@ dgram_ready(struct server *srv, struct listener *l)
 		c->dgcred = tmp.dgcred;
 		netaddr_format((struct sockaddr *)&c->peer, c->peerlen,
 		    c->peerstr, sizeof(c->peerstr));
-		if (!dgram_admit(srv, l, c, mono_ns())) {
+		if (!dgram_admit(srv, l, c, clock_ns())) {
 			conn_free(c);
 			continue;
 		}
@@ -1516,7 +1508,7 @@ begin_stop(struct server *srv, const char *why)
 		listener_detach(srv, l, false);
 	}
 	srv->listeners = NULL;
-	srv->stop_deadline_ms = session_now_ms() +
+	srv->stop_deadline_ms = clock_ms() +
 	    (uint64_t)srv->cfg->shutdown_timeout * 1000;
 }
 
@@ -1543,7 +1535,7 @@ stop_hard(struct server *srv)
 			loop_conn_update(srv, c);
 		}
 	}
-	srv->kill_deadline_ms = session_now_ms() + HARD_STOP_GRACE_MS;
+	srv->kill_deadline_ms = clock_ms() + HARD_STOP_GRACE_MS;
 }
 
 /*
@@ -1564,7 +1556,7 @@ log_end_unreported(struct server *srv, struct conn *c, int status)
 		    "status %d", WEXITSTATUS(status));
 	atomic_fetch_add(&server_stats(srv, c->stats_slot)->errors, 1);
 	fields_of(c, &f);
-	f.duration_ms = (long long)(session_now_ms() - c->start_ms);
+	f.duration_ms = (long long)(clock_ms() - c->start_ms);
 	f.error = WIFSIGNALED(status) ? "signal" : "no report";
 	log_fields(LOG_WARNING, &f, "session from %s on %s closed: %s "
 	    "(child %d), %lld ms", c->peerstr, c->lname, why, (int)c->pid,
@@ -1706,14 +1698,14 @@ wait_events(struct server *srv, struct epoll_event *evs, int timeout,
 	if (us == 0 || !active || timeout == 0 || srv->stopping)
 		return epoll_wait(srv->epfd, evs, EPOLL_BATCH, timeout);
 	/* Polling never delays a timer. */
-	start = mono_ns();
+	start = clock_ns();
 	until = start + (uint64_t)us * 1000u;
 	if (timeout > 0 && start + (uint64_t)timeout * 1000000u < until)
 		until = start + (uint64_t)timeout * 1000000u;
 	do {
 		if ((n = epoll_wait(srv->epfd, evs, EPOLL_BATCH, 0)) != 0)
 			return n;
-	} while ((now = mono_ns()) < until);
+	} while ((now = clock_ns()) < until);
 	if (timeout > 0) {
 		spent_ms = (now - start) / 1000000u;
 		timeout = spent_ms >= (uint64_t)timeout ? 0 :
@@ -1739,7 +1731,7 @@ server_run(struct server *srv)
 		log_msg(LOG_NOTICE, "ready: %s", buf);
 	}
 	for (;;) {
-		now = session_now_ms();
+		now = clock_ms();
 		if (srv->stopping && srv->nactive == 0)
 			break;
 		if (srv->hard_stop && now >= srv->kill_deadline_ms) {
@@ -1785,7 +1777,7 @@ server_run(struct server *srv)
 			if (tag == TAG_SIGNAL)
 				break;
 		}
-		timers(srv, session_now_ms());
+		timers(srv, clock_ms());
 	}
 	log_msg(LOG_NOTICE, "stopped");
 	return 0;
@@ -1871,8 +1863,8 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	}
 	own_dgram_ports(srv);
 	srv->watchdog_ms = notify_watchdog_usec() / 2000;
-	srv->next_watchdog_ms = session_now_ms();
-	srv->next_tick_ms = session_now_ms() + 1000;
+	srv->next_watchdog_ms = clock_ms();
+	srv->next_tick_ms = clock_ms() + 1000;
 	free(used);
 	return srv;
 fail:

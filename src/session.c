@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "session.h"
 #include "timecache.h"
@@ -32,15 +33,6 @@
 static __thread char	*tl_in;
 static __thread char	*tl_out;
 static __thread size_t	 tl_outcap;
-
-uint64_t
-session_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void
 session_thread_cleanup(void)
@@ -91,7 +83,7 @@ session_init(struct session *s, int fd, size_t max_line, int idle_timeout)
 	s->end = SESSION_OPEN;
 	s->max_line = max_line;
 	s->idle_timeout = idle_timeout;
-	s->last_ms = session_now_ms();
+	s->last_ms = clock_ms();
 	s->peer = "";
 	/* Allocates nothing, and max_line (at most 1 MiB) cannot fail it. */
 	(void)lp_reader_init(&s->rd, max_line);
@@ -166,7 +158,7 @@ close_gracefully(struct session *s, bool linger)
 	 */
 	(void)shutdown(s->fd, SHUT_WR);
 	s->state = SS_LINGERING;
-	s->linger_until_ms = session_now_ms() + LINGER_MS;
+	s->linger_until_ms = clock_ms() + LINGER_MS;
 }
 
 /*
@@ -356,7 +348,7 @@ send:
 	 * keep a session for longer than silence would.
 	 */
 	if (s->lines != lines_before)
-		s->last_ms = session_now_ms();
+		s->last_ms = clock_ms();
 	s->linger = linger;
 	if (o > 0)
 		send_or_keep(s, out, o);
@@ -474,7 +466,7 @@ session_run(struct session *s, int stop_fd)
 			pfd[1].revents = 0;
 			n = 2;
 		}
-		r = poll(pfd, n, session_timeout_ms(s, session_now_ms()));
+		r = poll(pfd, n, session_timeout_ms(s, clock_ms()));
 		if (r < 0 && errno != EINTR) {
 			finish(s, SESSION_RESET);
 			break;
@@ -486,7 +478,7 @@ session_run(struct session *s, int stop_fd)
 		}
 		if (r > 0 && pfd[0].revents)
 			session_io(s, pfd[0].revents);
-		session_tick(s, session_now_ms());
+		session_tick(s, clock_ms());
 	}
 }
 

@@ -55,8 +55,6 @@ struct session {
 	const char	*peer;		/* for the per-line debug log */
 };
 
-/* Monotonic clock in milliseconds. */
-uint64_t	session_now_ms(void);
 /*
  * Prepare a session on a connected non-blocking socket.  Buffers are
  * allocated only while a partial line or unsent replies exist, so an idle

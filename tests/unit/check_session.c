@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "session.h"
 #include "check_main.h"
 
@@ -598,8 +599,8 @@ END_TEST
 START_TEST(test_no_idle_timeout)
 {
 	session_init(&s, sv[0], 64, 0);
-	ck_assert_int_eq(session_timeout_ms(&s, session_now_ms()), -1);
-	ck_assert_int_eq(session_tick(&s, session_now_ms() + 86400000),
+	ck_assert_int_eq(session_timeout_ms(&s, clock_ms()), -1);
+	ck_assert_int_eq(session_tick(&s, clock_ms() + 86400000),
 	    SS_RUNNING);
 	expect_silence();
 }
@@ -613,7 +614,7 @@ ms_after(uint64_t t)
 	uint64_t now;
 	int i;
 
-	for (i = 0; i < 1000 && (now = session_now_ms()) <= t; i++)
+	for (i = 0; i < 1000 && (now = clock_ms()) <= t; i++)
 		(void)poll(NULL, 0, 1);
 	ck_assert_uint_gt(now, t);
 	return now;
@@ -635,7 +636,7 @@ START_TEST(test_idle_line_restarts)
 	EXPECT_REPLIES(buf, len, "a");
 	ck_assert_int_ge(session_timeout_ms(&s, before), 1000);
 	ck_assert_int_eq(session_tick(&s, t0 + 1000), SS_RUNNING);
-	ck_assert_int_eq(session_tick(&s, session_now_ms() + 1000), SS_DONE);
+	ck_assert_int_eq(session_tick(&s, clock_ms() + 1000), SS_DONE);
 	expect_close("ERROR idle timeout\n");
 }
 END_TEST
@@ -652,7 +653,7 @@ START_TEST(test_idle_not_reading)
 	put_n(in, sizeof(in));
 	ck_assert_int_eq(session_io(&s, POLLIN), SS_RUNNING);
 	ck_assert_uint_gt(s.outlen, s.outoff);
-	ck_assert_int_eq(session_tick(&s, session_now_ms() + 1000), SS_DONE);
+	ck_assert_int_eq(session_tick(&s, clock_ms() + 1000), SS_DONE);
 	ck_assert_int_eq(s.end, SESSION_IDLE);
 }
 END_TEST
@@ -695,7 +696,7 @@ START_TEST(test_idle_slow_reader)
 	put_n(in, sizeof(in));
 	ck_assert_int_eq(session_io(&s, POLLIN), SS_RUNNING);
 	ck_assert_uint_gt(s.outlen, s.outoff);
-	now = session_now_ms();
+	now = clock_ms();
 	deadline = now + (uint64_t)session_timeout_ms(&s, now);
 	/* The peer reads a little at a time, the clock moving on. */
 	for (i = 0, now = ms_after(now); i < MAX_ROUNDS && s.out != NULL;
