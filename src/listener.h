@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "loop.h"
 #include "netaddr.h"
 
 #define LISTENER_ERRLEN	256
@@ -29,7 +30,7 @@ struct listener {
 	dev_t		 dev;		/* identity of the socket file we made */
 	ino_t		 ino;
 	int		 stats_slot;	/* index into the shared statistics */
-	bool		 armed;		/* watched by the server loop */
+	struct loop_io	 io;		/* in the server loop; armed: events */
 	struct listener	*next;
 };
 

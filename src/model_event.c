@@ -19,38 +19,38 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
+#include "loop.h"
+#include "mailbox.h"
 #include "model.h"
 #include "server.h"
 
 #define LOOP_BATCH	64	/* epoll events per wake-up */
+#define TICK_MS		1000	/* idle timeouts and lingering closes */
 
-struct loop {
-	int		 epfd;
-	int		 wakefd;	/* eventfd: the inbox has conns */
-	pthread_mutex_t	 lock;
-	struct conn	*inbox;		/* handed over, not started (lnext) */
+struct evloop {
+	struct loop	*loop;
+	struct mailbox	 inbox;		/* handed over, not started */
 	struct conn	*conns;		/* this loop's sessions */
-	int		 stopfd;	/* the server's; -1 once it fired */
+	struct loop_io	 stop;		/* the server's stop fd, one shot */
+	bool		 stopped;	/* it fired */
+	struct loop_timer tick;		/* armed while sessions run */
 	struct server	*srv;
 };
 
 /* Written by the server's thread only, before a loop sees them. */
-static struct loop	*loops[MAX_WORKERS];
+static struct evloop	*loops[MAX_WORKERS];
 static unsigned		 nloops;
 static unsigned		 next_loop;
 
-/* Marks for epoll data: conn pointers are never these. */
-static char		 mark_wake, mark_stop;
+static void	conn_ready(struct loop_io *io, uint32_t events);
 
 static void
-list_remove(struct loop *lp, struct conn *c)
+list_remove(struct evloop *lp, struct conn *c)
 {
 	if (c->lprev)
 		c->lprev->lnext = c->lnext;
@@ -58,65 +58,67 @@ list_remove(struct loop *lp, struct conn *c)
 		lp->conns = c->lnext;
 	if (c->lnext)
 		c->lnext->lprev = c->lprev;
+	/* A loop without sessions has no timers: it sleeps. */
+	if (!lp->conns)
+		loop_timer_set(&lp->tick, 0);
 }
 
 /* After the session of c moved: done, or new epoll wishes. */
 static void
-update(struct loop *lp, struct conn *c)
+update(struct evloop *lp, struct conn *c)
 {
-	struct epoll_event ev = { .data.ptr = c };
+	uint32_t ev;
+	int r;
 
 	if (c->sess.state == SS_DONE) {
-		if (c->events)
-			epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		loop_del(lp->loop, &c->io);
 		list_remove(lp, c);
 		server_log_end(lp->srv, c);
 		server_conn_done(lp->srv, c);
 		return;
 	}
-	ev.events = session_epoll_events(&c->sess);
-	if (ev.events == c->events)
-		return;
-	if (epoll_ctl(lp->epfd, c->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
-	    c->fd, &ev) < 0) {
+	ev = session_epoll_events(&c->sess);
+	r = c->io.added ? loop_mod(lp->loop, &c->io, ev) :
+	    loop_add(lp->loop, &c->io, c->fd, ev, conn_ready, lp);
+	if (r < 0) {
 		/* Cannot watch it: end it rather than forget it. */
 		c->sess.state = SS_DONE;
 		c->sess.end = SESSION_NOMEM;
 		update(lp, c);
-		return;
 	}
-	c->events = ev.events;
+}
+
+static void
+conn_ready(struct loop_io *io, uint32_t events)
+{
+	struct conn *c = (struct conn *)(void *)((char *)io -
+	    offsetof(struct conn, io));
+
+	session_io_epoll(&c->sess, events);
+	update(io->data, c);
 }
 
 /* Start the sessions handed over since the last wake-up. */
 static void
-take_inbox(struct loop *lp)
+inbox_ready(struct loop_io *io, uint32_t revents)
 {
-	struct conn *c, *next, *first;
-	uint64_t v;
+	struct evloop *lp = io->data;
+	struct mailbox_link *m, *next;
+	struct conn *c;
 
-	/* Read before taking the list, so no wake-up can be lost. */
-	(void)!read(lp->wakefd, &v, sizeof(v));
-	pthread_mutex_lock(&lp->lock);
-	c = lp->inbox;
-	lp->inbox = NULL;
-	pthread_mutex_unlock(&lp->lock);
-	/* The inbox is a stack: start the sessions in accept order. */
-	for (first = NULL; c; c = next) {
-		next = c->lnext;
-		c->lnext = first;
-		first = c;
-	}
-	for (c = first; c; c = next) {
-		next = c->lnext;
+	for (m = mailbox_take(&lp->inbox); m; m = next) {
+		next = m->next;
+		c = mailbox_item(m, struct conn, mail);
 		c->lprev = NULL;
 		c->lnext = lp->conns;
 		if (lp->conns)
 			lp->conns->lprev = c;
+		else
+			loop_timer_set(&lp->tick, clock_ms() + TICK_MS);
 		lp->conns = c;
-		c->events = 0;
+		c->io.added = false;
 		/* The first line usually arrived with the connection. */
-		if (lp->stopfd < 0)
+		if (lp->stopped)
 			session_shutdown(&c->sess);
 		else
 			session_io(&c->sess, POLLIN);
@@ -126,8 +128,8 @@ take_inbox(struct loop *lp)
 
 /* Apply f to every session of the loop. */
 static void
-for_each(struct loop *lp, enum session_state (*f)(struct session *, uint64_t),
-    uint64_t arg)
+for_each(struct evloop *lp, enum session_state (*f)(struct session *,
+    uint64_t), uint64_t arg)
 {
 	struct conn *c, *next;
 
@@ -145,52 +147,34 @@ shutdown_one(struct session *s, uint64_t unused)
 	return session_shutdown(s);
 }
 
+/* The stop fd is registered EPOLLONESHOT: it stays readable for others. */
+static void
+stop_ready(struct loop_io *io, uint32_t revents)
+{
+	struct evloop *lp = io->data;
+
+	lp->stopped = true;
+	for_each(lp, shutdown_one, 0);
+}
+
+static void
+tick_due(struct loop_timer *t, uint64_t now)
+{
+	struct evloop *lp = t->data;
+
+	for_each(lp, session_tick, now);
+	if (lp->conns)
+		loop_timer_set(t, now + TICK_MS);
+}
+
 static void *
 loop_main(void *arg)
 {
-	struct loop *lp = arg;
-	struct epoll_event evs[LOOP_BATCH];
-	uint64_t now, next_tick;
-	struct conn *c;
-	bool stop;
-	int n, i;
+	struct evloop *lp = arg;
 
 	(void)prctl(PR_SET_NAME, "et-loop");
-	next_tick = clock_ms() + 1000;
-	for (;;) {
-		/* A loop without sessions has no timers: it sleeps. */
-		now = clock_ms();
-		n = epoll_wait(lp->epfd, evs, LOOP_BATCH, !lp->conns ? -1 :
-		    next_tick > now ? (int)(next_tick - now) : 0);
-		stop = false;
-		for (i = 0; i < n; i++) {
-			if (evs[i].data.ptr == &mark_wake) {
-				take_inbox(lp);
-				continue;
-			}
-			if (evs[i].data.ptr == &mark_stop) {
-				stop = true;
-				continue;
-			}
-			c = evs[i].data.ptr;
-			session_io_epoll(&c->sess, evs[i].events);
-			update(lp, c);
-		}
-		/*
-		 * After the batch, which may hold events of the sessions this
-		 * ends (the server frees finished conns).  The stop fd is
-		 * registered EPOLLONESHOT: it stays readable for other loops.
-		 */
-		if (stop) {
-			lp->stopfd = -1;
-			for_each(lp, shutdown_one, 0);
-		}
-		now = clock_ms();
-		if (now >= next_tick) {
-			for_each(lp, session_tick, now);
-			next_tick = now + 1000;
-		}
-	}
+	for (;;)
+		(void)loop_once(lp->loop);
 	return NULL;
 }
 
@@ -198,8 +182,7 @@ loop_main(void *arg)
 static int
 loop_start(struct server *srv)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
-	struct loop *lp;
+	struct evloop *lp;
 	pthread_attr_t attr;
 	pthread_t tid;
 	int r;
@@ -207,40 +190,32 @@ loop_start(struct server *srv)
 	if (!(lp = calloc(1, sizeof(*lp))))
 		return -ENOMEM;
 	lp->srv = srv;
-	lp->stopfd = server_stop_fd(srv);
-	lp->wakefd = -1;
-	pthread_mutex_init(&lp->lock, NULL);
-	if ((lp->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    (lp->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+	lp->inbox.fd = -1;
+	if (!(lp->loop = loop_new(LOOP_BATCH))) {
+		r = -errno;
 		goto fail;
-	ev.data.ptr = &mark_wake;
-	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wakefd, &ev) < 0)
+	}
+	if ((r = mailbox_init(&lp->inbox)) < 0 ||
+	    (r = mailbox_watch(&lp->inbox, lp->loop, inbox_ready, lp)) < 0 ||
+	    (r = loop_add(lp->loop, &lp->stop, server_stop_fd(srv),
+	    EPOLLIN | EPOLLONESHOT, stop_ready, lp)) < 0)
 		goto fail;
-	ev.data.ptr = &mark_stop;
-	ev.events = EPOLLIN | EPOLLONESHOT;
-	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->stopfd, &ev) < 0)
-		goto fail;
+	loop_timer_add(lp->loop, &lp->tick, tick_due, lp);
 	if ((r = pthread_attr_init(&attr)) != 0) {
-		errno = r;
+		r = -r;
 		goto fail;
 	}
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, server_thread_stack(srv));
-	r = pthread_create(&tid, &attr, loop_main, lp);
+	r = -pthread_create(&tid, &attr, loop_main, lp);
 	pthread_attr_destroy(&attr);
-	if (r != 0) {
-		errno = r;
+	if (r < 0)
 		goto fail;
-	}
 	loops[nloops++] = lp;
 	return 0;
 fail:
-	r = -errno;
-	if (lp->wakefd >= 0)
-		close(lp->wakefd);
-	if (lp->epfd >= 0)
-		close(lp->epfd);
-	pthread_mutex_destroy(&lp->lock);
+	mailbox_fini(&lp->inbox);
+	loop_free(lp->loop);
 	free(lp);
 	return r;
 }
@@ -254,9 +229,7 @@ static int
 hand_over(struct server *srv, struct conn *c, unsigned workers)
 {
 	static uint64_t logged_ms;
-	struct loop *lp;
-	uint64_t one = 1, now;
-	bool wake;
+	uint64_t now;
 	int r;
 
 	if (next_loop >= workers)
@@ -275,15 +248,7 @@ hand_over(struct server *srv, struct conn *c, unsigned workers)
 			return server_watch(srv, c);
 		next_loop = 0;
 	}
-	lp = loops[next_loop++];
-	/* Only the first conn since the loop's last look wakes it. */
-	pthread_mutex_lock(&lp->lock);
-	wake = lp->inbox == NULL;
-	c->lnext = lp->inbox;
-	lp->inbox = c;
-	pthread_mutex_unlock(&lp->lock);
-	if (wake)
-		(void)!write(lp->wakefd, &one, sizeof(one));
+	mailbox_post(&loops[next_loop++]->inbox, &c->mail);
 	return 0;
 }
 
@@ -311,8 +276,8 @@ event_child_cleanup(void)
 	unsigned i;
 
 	for (i = 0; i < nloops; i++) {
-		close(loops[i]->epfd);
-		close(loops[i]->wakefd);
+		close(loop_fd(loops[i]->loop));
+		close(loops[i]->inbox.fd);
 	}
 }
 

@@ -42,32 +42,25 @@
 #define ACCEPT_BATCH	64	/* accepts per wake-up, for fairness */
 #define DGRAM_BATCH	64	/* datagrams per wake-up */
 #define EPOLL_BATCH	256
+#define TICK_MS		1000	/* idle timeouts, lingering, STATUS */
 #define RATELIMIT_SLOTS	4096	/* source buckets, fixed */
 #define HARD_STOP_GRACE_MS 3000	/* after the shutdown error, then SIGKILL */
-
-/* epoll tags in the low bits of data.u64; pointers are 8-byte aligned. */
-#define TAG_CONN	0
-#define TAG_LISTENER	1
-#define TAG_SIGNAL	2
-#define TAG_DONE	3
-#define TAG_RESULT	4
-#define TAG_MASK	7
 
 struct server {
 	struct config	*cfg;
 	const struct model_ops *model;
 	struct listener	*listeners;
 
-	int		 epfd;
+	struct loop	*loop;
 	int		 sigfd;
-	int		 donefd;	/* threads report finished conns */
+	struct loop_io	 sig_io;
+	struct mailbox	 done;		/* threads hand back finished conns */
 	int		 stopfd;	/* readable once threads must stop */
 	int		 resultfd[2];	/* fork children report how they ended */
+	struct loop_io	 result_io;
 
 	struct conn	*active;	/* every running session */
 	size_t		 nactive;
-	pthread_mutex_t	 done_lock;
-	struct conn	*done;
 
 	struct lstats	*stats;		/* STATS_SLOTS, MAP_SHARED */
 	bool		 slot_owned[STATS_SLOTS];	/* by a listener */
@@ -83,13 +76,15 @@ struct server {
 
 	bool		 stopping;
 	bool		 hard_stop;
-	uint64_t	 accept_paused_until_ms; /* EMFILE back-off, 0 = none */
+	bool		 kill_now;	/* the grace after stop_hard is over */
+	bool		 accept_paused;	/* EMFILE back-off */
 	uint64_t	 accept_error_logged_ms;
-	uint64_t	 stop_deadline_ms;
-	uint64_t	 kill_deadline_ms;
 	uint64_t	 watchdog_ms;	/* interval, 0 = none */
-	uint64_t	 next_watchdog_ms;
-	uint64_t	 next_tick_ms;
+	struct loop_timer watchdog;
+	struct loop_timer tick;
+	struct loop_timer accept_pause;
+	struct loop_timer stop_deadline;
+	struct loop_timer kill_deadline;
 	char		 reload_error[512];
 	int		 forced_level;	/* -l on the command line, or -1 */
 	int		 child_close_fd; /* main's pidfile: children close it */
@@ -254,26 +249,6 @@ update_status(struct server *srv)
 	notify_status(buf);
 }
 
-/* ---- epoll ---- */
-
-static int
-ep_add(struct server *srv, int fd, uint32_t events, void *ptr, int tag)
-{
-	struct epoll_event ev = { .events = events };
-
-	ev.data.u64 = (uint64_t)(uintptr_t)ptr | (uint64_t)tag;
-	return epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
-static int
-ep_mod(struct server *srv, int fd, uint32_t events, void *ptr, int tag)
-{
-	struct epoll_event ev = { .events = events };
-
-	ev.data.u64 = (uint64_t)(uintptr_t)ptr | (uint64_t)tag;
-	return epoll_ctl(srv->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
-}
-
 /* ---- listeners ---- */
 
 /* A name for the fd store: systemd forbids ':' in FDNAME. */
@@ -332,6 +307,8 @@ fdstore_keeps_sockets(void)
 	return getenv("INVOCATION_ID") != NULL;
 }
 
+static void	listener_ready(struct loop_io *io, uint32_t revents);
+
 static int
 listener_attach(struct server *srv, struct listener *l)
 {
@@ -339,10 +316,9 @@ listener_attach(struct server *srv, struct listener *l)
 	int r;
 
 	l->stats_slot = stats_alloc(srv);
-	r = ep_add(srv, l->fd, 0, l, TAG_LISTENER);
+	r = loop_add(srv->loop, &l->io, l->fd, 0, listener_ready, srv);
 	if (r < 0)
 		return r;
-	l->armed = false;
 	/* Keep our own sockets across restarts (FileDescriptorStoreMax=). */
 	if (notify_enabled() && !l->adopted) {
 		fdstore_name(l, name, sizeof(name));
@@ -389,8 +365,7 @@ listener_detach(struct server *srv, struct listener *l, bool forget)
 	char name[256];
 	int r;
 
-	if (l->fd >= 0)
-		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+	loop_del(srv->loop, &l->io);
 	if (forget && notify_enabled()) {
 		if (l->stored_as[0])
 			snprintf(name, sizeof(name), "%s", l->stored_as);
@@ -671,44 +646,28 @@ conn_finished(struct server *srv, struct conn *c)
 {
 	active_remove(srv, c);
 	conn_free(c);
-	srv->accept_paused_until_ms = 0;	/* a descriptor is free again */
+	/* A descriptor is free again. */
+	srv->accept_paused = false;
+	loop_timer_set(&srv->accept_pause, 0);
 	update_arming(srv);
 }
 
 void
 server_conn_done(struct server *srv, struct conn *c)
 {
-	uint64_t one = 1;
-
-	/*
-	 * Only the first finished conn since the last drain wakes the loop.
-	 * The write is made under the lock and srv is not touched after the
-	 * unlock: once the last conn is in the queue, the loop may drain it,
-	 * stop and free srv.
-	 */
-	pthread_mutex_lock(&srv->done_lock);
-	if (srv->done == NULL)
-		(void)!write(srv->donefd, &one, sizeof(one));
-	c->done_next = srv->done;
-	srv->done = c;
-	pthread_mutex_unlock(&srv->done_lock);
+	/* srv is not touched after: the loop may take c, stop, free srv. */
+	mailbox_post(&srv->done, &c->mail);
 }
 
 static void
-drain_done(struct server *srv)
+done_ready(struct loop_io *io, uint32_t revents)
 {
-	struct conn *c, *next;
-	uint64_t v;
+	struct server *srv = io->data;
+	struct mailbox_link *m, *next;
 
-	/* Read before taking the list, so no wake-up can be lost. */
-	(void)!read(srv->donefd, &v, sizeof(v));
-	pthread_mutex_lock(&srv->done_lock);
-	c = srv->done;
-	srv->done = NULL;
-	pthread_mutex_unlock(&srv->done_lock);
-	for (; c; c = next) {
-		next = c->done_next;
-		conn_finished(srv, c);
+	for (m = mailbox_take(&srv->done); m; m = next) {
+		next = m->next;
+		conn_finished(srv, mailbox_item(m, struct conn, mail));
 	}
 }
 
@@ -718,9 +677,9 @@ server_child_cleanup(struct server *srv, int keep)
 	struct listener *l;
 	struct conn *c;
 
-	close(srv->epfd);
+	close(loop_fd(srv->loop));
 	close(srv->sigfd);
-	close(srv->donefd);
+	close(srv->done.fd);
 	close(srv->stopfd);
 	close(srv->resultfd[0]);
 	model_child_cleanup();
@@ -805,11 +764,17 @@ read_child_results(struct server *srv)
 	}
 }
 
+static void
+results_ready(struct loop_io *io, uint32_t revents)
+{
+	read_child_results(io->data);
+}
+
+static void	loop_conn_io(struct loop_io *io, uint32_t events);
+
 int
 server_watch(struct server *srv, struct conn *c)
 {
-	int r;
-
 	c->in_loop = true;
 	/*
 	 * The first line usually arrives with the connection: try it now,
@@ -817,38 +782,32 @@ server_watch(struct server *srv, struct conn *c)
 	 */
 	session_io(&c->sess, POLLIN);
 	if (c->sess.state == SS_DONE) {
-		c->events = 0;
 		c->finished_early = true;
 		return 0;
 	}
-	c->events = session_epoll_events(&c->sess);
-	r = ep_add(srv, c->fd, c->events, c, TAG_CONN);
-	return r;
+	return loop_add(srv->loop, &c->io, c->fd,
+	    session_epoll_events(&c->sess), loop_conn_io, c);
 }
 
 static void
 loop_conn_update(struct server *srv, struct conn *c)
 {
-	uint32_t ev;
-
 	if (c->sess.state == SS_DONE) {
-		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		loop_del(srv->loop, &c->io);
 		server_log_end(srv, c);
 		conn_finished(srv, c);
 		return;
 	}
-	ev = session_epoll_events(&c->sess);
-	if (ev != c->events) {
-		c->events = ev;
-		(void)ep_mod(srv, c->fd, ev, c, TAG_CONN);
-	}
+	(void)loop_mod(srv->loop, &c->io, session_epoll_events(&c->sess));
 }
 
 static void
-loop_conn_io(struct server *srv, struct conn *c, uint32_t events)
+loop_conn_io(struct loop_io *io, uint32_t events)
 {
+	struct conn *c = io->data;
+
 	session_io_epoll(&c->sess, events);
-	loop_conn_update(srv, c);
+	loop_conn_update(c->srv, c);
 }
 
 /* Once a second: idle timeouts and lingering closes of loop sessions. */
@@ -888,18 +847,13 @@ update_arming(struct server *srv)
 	for (l = srv->listeners; l; l = l->next) {
 		if (srv->stopping)
 			arm = false;
-		else if (l->socktype != SOCK_DGRAM &&
-		    srv->accept_paused_until_ms != 0)
+		else if (l->socktype != SOCK_DGRAM && srv->accept_paused)
 			arm = false;
 		else if (l->socktype == SOCK_DGRAM)
 			arm = srv->model->in_loop || !full || reject;
 		else
 			arm = !full || reject;
-		if (arm != l->armed) {
-			l->armed = arm;
-			(void)ep_mod(srv, l->fd, arm ? EPOLLIN : 0, l,
-			    TAG_LISTENER);
-		}
+		(void)loop_mod(srv->loop, &l->io, arm ? EPOLLIN : 0);
 	}
 }
 
@@ -1051,7 +1005,7 @@ accept_ready(struct server *srv, struct listener *l)
 	socklen_t len;
 	int i, fd;
 
-	for (i = 0; i < ACCEPT_BATCH && l->armed; i++) {
+	for (i = 0; i < ACCEPT_BATCH && l->io.events; i++) {
 		len = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1075,7 +1029,8 @@ accept_ready(struct server *srv, struct listener *l)
 					    srv->nactive);
 					srv->accept_error_logged_ms = now;
 				}
-				srv->accept_paused_until_ms = now + 100;
+				srv->accept_paused = true;
+				loop_timer_set(&srv->accept_pause, now + 100);
 				update_arming(srv);
 				return;
 			}
@@ -1216,7 +1171,7 @@ dgram_ready(struct server *srv, struct listener *l)
 	ssize_t n;
 	int i, r;
 
-	for (i = 0; i < DGRAM_BATCH && l->armed; i++) {
+	for (i = 0; i < DGRAM_BATCH && l->io.events; i++) {
 		memset(&tmp, 0, sizeof(tmp));
 		tmp.peerlen = sizeof(tmp.peer);
 		n = dgpeer_recv(l->fd, srv->dgbuf, srv->dgcap,
@@ -1283,6 +1238,19 @@ dgram_ready(struct server *srv, struct listener *l)
 		}
 		update_arming(srv);
 	}
+}
+
+static void
+listener_ready(struct loop_io *io, uint32_t revents)
+{
+	struct server *srv = io->data;
+	struct listener *l = (struct listener *)(void *)((char *)io -
+	    offsetof(struct listener, io));
+
+	if (l->socktype == SOCK_DGRAM)
+		dgram_ready(srv, l);
+	else
+		accept_ready(srv, l);
 }
 
 /* ---- reload ---- */
@@ -1466,6 +1434,7 @@ reload(struct server *srv)
 		    "at restart");
 	srv->cfg = cfg;
 	srv->model = model_get(cfg->concurrency.model);
+	loop_busy_poll(srv->loop, cfg->concurrency.busy_poll);
 	if (rl_changed) {
 		ratelimit_free(srv->rl);
 		srv->rl = rl;
@@ -1508,8 +1477,9 @@ begin_stop(struct server *srv, const char *why)
 		listener_detach(srv, l, false);
 	}
 	srv->listeners = NULL;
-	srv->stop_deadline_ms = clock_ms() +
-	    (uint64_t)srv->cfg->shutdown_timeout * 1000;
+	loop_busy_poll(srv->loop, 0);
+	loop_timer_set(&srv->stop_deadline, clock_ms() +
+	    (uint64_t)srv->cfg->shutdown_timeout * 1000);
 }
 
 /* Time is up: every session gets "ERROR server shutting down". */
@@ -1535,7 +1505,8 @@ stop_hard(struct server *srv)
 			loop_conn_update(srv, c);
 		}
 	}
-	srv->kill_deadline_ms = clock_ms() + HARD_STOP_GRACE_MS;
+	loop_timer_set(&srv->stop_deadline, 0);
+	loop_timer_set(&srv->kill_deadline, clock_ms() + HARD_STOP_GRACE_MS);
 }
 
 /*
@@ -1597,8 +1568,9 @@ reap(struct server *srv)
 }
 
 static void
-handle_signals(struct server *srv)
+signal_ready(struct loop_io *io, uint32_t revents)
 {
+	struct server *srv = io->data;
 	struct signalfd_siginfo si;
 
 	while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si)) {
@@ -1627,42 +1599,48 @@ handle_signals(struct server *srv)
 	}
 }
 
-static int
-next_timeout(struct server *srv, uint64_t now)
+static void
+watchdog_due(struct loop_timer *t, uint64_t now)
 {
-	uint64_t t = srv->next_tick_ms;
+	struct server *srv = t->data;
 
-	if (srv->watchdog_ms && srv->next_watchdog_ms < t)
-		t = srv->next_watchdog_ms;
-	if (srv->stopping && !srv->hard_stop && srv->stop_deadline_ms < t)
-		t = srv->stop_deadline_ms;
-	if (srv->accept_paused_until_ms && srv->accept_paused_until_ms < t)
-		t = srv->accept_paused_until_ms;
-	if (srv->hard_stop && srv->kill_deadline_ms < t)
-		t = srv->kill_deadline_ms;
-	return t > now ? (int)(t - now) : 0;
+	/* Only a loop that gets here is healthy enough to pet it. */
+	notify_watchdog();
+	loop_timer_set(t, now + srv->watchdog_ms);
 }
 
 static void
-timers(struct server *srv, uint64_t now)
+tick_due(struct loop_timer *t, uint64_t now)
 {
-	if (srv->watchdog_ms && now >= srv->next_watchdog_ms) {
-		/* Only a loop that gets here is healthy enough to pet it. */
-		notify_watchdog();
-		srv->next_watchdog_ms = now + srv->watchdog_ms;
-	}
-	if (now >= srv->next_tick_ms) {
-		loop_conn_tick(srv, now);
-		if (!srv->stopping)
-			update_status(srv);
-		srv->next_tick_ms = now + 1000;
-	}
-	if (srv->accept_paused_until_ms && now >= srv->accept_paused_until_ms) {
-		srv->accept_paused_until_ms = 0;
-		update_arming(srv);
-	}
-	if (srv->stopping && !srv->hard_stop && now >= srv->stop_deadline_ms)
-		stop_hard(srv);
+	struct server *srv = t->data;
+
+	loop_conn_tick(srv, now);
+	if (!srv->stopping)
+		update_status(srv);
+	loop_timer_set(t, now + TICK_MS);
+}
+
+static void
+accept_pause_due(struct loop_timer *t, uint64_t now)
+{
+	struct server *srv = t->data;
+
+	srv->accept_paused = false;
+	update_arming(srv);
+}
+
+static void
+stop_deadline_due(struct loop_timer *t, uint64_t now)
+{
+	stop_hard(t->data);
+}
+
+static void
+kill_deadline_due(struct loop_timer *t, uint64_t now)
+{
+	struct server *srv = t->data;
+
+	srv->kill_now = true;
 }
 
 /* The last step: nothing of ours may outlive the daemon. */
@@ -1679,48 +1657,10 @@ kill_children(struct server *srv)
 		}
 }
 
-/*
- * epoll_wait() for the loop.  With busy_poll set, a wait that follows
- * activity first polls without sleeping for up to that many microseconds
- * (like HAProxy's busy-polling, but bounded): a CPU that halts between two
- * events is slow to wake on a virtual machine whose host has guest halt
- * polling off, and every connection then pays for that wake.  An idle loop
- * still sleeps.
- */
-static int
-wait_events(struct server *srv, struct epoll_event *evs, int timeout,
-    bool active)
-{
-	int us = srv->cfg->concurrency.busy_poll;
-	uint64_t start, now, until, spent_ms;
-	int n;
-
-	if (us == 0 || !active || timeout == 0 || srv->stopping)
-		return epoll_wait(srv->epfd, evs, EPOLL_BATCH, timeout);
-	/* Polling never delays a timer. */
-	start = clock_ns();
-	until = start + (uint64_t)us * 1000u;
-	if (timeout > 0 && start + (uint64_t)timeout * 1000000u < until)
-		until = start + (uint64_t)timeout * 1000000u;
-	do {
-		if ((n = epoll_wait(srv->epfd, evs, EPOLL_BATCH, 0)) != 0)
-			return n;
-	} while ((now = clock_ns()) < until);
-	if (timeout > 0) {
-		spent_ms = (now - start) / 1000000u;
-		timeout = spent_ms >= (uint64_t)timeout ? 0 :
-		    timeout - (int)spent_ms;
-	}
-	return epoll_wait(srv->epfd, evs, EPOLL_BATCH, timeout);
-}
-
 int
 server_run(struct server *srv)
 {
-	struct epoll_event evs[EPOLL_BATCH];
-	uint64_t now;
-	void *ptr;
-	int n = 0, i, tag;
+	int n;
 
 	update_arming(srv);
 	{
@@ -1731,53 +1671,18 @@ server_run(struct server *srv)
 		log_msg(LOG_NOTICE, "ready: %s", buf);
 	}
 	for (;;) {
-		now = clock_ms();
 		if (srv->stopping && srv->nactive == 0)
 			break;
-		if (srv->hard_stop && now >= srv->kill_deadline_ms) {
+		if (srv->kill_now) {
 			log_msg(LOG_WARNING, "%zu sessions did not end in time; "
 			    "exiting anyway", srv->nactive);
 			kill_children(srv);
 			break;
 		}
-		n = wait_events(srv, evs, next_timeout(srv, now), n > 0);
-		if (n < 0 && errno != EINTR) {
-			log_msg(LOG_ERR, "epoll_wait: %s", strerror(errno));
+		if ((n = loop_once(srv->loop)) < 0) {
+			log_msg(LOG_ERR, "epoll_wait: %s", strerror(-n));
 			return 71;
 		}
-		for (i = 0; i < n; i++) {
-			tag = (int)(evs[i].data.u64 & TAG_MASK);
-			ptr = (void *)(uintptr_t)(evs[i].data.u64 & ~(uint64_t)TAG_MASK);
-			switch (tag) {
-			case TAG_SIGNAL:
-				handle_signals(srv);
-				break;
-			case TAG_DONE:
-				drain_done(srv);
-				break;
-			case TAG_RESULT:
-				read_child_results(srv);
-				break;
-			case TAG_LISTENER: {
-				struct listener *l = ptr;
-
-				if (srv->stopping)
-					break;
-				if (l->socktype == SOCK_DGRAM)
-					dgram_ready(srv, l);
-				else
-					accept_ready(srv, l);
-				break;
-			}
-			case TAG_CONN:
-				loop_conn_io(srv, ptr, evs[i].events);
-				break;
-			}
-			/* A reload may have closed a listener still in evs. */
-			if (tag == TAG_SIGNAL)
-				break;
-		}
-		timers(srv, clock_ms());
 	}
 	log_msg(LOG_NOTICE, "stopped");
 	return 0;
@@ -1800,10 +1705,9 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->cfg = cfg;
 	srv->forced_level = forced_level;
 	srv->model = model_get(cfg->concurrency.model);
-	srv->epfd = srv->sigfd = srv->donefd = srv->stopfd = -1;
+	srv->sigfd = srv->stopfd = srv->done.fd = -1;
 	srv->resultfd[0] = srv->resultfd[1] = -1;
 	srv->child_close_fd = -1;
-	pthread_mutex_init(&srv->done_lock, NULL);
 	srv->stats = mmap(NULL, sizeof(struct lstats) * STATS_SLOTS,
 	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (srv->stats == MAP_FAILED) {
@@ -1817,21 +1721,29 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGCHLD);
-	if ((srv->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	if (!(srv->loop = loop_new(EPOLL_BATCH)) ||
 	    (srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
-	    (srv->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    (r = mailbox_init(&srv->done)) < 0 ||
 	    (srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
 	    pipe2(srv->resultfd, O_CLOEXEC) < 0 ||
 	    fcntl(srv->resultfd[0], F_SETFL, O_NONBLOCK) < 0) {
+		/* mailbox_init() leaves errno as eventfd() set it. */
 		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
 		goto fail;
 	}
-	if (ep_add(srv, srv->sigfd, EPOLLIN, NULL, TAG_SIGNAL) < 0 ||
-	    ep_add(srv, srv->donefd, EPOLLIN, NULL, TAG_DONE) < 0 ||
-	    ep_add(srv, srv->resultfd[0], EPOLLIN, NULL, TAG_RESULT) < 0) {
-		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+	if ((r = loop_add(srv->loop, &srv->sig_io, srv->sigfd, EPOLLIN,
+	    signal_ready, srv)) < 0 ||
+	    (r = mailbox_watch(&srv->done, srv->loop, done_ready, srv)) < 0 ||
+	    (r = loop_add(srv->loop, &srv->result_io, srv->resultfd[0],
+	    EPOLLIN, results_ready, srv)) < 0) {
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(-r));
 		goto fail;
 	}
+	loop_timer_add(srv->loop, &srv->watchdog, watchdog_due, srv);
+	loop_timer_add(srv->loop, &srv->tick, tick_due, srv);
+	loop_timer_add(srv->loop, &srv->accept_pause, accept_pause_due, srv);
+	loop_timer_add(srv->loop, &srv->stop_deadline, stop_deadline_due, srv);
+	loop_timer_add(srv->loop, &srv->kill_deadline, kill_deadline_due, srv);
 	if (!(used = calloc(cfg->nlisten + 1, sizeof(*used))) ||
 	    dgram_buffers_for(srv, cfg) < 0) {
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
@@ -1862,9 +1774,10 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 		goto fail;
 	}
 	own_dgram_ports(srv);
-	srv->watchdog_ms = notify_watchdog_usec() / 2000;
-	srv->next_watchdog_ms = clock_ms();
-	srv->next_tick_ms = clock_ms() + 1000;
+	loop_busy_poll(srv->loop, cfg->concurrency.busy_poll);
+	if ((srv->watchdog_ms = notify_watchdog_usec() / 2000) > 0)
+		loop_timer_set(&srv->watchdog, clock_ms());
+	loop_timer_set(&srv->tick, clock_ms() + TICK_MS);
 	free(used);
 	return srv;
 fail:
@@ -1905,12 +1818,10 @@ server_free(struct server *srv)
 	free(srv->bad_ports);
 	if (srv->stats)
 		munmap(srv->stats, sizeof(struct lstats) * STATS_SLOTS);
-	if (srv->epfd >= 0)
-		close(srv->epfd);
+	loop_free(srv->loop);
 	if (srv->sigfd >= 0)
 		close(srv->sigfd);
-	if (srv->donefd >= 0)
-		close(srv->donefd);
+	mailbox_fini(&srv->done);
 	if (srv->stopfd >= 0)
 		close(srv->stopfd);
 	if (srv->resultfd[0] >= 0) {

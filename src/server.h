@@ -13,6 +13,8 @@
 
 #include "config.h"
 #include "dgpeer.h"
+#include "loop.h"
+#include "mailbox.h"
 #include "netaddr.h"
 #include "session.h"
 
@@ -50,12 +52,12 @@ struct conn {
 	int		 idle_timeout;
 	pid_t		 pid;		/* fork model: the child */
 	uint64_t	 start_ms;
-	uint32_t	 events;	/* epoll events registered (in loop) */
+	struct loop_io	 io;		/* its socket, in the loop driving it */
 	struct session	 sess;
 	char		*data;		/* datagram payload */
 	size_t		 datalen;
 	struct conn	*prev, *next;	/* active list */
-	struct conn	*done_next;	/* finished-thread queue */
+	struct mailbox_link mail;	/* to a loop thread, or back when done */
 	struct conn	*lprev, *lnext;	/* an event loop thread's list */
 };
 
