@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,8 +36,8 @@
 #include "notify.h"
 #include "ratelimit.h"
 #include "server.h"
+#include "stats.h"
 
-#define STATS_SLOTS	64	/* listeners ever open at once */
 #define ACCEPT_BATCH	64	/* accepts per wake-up, for fairness */
 #define DGRAM_BATCH	64	/* datagrams per wake-up */
 #define EPOLL_BATCH	256
@@ -62,10 +61,7 @@ struct server {
 	struct conn	*active;	/* every running session */
 	size_t		 nactive;
 
-	struct lstats	*stats;		/* STATS_SLOTS, MAP_SHARED */
-	bool		 slot_owned[STATS_SLOTS];	/* by a listener */
-	unsigned	 slot_conns[STATS_SLOTS];	/* conns counting in it */
-	struct lstats	 retired;	/* counts of closed listeners */
+	struct stats	 stats;
 
 	struct ratelimit *rl;
 	char		*dgbuf;		/* one datagram */
@@ -101,116 +97,43 @@ static void	update_arming(struct server *srv);
 
 /* ---- statistics ---- */
 
-struct lstats *
-server_stats(struct server *srv, int slot)
-{
-	if (slot < 0 || slot >= STATS_SLOTS)
-		return &srv->retired;
-	return &srv->stats[slot];
-}
-
-/*
- * A slot is in use while its listener or any session started on it (a
- * thread, a loop thread or a fork child may still count lines in it after
- * a reload removed the listener) uses it; only then is it reused.
- */
-static bool
-slot_in_use(const struct server *srv, int i)
-{
-	return srv->slot_owned[i] || srv->slot_conns[i] > 0;
-}
-
-static int
-stats_alloc(struct server *srv)
-{
-	int i;
-
-	for (i = 0; i < STATS_SLOTS; i++)
-		if (!slot_in_use(srv, i)) {
-			srv->slot_owned[i] = true;
-			memset((void *)&srv->stats[i], 0, sizeof(srv->stats[i]));
-			return i;
-		}
-	return -1;
-}
-
-static void
-stats_add(struct lstats *to, struct lstats *from)
-{
-	to->sessions += from->sessions;
-	to->lines += from->lines;
-	to->errors += from->errors;
-	to->rejects += from->rejects;
-	to->refused += from->refused;
-	to->dropped += from->dropped;
-}
-
-/* A conn counts in its listener's slot from conn_new() to conn_free(). */
-static void
-stats_ref(struct server *srv, int slot)
-{
-	if (slot >= 0 && slot < STATS_SLOTS)
-		srv->slot_conns[slot]++;
-}
-
-/* The listener (or a conn) is done with slot: fold it once unused. */
-static void
-stats_unref(struct server *srv, int slot, bool listener)
-{
-	if (slot < 0 || slot >= STATS_SLOTS)
-		return;
-	if (listener)
-		srv->slot_owned[slot] = false;
-	else
-		srv->slot_conns[slot]--;
-	if (!slot_in_use(srv, slot))
-		stats_add(&srv->retired, &srv->stats[slot]);
-}
-
-static void
-stats_total(struct server *srv, struct lstats *t)
-{
-	int i;
-
-	memset((void *)t, 0, sizeof(*t));
-	stats_add(t, &srv->retired);
-	for (i = 0; i < STATS_SLOTS; i++)
-		if (slot_in_use(srv, i))
-			stats_add(t, &srv->stats[i]);
-}
-
 static const char *
 listener_label(const struct listener *l)
 {
 	return l->conf.name && l->conf.name[0] ? l->conf.name : l->bound;
 }
 
-static void
-status_text(struct server *srv, char *buf, size_t len)
+/* The listeners for stats_text(). */
+static bool
+next_listener(void *arg, void **cursor, struct stats_listener *out)
 {
-	struct listener *l;
-	struct lstats t;
-	size_t o = 0;
+	struct server *srv = arg;
+	struct listener *l = *cursor ? ((struct listener *)*cursor)->next :
+	    srv->listeners;
 
-	stats_total(srv, &t);
-	if (srv->reload_error[0])
-		o += snprintf(buf + o, len - o, "reload failed: %s; ",
-		    srv->reload_error);
-	o += snprintf(buf + o, len - o, "model %s; listening on",
-	    model_name(srv->cfg->concurrency.model));
-	for (l = srv->listeners; l && o < len; l = l->next)
-		o += snprintf(buf + o, len - o, "%s %s %s",
-		    l == srv->listeners ? "" : ",",
-		    transport_name(l->conf.transport), l->bound);
-	if (o < len)
-		snprintf(buf + o, len - o, "; %zu active, %llu sessions, "
-		    "%llu lines, %llu errors, %llu rejected, %llu refused, "
-		    "%llu dropped", srv->nactive,
-		    (unsigned long long)t.sessions,
-		    (unsigned long long)t.lines, (unsigned long long)t.errors,
-		    (unsigned long long)t.rejects,
-		    (unsigned long long)t.refused,
-		    (unsigned long long)t.dropped);
+	if (!l)
+		return false;
+	out->transport = transport_name(l->conf.transport);
+	out->bound = l->bound;
+	out->label = listener_label(l);
+	out->slot = l->stats_slot;
+	*cursor = l;
+	return true;
+}
+
+/* The STATUS text; with detail, the SIGUSR1 statistics line. */
+static void
+status_text(struct server *srv, char *buf, size_t len, bool detail)
+{
+	struct stats_status ss = {
+		.reload_error = srv->reload_error,
+		.model = model_name(srv->cfg->concurrency.model),
+		.active = srv->nactive,
+		.next = next_listener,
+		.arg = srv,
+	};
+
+	stats_text(&srv->stats, &ss, detail, buf, len);
 }
 
 /* SIGUSR1: one line with the totals, then each listener's figures. */
@@ -218,23 +141,8 @@ static void
 log_statistics(struct server *srv)
 {
 	char buf[4096];
-	struct listener *l;
-	struct lstats *s;
-	size_t o;
 
-	status_text(srv, buf, sizeof(buf));
-	o = strlen(buf);
-	for (l = srv->listeners; l && o < sizeof(buf); l = l->next) {
-		s = server_stats(srv, l->stats_slot);
-		o += snprintf(buf + o, sizeof(buf) - o, "; %s %s: %llu sessions, "
-		    "%llu lines, %llu errors, %llu rejected, %llu refused, "
-		    "%llu dropped", transport_name(l->conf.transport),
-		    listener_label(l), (unsigned long long)s->sessions,
-		    (unsigned long long)s->lines, (unsigned long long)s->errors,
-		    (unsigned long long)s->rejects,
-		    (unsigned long long)s->refused,
-		    (unsigned long long)s->dropped);
-	}
+	status_text(srv, buf, sizeof(buf), true);
 	log_msg(LOG_INFO, "statistics: %s", buf);
 }
 
@@ -245,7 +153,7 @@ update_status(struct server *srv)
 
 	if (!notify_enabled())	/* once a second: skip the formatting too */
 		return;
-	status_text(srv, buf, sizeof(buf));
+	status_text(srv, buf, sizeof(buf), false);
 	notify_status(buf);
 }
 
@@ -315,7 +223,7 @@ listener_attach(struct server *srv, struct listener *l)
 	char name[256];
 	int r;
 
-	l->stats_slot = stats_alloc(srv);
+	l->stats_slot = stats_claim(&srv->stats);
 	r = loop_add(srv->loop, &l->io, l->fd, 0, listener_ready, srv);
 	if (r < 0)
 		return r;
@@ -374,7 +282,7 @@ listener_detach(struct server *srv, struct listener *l, bool forget)
 		notify_fdstore_remove(name);
 		l->stored = false;	/* gone for good: remove our file */
 	}
-	stats_unref(srv, l->stats_slot, true);
+	stats_release(&srv->stats, l->stats_slot);
 	l->stats_slot = -1;
 	if (l->conf.path)
 		snprintf(name, sizeof(name), "%s", l->conf.path);
@@ -565,7 +473,7 @@ conn_new(struct server *srv, struct listener *l)
 	c->fd = -1;
 	c->pid = -1;
 	c->stats_slot = l->stats_slot;
-	stats_ref(srv, c->stats_slot);
+	stats_ref(&srv->stats, c->stats_slot);
 	c->transport = transport_name(l->conf.transport);
 	snprintf(c->lname, sizeof(c->lname), "%s", listener_label(l));
 	c->max_line = (size_t)srv->cfg->session.max_line_length;
@@ -579,7 +487,7 @@ conn_free(struct conn *c)
 {
 	if (!c)
 		return;
-	stats_unref(c->srv, c->stats_slot, false);
+	stats_unref(&c->srv->stats, c->stats_slot);
 	session_free(&c->sess);
 	if (c->own_fd && c->fd >= 0)
 		close(c->fd);
@@ -623,7 +531,7 @@ void
 server_log_end(struct server *srv, struct conn *c)
 {
 	struct log_fields f = LOG_FIELDS_INIT;
-	struct lstats *st = server_stats(srv, c->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, c->stats_slot);
 	enum session_end e = c->sess.end;
 
 	if (session_end_is_error(e) && c->pid <= 0)
@@ -731,7 +639,7 @@ void
 server_child_report(struct server *srv, struct conn *c)
 {
 	struct child_result r = { getpid(), (int)c->sess.end, c->sess.lines };
-	struct lstats *st = server_stats(srv, c->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, c->stats_slot);
 
 	if (session_end_is_error(c->sess.end))
 		atomic_fetch_add(&st->errors, 1);
@@ -906,7 +814,7 @@ accept_one(struct server *srv, struct listener *l, int fd,
 {
 	const struct config *cfg = srv->cfg;
 	struct acl acl = config_acl(cfg);
-	struct lstats *st = server_stats(srv, l->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, l->stats_slot);
 	struct log_fields f = LOG_FIELDS_INIT;
 	struct ucred uc = { 0, 0, 0 };
 	struct conn *c;
@@ -1084,7 +992,7 @@ void
 server_answer_dgram(struct server *srv, struct conn *c)
 {
 	char *out = c->in_loop ? srv->dgout : NULL;
-	struct lstats *st = server_stats(srv, c->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, c->stats_slot);
 	bool is_error;
 	size_t n;
 
@@ -1117,7 +1025,7 @@ dgram_admit(struct server *srv, struct listener *l, struct conn *c,
 {
 	const struct config *cfg = srv->cfg;
 	struct acl acl = config_acl(cfg);
-	struct lstats *st = server_stats(srv, l->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, l->stats_slot);
 	struct netaddr_source src;
 	enum dg_verdict v;
 
@@ -1166,7 +1074,7 @@ dgram_admit(struct server *srv, struct listener *l, struct conn *c,
 static void
 dgram_ready(struct server *srv, struct listener *l)
 {
-	struct lstats *st = server_stats(srv, l->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, l->stats_slot);
 	struct conn tmp, *c;
 	ssize_t n;
 	int i, r;
@@ -1452,7 +1360,7 @@ done:
 	{
 		char buf[2048];
 
-		status_text(srv, buf, sizeof(buf));
+		status_text(srv, buf, sizeof(buf), false);
 		notify_ready(buf);
 	}
 }
@@ -1525,7 +1433,7 @@ log_end_unreported(struct server *srv, struct conn *c, int status)
 	else
 		snprintf(why, sizeof(why), "ended without a report, exit "
 		    "status %d", WEXITSTATUS(status));
-	atomic_fetch_add(&server_stats(srv, c->stats_slot)->errors, 1);
+	atomic_fetch_add(&stats_of(&srv->stats, c->stats_slot)->errors, 1);
 	fields_of(c, &f);
 	f.duration_ms = (long long)(clock_ms() - c->start_ms);
 	f.error = WIFSIGNALED(status) ? "signal" : "no report";
@@ -1557,7 +1465,7 @@ reap(struct server *srv)
 		else if (!c->dgram)
 			log_end_unreported(srv, c, status);
 		else if (WIFSIGNALED(status)) {
-			atomic_fetch_add(&server_stats(srv,
+			atomic_fetch_add(&stats_of(&srv->stats,
 			    c->stats_slot)->errors, 1);
 			log_msg(LOG_WARNING, "child %d for the datagram from %s "
 			    "killed by signal %d", (int)pid, c->peerstr,
@@ -1666,7 +1574,7 @@ server_run(struct server *srv)
 	{
 		char buf[2048];
 
-		status_text(srv, buf, sizeof(buf));
+		status_text(srv, buf, sizeof(buf), false);
 		notify_ready(buf);
 		log_msg(LOG_NOTICE, "ready: %s", buf);
 	}
@@ -1708,11 +1616,8 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->sigfd = srv->stopfd = srv->done.fd = -1;
 	srv->resultfd[0] = srv->resultfd[1] = -1;
 	srv->child_close_fd = -1;
-	srv->stats = mmap(NULL, sizeof(struct lstats) * STATS_SLOTS,
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (srv->stats == MAP_FAILED) {
-		srv->stats = NULL;
-		snprintf(err, errlen, "mmap: %s", strerror(errno));
+	if ((r = stats_init(&srv->stats)) < 0) {
+		snprintf(err, errlen, "mmap: %s", strerror(-r));
 		goto fail;
 	}
 	sigemptyset(&mask);
@@ -1816,8 +1721,7 @@ server_free(struct server *srv)
 	free(srv->dgbuf);
 	free(srv->dgout);
 	free(srv->bad_ports);
-	if (srv->stats)
-		munmap(srv->stats, sizeof(struct lstats) * STATS_SLOTS);
+	stats_fini(&srv->stats);
 	loop_free(srv->loop);
 	if (srv->sigfd >= 0)
 		close(srv->sigfd);

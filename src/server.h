@@ -20,16 +20,6 @@
 
 struct server;
 
-/* Statistics of one listener, in memory shared with forked children. */
-struct lstats {
-	_Atomic uint64_t sessions;	/* sessions started / datagrams answered */
-	_Atomic uint64_t lines;		/* lines (requests) answered */
-	_Atomic uint64_t errors;	/* sessions ended by an error */
-	_Atomic uint64_t rejects;	/* refused for limits (busy) */
-	_Atomic uint64_t refused;	/* refused by the access lists */
-	_Atomic uint64_t dropped;	/* datagrams dropped (checks, rate) */
-};
-
 /* One stream session or one datagram request. */
 struct conn {
 	struct server	*srv;
@@ -83,8 +73,6 @@ void		 server_conn_done(struct server *srv, struct conn *c);
 int		 server_stop_fd(const struct server *srv);
 /* In a forked child: close every fd of the parent but keep. -1 = none. */
 void		 server_child_cleanup(struct server *srv, int keep);
-/* Shared statistics of a slot (never NULL). */
-struct lstats	*server_stats(struct server *srv, int slot);
 /* In a forked child: hand the session's outcome to the parent. */
 void		 server_child_report(struct server *srv, struct conn *c);
 /* Log the end of a session and count it. */

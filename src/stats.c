@@ -1,0 +1,179 @@
+/*
+ * stats.c - shared statistics slots and the status text (see stats.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "stats.h"
+
+#define SLOTS_SIZE	(sizeof(struct lstats) * STATS_SLOTS)
+
+int
+stats_init(struct stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->slots = mmap(NULL, SLOTS_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (st->slots == MAP_FAILED) {
+		st->slots = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+void
+stats_fini(struct stats *st)
+{
+	if (st->slots)
+		munmap(st->slots, SLOTS_SIZE);
+	st->slots = NULL;
+}
+
+struct lstats *
+stats_of(struct stats *st, int slot)
+{
+	if (slot < 0 || slot >= STATS_SLOTS)
+		return &st->retired;
+	return &st->slots[slot];
+}
+
+/*
+ * A slot is in use while its listener or any session started on it (a
+ * thread, a loop thread or a fork child may still count lines in it after
+ * a reload removed the listener) uses it; only then is it reused.
+ */
+static bool
+in_use(const struct stats *st, int i)
+{
+	return st->owned[i] || st->conns[i] > 0;
+}
+
+int
+stats_claim(struct stats *st)
+{
+	int i;
+
+	for (i = 0; i < STATS_SLOTS; i++)
+		if (!in_use(st, i)) {
+			st->owned[i] = true;
+			memset((void *)&st->slots[i], 0, sizeof(st->slots[i]));
+			return i;
+		}
+	return -1;
+}
+
+static void
+add(struct lstats *to, struct lstats *from)
+{
+	to->sessions += from->sessions;
+	to->lines += from->lines;
+	to->errors += from->errors;
+	to->rejects += from->rejects;
+	to->refused += from->refused;
+	to->dropped += from->dropped;
+}
+
+/* Once unused, a slot's counts join the retired ones. */
+static void
+fold_if_unused(struct stats *st, int slot)
+{
+	if (!in_use(st, slot))
+		add(&st->retired, &st->slots[slot]);
+}
+
+void
+stats_release(struct stats *st, int slot)
+{
+	if (slot < 0 || slot >= STATS_SLOTS)
+		return;
+	st->owned[slot] = false;
+	fold_if_unused(st, slot);
+}
+
+void
+stats_ref(struct stats *st, int slot)
+{
+	if (slot >= 0 && slot < STATS_SLOTS)
+		st->conns[slot]++;
+}
+
+void
+stats_unref(struct stats *st, int slot)
+{
+	if (slot < 0 || slot >= STATS_SLOTS)
+		return;
+	st->conns[slot]--;
+	fold_if_unused(st, slot);
+}
+
+void
+stats_total(struct stats *st, struct lstats *t)
+{
+	int i;
+
+	memset((void *)t, 0, sizeof(*t));
+	add(t, &st->retired);
+	for (i = 0; i < STATS_SLOTS; i++)
+		if (in_use(st, i))
+			add(t, &st->slots[i]);
+}
+
+/* Append to buf at *o; a text that does not fit is cut. */
+static void
+__attribute__((format(printf, 4, 5)))
+append(char *buf, size_t len, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*o + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *o, len - *o, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*o = (size_t)n >= len - *o ? len - 1 : *o + (size_t)n;
+}
+
+static void
+figures(char *buf, size_t len, size_t *o, struct lstats *s)
+{
+	append(buf, len, o, "%llu sessions, %llu lines, %llu errors, "
+	    "%llu rejected, %llu refused, %llu dropped",
+	    (unsigned long long)s->sessions, (unsigned long long)s->lines,
+	    (unsigned long long)s->errors, (unsigned long long)s->rejects,
+	    (unsigned long long)s->refused, (unsigned long long)s->dropped);
+}
+
+void
+stats_text(struct stats *st, const struct stats_status *ss, bool detail,
+    char *buf, size_t len)
+{
+	struct stats_listener l;
+	struct lstats t;
+	void *cur = NULL;
+	size_t o = 0;
+	bool first = true;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	if (ss->reload_error[0])
+		append(buf, len, &o, "reload failed: %s; ", ss->reload_error);
+	append(buf, len, &o, "model %s; listening on", ss->model);
+	while (ss->next(ss->arg, &cur, &l)) {
+		append(buf, len, &o, "%s %s %s", first ? "" : ",",
+		    l.transport, l.bound);
+		first = false;
+	}
+	stats_total(st, &t);
+	append(buf, len, &o, "; %zu active, ", ss->active);
+	figures(buf, len, &o, &t);
+	for (cur = NULL; detail && ss->next(ss->arg, &cur, &l); ) {
+		append(buf, len, &o, "; %s %s: ", l.transport, l.label);
+		figures(buf, len, &o, stats_of(st, l.slot));
+	}
+}
