@@ -14,10 +14,10 @@
 
 #include "acl.h"
 #include "clock.h"
+#include "conn.h"
 #include "inetd.h"
 #include "log.h"
 #include "netaddr.h"
-#include "session.h"
 
 int
 inetd_passed_fd(void)
@@ -37,14 +37,13 @@ inetd_serve(const struct config *cfg, int fd)
 {
 	struct acl acl = config_acl(cfg);
 	struct log_fields f = LOG_FIELDS_INIT;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char peer[NETADDR_STRLEN];
-	struct session s;
+	struct conn c = { .fd = fd, .inetd = true, .transport = "inetd",
+	    .lname = "inetd" };
+	socklen_t len = sizeof(c.peer);
 	sigset_t term;
-	uint64_t start = clock_ms();
 	int stopfd, fl;
 
+	c.start_ms = clock_ms();
 	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0) {
 		log_msg(LOG_ERR, "inetd mode: fd %d is not a connected stream "
 		    "socket", fd);
@@ -55,17 +54,18 @@ inetd_serve(const struct config *cfg, int fd)
 	 * be applied (typically the client reset the connection before we
 	 * ran, and getpeername() says ENOTCONN).
 	 */
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
+	if (getpeername(fd, (struct sockaddr *)&c.peer, &len) < 0) {
 		log_msg(LOG_WARNING, "inetd mode: closing the connection: "
 		    "getpeername: %s (the access lists cannot be applied)",
 		    strerror(errno));
 		close(fd);
 		return 71;
 	}
-	netaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
-	if (!acl_permits(&acl, (struct sockaddr *)&ss)) {
+	netaddr_format((struct sockaddr *)&c.peer, len, c.peerstr,
+	    sizeof(c.peerstr));
+	if (!acl_permits(&acl, (struct sockaddr *)&c.peer)) {
 		log_msg(LOG_NOTICE, "refused connection from %s: denied by "
-		    "access list", peer);
+		    "access list", c.peerstr);
 		close(fd);
 		return 0;
 	}
@@ -78,22 +78,14 @@ inetd_serve(const struct config *cfg, int fd)
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
 	stopfd = signalfd(-1, &term, SFD_CLOEXEC);
-	session_init(&s, fd, (size_t)cfg->session.max_line_length,
+	session_init(&c.sess, fd, (size_t)cfg->session.max_line_length,
 	    cfg->session.idle_timeout);
-	s.peer = peer;
-	f.peer = peer;
-	f.transport = "inetd";
-	f.listener = "inetd";
-	log_fields(LOG_INFO, &f, "connection from %s (inetd mode)", peer);
-	session_run(&s, stopfd);
-	f.duration_ms = (long long)(clock_ms() - start);
-	f.lines = (long long)s.lines;
-	if (session_end_is_error(s.end))
-		f.error = session_end_name(s.end);
-	log_fields(LOG_INFO, &f, "session from %s closed: %s, %llu lines, "
-	    "%lld ms", peer, session_end_name(s.end),
-	    (unsigned long long)s.lines, f.duration_ms);
-	session_free(&s);
+	c.sess.peer = c.peerstr;
+	conn_log_fields(&c, &f);
+	log_fields(LOG_INFO, &f, "connection from %s (inetd mode)", c.peerstr);
+	session_run(&c.sess, stopfd);
+	conn_log_end(&c);
+	session_free(&c.sess);
 	close(fd);
 	if (stopfd >= 0)
 		close(stopfd);

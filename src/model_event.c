@@ -52,12 +52,12 @@ static void	conn_ready(struct loop_io *io, uint32_t events);
 static void
 list_remove(struct evloop *lp, struct conn *c)
 {
-	if (c->lprev)
-		c->lprev->lnext = c->lnext;
+	if (c->ev.prev)
+		c->ev.prev->ev.next = c->ev.next;
 	else
-		lp->conns = c->lnext;
-	if (c->lnext)
-		c->lnext->lprev = c->lprev;
+		lp->conns = c->ev.next;
+	if (c->ev.next)
+		c->ev.next->ev.prev = c->ev.prev;
 	/* A loop without sessions has no timers: it sleeps. */
 	if (!lp->conns)
 		loop_timer_set(&lp->tick, 0);
@@ -71,15 +71,15 @@ update(struct evloop *lp, struct conn *c)
 	int r;
 
 	if (c->sess.state == SS_DONE) {
-		loop_del(lp->loop, &c->io);
+		loop_del(lp->loop, &c->ev.io);
 		list_remove(lp, c);
-		server_log_end(lp->srv, c);
-		server_conn_done(lp->srv, c);
+		conn_ended(c);
+		conns_done(c->set, c);
 		return;
 	}
 	ev = session_epoll_events(&c->sess);
-	r = c->io.added ? loop_mod(lp->loop, &c->io, ev) :
-	    loop_add(lp->loop, &c->io, c->fd, ev, conn_ready, lp);
+	r = c->ev.io.added ? loop_mod(lp->loop, &c->ev.io, ev) :
+	    loop_add(lp->loop, &c->ev.io, c->fd, ev, conn_ready, lp);
 	if (r < 0) {
 		/* Cannot watch it: end it rather than forget it. */
 		c->sess.state = SS_DONE;
@@ -92,7 +92,7 @@ static void
 conn_ready(struct loop_io *io, uint32_t events)
 {
 	struct conn *c = (struct conn *)(void *)((char *)io -
-	    offsetof(struct conn, io));
+	    offsetof(struct conn, ev.io));
 
 	session_io_epoll(&c->sess, events);
 	update(io->data, c);
@@ -109,14 +109,14 @@ inbox_ready(struct loop_io *io, uint32_t revents)
 	for (m = mailbox_take(&lp->inbox); m; m = next) {
 		next = m->next;
 		c = mailbox_item(m, struct conn, mail);
-		c->lprev = NULL;
-		c->lnext = lp->conns;
+		c->ev.prev = NULL;
+		c->ev.next = lp->conns;
 		if (lp->conns)
-			lp->conns->lprev = c;
+			lp->conns->ev.prev = c;
 		else
 			loop_timer_set(&lp->tick, clock_ms() + TICK_MS);
 		lp->conns = c;
-		c->io.added = false;
+		c->ev.io.added = false;
 		/* The first line usually arrived with the connection. */
 		if (lp->stopped)
 			session_shutdown(&c->sess);
@@ -134,7 +134,7 @@ for_each(struct evloop *lp, enum session_state (*f)(struct session *,
 	struct conn *c, *next;
 
 	for (c = lp->conns; c; c = next) {
-		next = c->lnext;
+		next = c->ev.next;
 		f(&c->sess, arg);
 		update(lp, c);
 	}
@@ -248,6 +248,7 @@ hand_over(struct server *srv, struct conn *c, unsigned workers)
 			return server_watch(srv, c);
 		next_loop = 0;
 	}
+	c->on_thread = true;
 	mailbox_post(&loops[next_loop++]->inbox, &c->mail);
 	return 0;
 }

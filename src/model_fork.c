@@ -57,7 +57,7 @@ fork_run(struct server *srv, struct conn *c)
 	if (pid < 0)
 		return -errno;
 	if (pid > 0) {
-		c->pid = pid;
+		c->fork.pid = pid;
 		return 0;
 	}
 	stopfd = child_setup(srv, c, parent, &term);

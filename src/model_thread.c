@@ -43,18 +43,16 @@ static unsigned		 pool_n;
 static void
 run(struct conn *c)
 {
-	struct server *srv = c->srv;
-
 	/* Named, so that ps -L and top -H tell sessions apart. */
 	if (c->dgram) {
 		(void)prctl(PR_SET_NAME, "et-datagram");
-		server_answer_dgram(srv, c);
+		conn_answer_dgram(c, NULL);
 	} else {
 		(void)prctl(PR_SET_NAME, "et-session");
-		session_run(&c->sess, server_stop_fd(srv));
-		server_log_end(srv, c);
+		session_run(&c->sess, c->set->stop_fd);
+		conn_ended(c);
 	}
-	server_conn_done(srv, c);
+	conns_done(c->set, c);
 }
 
 /* Wait as a spare for the next conn; NULL when it is time to exit. */
@@ -150,6 +148,7 @@ dispatch(struct server *srv, struct conn *c)
 	pthread_t tid;
 	int r;
 
+	c->on_thread = true;
 	if (hand_to_spare(c))
 		return 0;
 	if ((r = pthread_attr_init(&attr)) != 0)
@@ -158,6 +157,8 @@ dispatch(struct server *srv, struct conn *c)
 	pthread_attr_setstacksize(&attr, server_thread_stack(srv));
 	r = pthread_create(&tid, &attr, worker, c);
 	pthread_attr_destroy(&attr);
+	if (r != 0)
+		c->on_thread = false;
 	return -r;
 }
 

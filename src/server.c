@@ -53,13 +53,10 @@ struct server {
 	struct loop	*loop;
 	int		 sigfd;
 	struct loop_io	 sig_io;
-	struct mailbox	 done;		/* threads hand back finished conns */
-	int		 stopfd;	/* readable once threads must stop */
 	int		 resultfd[2];	/* fork children report how they ended */
 	struct loop_io	 result_io;
 
-	struct conn	*active;	/* every running session */
-	size_t		 nactive;
+	struct conns	 conns;		/* every running session */
 
 	struct stats	 stats;
 
@@ -128,7 +125,7 @@ status_text(struct server *srv, char *buf, size_t len, bool detail)
 	struct stats_status ss = {
 		.reload_error = srv->reload_error,
 		.model = model_name(srv->cfg->concurrency.model),
-		.active = srv->nactive,
+		.active = srv->conns.n,
 		.next = next_listener,
 		.arg = srv,
 	};
@@ -459,124 +456,27 @@ server_workers(const struct server *srv)
 int
 server_stop_fd(const struct server *srv)
 {
-	return srv->stopfd;
+	return srv->conns.stop_fd;
 }
 
 static struct conn *
-conn_new(struct server *srv, struct listener *l)
+new_conn(struct server *srv, struct listener *l)
 {
-	struct conn *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return NULL;
-	c->srv = srv;
-	c->fd = -1;
-	c->pid = -1;
-	c->stats_slot = l->stats_slot;
-	stats_ref(&srv->stats, c->stats_slot);
-	c->transport = transport_name(l->conf.transport);
-	snprintf(c->lname, sizeof(c->lname), "%s", listener_label(l));
-	c->max_line = (size_t)srv->cfg->session.max_line_length;
-	c->idle_timeout = srv->cfg->session.idle_timeout;
-	c->start_ms = clock_ms();
-	return c;
+	return conn_new(&srv->conns, l->stats_slot,
+	    transport_name(l->conf.transport), listener_label(l),
+	    (size_t)srv->cfg->session.max_line_length,
+	    srv->cfg->session.idle_timeout);
 }
 
+/* A conn left the set: a descriptor is free again, accept may resume. */
 static void
-conn_free(struct conn *c)
+conn_finished(void *arg)
 {
-	if (!c)
-		return;
-	stats_unref(&c->srv->stats, c->stats_slot);
-	session_free(&c->sess);
-	if (c->own_fd && c->fd >= 0)
-		close(c->fd);
-	free(c->data);
-	free(c);
-}
+	struct server *srv = arg;
 
-static void
-active_add(struct server *srv, struct conn *c)
-{
-	c->prev = NULL;
-	c->next = srv->active;
-	if (srv->active)
-		srv->active->prev = c;
-	srv->active = c;
-	srv->nactive++;
-}
-
-static void
-active_remove(struct server *srv, struct conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->active = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	srv->nactive--;
-}
-
-static void
-fields_of(const struct conn *c, struct log_fields *f)
-{
-	f->peer = c->peerstr;
-	f->transport = c->transport;
-	f->listener = c->lname;
-	f->cred = c->cred[0] ? c->cred : NULL;
-}
-
-void
-server_log_end(struct server *srv, struct conn *c)
-{
-	struct log_fields f = LOG_FIELDS_INIT;
-	struct lstats *st = stats_of(&srv->stats, c->stats_slot);
-	enum session_end e = c->sess.end;
-
-	if (session_end_is_error(e) && c->pid <= 0)
-		atomic_fetch_add(&st->errors, 1);
-	fields_of(c, &f);
-	f.duration_ms = (long long)(clock_ms() - c->start_ms);
-	f.lines = (long long)c->sess.lines;
-	if (session_end_is_error(e))
-		f.error = session_end_name(e);
-	log_fields(session_end_is_error(e) && e != SESSION_IDLE ?
-	    LOG_NOTICE : LOG_INFO, &f,
-	    "session from %s on %s closed: %s, %llu lines, %lld ms",
-	    c->peerstr, c->lname, session_end_name(e),
-	    (unsigned long long)c->sess.lines, f.duration_ms);
-}
-
-/* Remove a finished conn and free it; the loop may accept again. */
-static void
-conn_finished(struct server *srv, struct conn *c)
-{
-	active_remove(srv, c);
-	conn_free(c);
-	/* A descriptor is free again. */
 	srv->accept_paused = false;
 	loop_timer_set(&srv->accept_pause, 0);
 	update_arming(srv);
-}
-
-void
-server_conn_done(struct server *srv, struct conn *c)
-{
-	/* srv is not touched after: the loop may take c, stop, free srv. */
-	mailbox_post(&srv->done, &c->mail);
-}
-
-static void
-done_ready(struct loop_io *io, uint32_t revents)
-{
-	struct server *srv = io->data;
-	struct mailbox_link *m, *next;
-
-	for (m = mailbox_take(&srv->done); m; m = next) {
-		next = m->next;
-		conn_finished(srv, mailbox_item(m, struct conn, mail));
-	}
 }
 
 void
@@ -587,8 +487,8 @@ server_child_cleanup(struct server *srv, int keep)
 
 	close(loop_fd(srv->loop));
 	close(srv->sigfd);
-	close(srv->done.fd);
-	close(srv->stopfd);
+	close(srv->conns.done.fd);
+	close(srv->conns.stop_fd);
 	close(srv->resultfd[0]);
 	model_child_cleanup();
 	/* Only close: writing to the parent's structures would cost the
@@ -598,7 +498,7 @@ server_child_cleanup(struct server *srv, int keep)
 			close(l->fd);
 	/* Every other session's socket: loop sessions, thread sessions and
 	 * the thread model's duplicated datagram sockets. */
-	for (c = srv->active; c; c = c->next)
+	for (c = srv->conns.head; c; c = c->next)
 		if ((c->in_loop || c->own_fd) && c->fd >= 0 && c->fd != keep)
 			close(c->fd);
 	if (srv->child_close_fd >= 0)
@@ -639,7 +539,7 @@ void
 server_child_report(struct server *srv, struct conn *c)
 {
 	struct child_result r = { getpid(), (int)c->sess.end, c->sess.lines };
-	struct lstats *st = stats_of(&srv->stats, c->stats_slot);
+	struct lstats *st = conn_stats(c);
 
 	if (session_end_is_error(c->sess.end))
 		atomic_fetch_add(&st->errors, 1);
@@ -660,11 +560,11 @@ read_child_results(struct server *srv)
 	/* Records are written whole (below PIPE_BUF), so reads end on one. */
 	while ((n = read(srv->resultfd[0], r, sizeof(r))) > 0) {
 		for (i = 0; i < (size_t)n / sizeof(r[0]); i++)
-			for (c = srv->active; c; c = c->next)
-				if (c->pid == r[i].pid) {
+			for (c = srv->conns.head; c; c = c->next)
+				if (c->fork.pid == r[i].pid) {
 					c->sess.end = (enum session_end)r[i].end;
 					c->sess.lines = r[i].lines;
-					c->reported = true;
+					c->fork.reported = true;
 					break;
 				}
 		if ((size_t)n < sizeof(r))
@@ -693,29 +593,30 @@ server_watch(struct server *srv, struct conn *c)
 		c->finished_early = true;
 		return 0;
 	}
-	return loop_add(srv->loop, &c->io, c->fd,
-	    session_epoll_events(&c->sess), loop_conn_io, c);
+	return loop_add(srv->loop, &c->ev.io, c->fd,
+	    session_epoll_events(&c->sess), loop_conn_io, srv);
 }
 
 static void
 loop_conn_update(struct server *srv, struct conn *c)
 {
 	if (c->sess.state == SS_DONE) {
-		loop_del(srv->loop, &c->io);
-		server_log_end(srv, c);
-		conn_finished(srv, c);
+		loop_del(srv->loop, &c->ev.io);
+		conn_ended(c);
+		conns_finish(&srv->conns, c);
 		return;
 	}
-	(void)loop_mod(srv->loop, &c->io, session_epoll_events(&c->sess));
+	(void)loop_mod(srv->loop, &c->ev.io, session_epoll_events(&c->sess));
 }
 
 static void
 loop_conn_io(struct loop_io *io, uint32_t events)
 {
-	struct conn *c = io->data;
+	struct conn *c = (struct conn *)(void *)((char *)io -
+	    offsetof(struct conn, ev.io));
 
 	session_io_epoll(&c->sess, events);
-	loop_conn_update(c->srv, c);
+	loop_conn_update(io->data, c);
 }
 
 /* Once a second: idle timeouts and lingering closes of loop sessions. */
@@ -724,7 +625,7 @@ loop_conn_tick(struct server *srv, uint64_t now)
 {
 	struct conn *c, *next;
 
-	for (c = srv->active; c; c = next) {
+	for (c = srv->conns.head; c; c = next) {
 		next = c->next;
 		if (!c->in_loop)
 			continue;
@@ -747,7 +648,7 @@ static void
 update_arming(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	bool full = srv->nactive >= capacity(srv), arm;
+	bool full = srv->conns.n >= capacity(srv), arm;
 	bool reject = cfg->concurrency.overflow == OVERFLOW_REJECT &&
 	    cfg->concurrency.model != MODEL_SEQUENTIAL;
 	struct listener *l;
@@ -774,18 +675,6 @@ source_of(const struct server *srv, const struct sockaddr *sa, uint32_t uid,
 	    (unsigned)srv->cfg->source_prefix_v6, src);
 }
 
-static size_t
-source_count(const struct server *srv, const struct netaddr_source *src)
-{
-	const struct conn *c;
-	size_t n = 0;
-
-	for (c = srv->active; c; c = c->next)
-		if (!c->dgram && netaddr_source_equal(&c->src, src))
-			n++;
-	return n;
-}
-
 /* Best effort: one error line to a client we will not serve. */
 static void
 refuse(int fd, enum lp_error err, const char *text)
@@ -795,17 +684,6 @@ refuse(int fd, enum lp_error err, const char *text)
 
 	(void)!send(fd, text ? text : msg, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
-}
-
-/* A Unix peer's credentials: into c->cred for the log, and *uc. */
-static void
-peer_cred(struct conn *c, struct ucred *uc)
-{
-	socklen_t len = sizeof(*uc);
-
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, uc, &len) == 0)
-		snprintf(c->cred, sizeof(c->cred), "uid=%u gid=%u pid=%d",
-		    (unsigned)uc->uid, (unsigned)uc->gid, (int)uc->pid);
 }
 
 static void
@@ -820,7 +698,7 @@ accept_one(struct server *srv, struct listener *l, int fd,
 	struct conn *c;
 	int r;
 
-	if (!(c = conn_new(srv, l))) {
+	if (!(c = new_conn(srv, l))) {
 		refuse(fd, LP_ERR_BUSY, NULL);
 		atomic_fetch_add(&st->rejects, 1);
 		return;
@@ -832,13 +710,13 @@ accept_one(struct server *srv, struct listener *l, int fd,
 	netaddr_format((struct sockaddr *)ss, sslen, c->peerstr,
 	    sizeof(c->peerstr));
 	if (ss->ss_family == AF_UNIX) {
-		peer_cred(c, &uc);
+		conn_peer_cred(c, &uc);
 		if (strcmp(c->peerstr, "unix:unnamed") == 0)
 			snprintf(c->peerstr, sizeof(c->peerstr), "unix:pid=%d",
 			    (int)uc.pid);
 	}
 	source_of(srv, (struct sockaddr *)ss, uc.uid, &c->src);
-	fields_of(c, &f);
+	conn_log_fields(c, &f);
 
 	if (!acl_permits(&acl, (struct sockaddr *)ss)) {
 		atomic_fetch_add(&st->refused, 1);
@@ -847,18 +725,18 @@ accept_one(struct server *srv, struct listener *l, int fd,
 		conn_free(c);
 		return;
 	}
-	if (srv->nactive >= capacity(srv)) {
+	if (srv->conns.n >= capacity(srv)) {
 		atomic_fetch_add(&st->rejects, 1);
 		log_fields(LOG_NOTICE, &f, "rejected connection from %s on "
 		    "%s: %zu sessions, server busy", c->peerstr, c->lname,
-		    srv->nactive);
+		    srv->conns.n);
 		c->own_fd = false;
 		refuse(fd, LP_ERR_BUSY, NULL);
 		conn_free(c);
 		return;
 	}
 	if (cfg->concurrency.max_connections_per_source > 0 &&
-	    source_count(srv, &c->src) >=
+	    conns_count_source(&srv->conns, &c->src) >=
 	    (size_t)cfg->concurrency.max_connections_per_source) {
 		char src[CIDR_STRLEN];
 
@@ -880,13 +758,13 @@ accept_one(struct server *srv, struct listener *l, int fd,
 	log_fields(LOG_INFO, &f, "connection from %s on %s (%s, %s model)%s%s",
 	    c->peerstr, c->lname, c->transport,
 	    model_name(srv->model->id), c->cred[0] ? ", peer " : "", c->cred);
-	active_add(srv, c);
+	conns_add(&srv->conns, c);
 	r = srv->model->stream(srv, c);
 	if (r < 0) {
 		log_fields(LOG_ERR, &f, "cannot start a session for %s: %s",
 		    c->peerstr, strerror(-r));
 		atomic_fetch_add(&st->rejects, 1);
-		active_remove(srv, c);
+		conns_remove(&srv->conns, c);
 		c->own_fd = false;
 		session_free(&c->sess);
 		refuse(fd, LP_ERR_BUSY, NULL);
@@ -894,11 +772,11 @@ accept_one(struct server *srv, struct listener *l, int fd,
 		return;
 	}
 	if (c->finished_early) {
-		server_log_end(srv, c);
-		conn_finished(srv, c);
+		conn_ended(c);
+		conns_finish(&srv->conns, c);
 		return;
 	}
-	if (c->pid > 0) {
+	if (c->fork.pid > 0) {
 		/* Fork model: the child has the socket now. */
 		close(c->fd);
 		c->fd = -1;
@@ -934,7 +812,7 @@ accept_ready(struct server *srv, struct listener *l)
 					log_msg(LOG_WARNING, "accept on %s: %s; "
 					    "pausing accepts (%zu sessions)",
 					    listener_label(l), strerror(errno),
-					    srv->nactive);
+					    srv->conns.n);
 					srv->accept_error_logged_ms = now;
 				}
 				srv->accept_paused = true;
@@ -952,70 +830,10 @@ accept_ready(struct server *srv, struct listener *l)
 	}
 }
 
-/*
- * Send a reply to c's sender, and for a Unix sender only to the socket it
- * bound (dgpeer.h): checked here, in whichever thread or child replies,
- * right before the send.  false if the sender's socket could not be
- * verified: nothing sent, counted as dropped.
- */
-static bool
-dgram_send(struct conn *c, struct lstats *st, const void *buf, size_t n)
-{
-	struct dgpeer p;
-	int r;
-
-	if ((r = dgpeer_open(&p, (struct sockaddr *)&c->peer, c->peerlen,
-	    &c->dgcred)) < 0) {
-		atomic_fetch_add(&st->dropped, 1);
-		if (log_enabled(LOG_DEBUG)) {
-			char who[48] = "";
-
-			if (c->dgcred.known)
-				snprintf(who, sizeof(who), " (uid=%u pid=%d)",
-				    (unsigned)c->dgcred.uc.uid,
-				    (int)c->dgcred.uc.pid);
-			log_msg(LOG_DEBUG, "datagram from %s on %s dropped: "
-			    "cannot verify the sender's socket: %s%s",
-			    c->peerstr, c->lname, dgpeer_strerror(r), who);
-		}
-		return false;
-	}
-	if (sendto(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, p.sa,
-	    p.salen) < 0)
-		log_msg(LOG_DEBUG, "reply to %s: %s", c->peerstr,
-		    strerror(errno));
-	dgpeer_close(&p);
-	return true;
-}
-
 void
 server_answer_dgram(struct server *srv, struct conn *c)
 {
-	char *out = c->in_loop ? srv->dgout : NULL;
-	struct lstats *st = stats_of(&srv->stats, c->stats_slot);
-	bool is_error;
-	size_t n;
-
-	if (!out && !(out = malloc(dgram_reply_cap(c->max_line))))
-		return;
-	n = dgram_reply(c->data, c->datalen, c->max_line, out, &is_error);
-	if (!dgram_send(c, st, out, n))
-		goto done;
-	if (is_error)
-		atomic_fetch_add(&st->errors, 1);
-	else
-		atomic_fetch_add(&st->lines, 1);
-	if (log_enabled(LOG_DEBUG)) {
-		char esc[256];
-
-		log_escape(esc, sizeof(esc), c->data,
-		    lp_datagram_text(c->data, c->datalen));
-		log_msg(LOG_DEBUG, "%s: datagram \"%s\"%s", c->peerstr, esc,
-		    is_error ? " (too long)" : "");
-	}
-done:
-	if (out != srv->dgout)
-		free(out);
+	conn_answer_dgram(c, c->in_loop ? srv->dgout : NULL);
 }
 
 /* Checks shared by every model: access list, loops, rate.  true = serve. */
@@ -1093,7 +911,7 @@ dgram_ready(struct server *srv, struct listener *l)
 				    listener_label(l), strerror((int)-n));
 			return;
 		}
-		if (!(c = conn_new(srv, l)))
+		if (!(c = new_conn(srv, l)))
 			return;
 		c->dgram = true;
 		c->peer = tmp.peer;
@@ -1121,12 +939,12 @@ dgram_ready(struct server *srv, struct listener *l)
 			conn_free(c);
 			continue;
 		}
-		if (srv->nactive >= capacity(srv)) {
+		if (srv->conns.n >= capacity(srv)) {
 			/* overflow = "reject": say so, without a session. */
 			char msg[LP_ERROR_MAX];
 			size_t m = lp_format_error(msg, LP_ERR_BUSY, 0);
 
-			if (dgram_send(c, st, msg, m))
+			if (conn_send_dgram(c, msg, m))
 				atomic_fetch_add(&st->rejects, 1);
 			conn_free(c);
 			continue;
@@ -1136,12 +954,12 @@ dgram_ready(struct server *srv, struct listener *l)
 			continue;
 		}
 		memcpy(c->data, srv->dgbuf, c->datalen);
-		active_add(srv, c);
+		conns_add(&srv->conns, c);
 		r = srv->model->dgram(srv, c);
 		if (r < 0) {
 			log_msg(LOG_ERR, "cannot answer datagram from %s: %s",
 			    c->peerstr, strerror(-r));
-			active_remove(srv, c);
+			conns_remove(&srv->conns, c);
 			conn_free(c);
 		}
 		update_arming(srv);
@@ -1250,21 +1068,6 @@ merge_listeners(struct server *srv, struct config *cfg, char *err,
 	return 0;
 }
 
-/*
- * New source prefixes: running sessions count under them from now on, so
- * the per-source cap holds for the sessions that come next.  A Unix
- * peer's source is its user and does not change.
- */
-static void
-rekey_sources(struct server *srv)
-{
-	struct conn *c;
-
-	for (c = srv->active; c; c = c->next)
-		if (!c->dgram && c->src.net.family != AF_UNIX)
-			source_of(srv, (struct sockaddr *)&c->peer, 0, &c->src);
-}
-
 static void
 reload(struct server *srv)
 {
@@ -1348,7 +1151,8 @@ reload(struct server *srv)
 		srv->rl = rl;
 	}
 	if (prefix_changed)
-		rekey_sources(srv);
+		conns_rekey(&srv->conns, (unsigned)cfg->source_prefix_v4,
+		    (unsigned)cfg->source_prefix_v6);
 	own_dgram_ports(srv);
 	log_open(cfg->log.target, srv_log_level(srv));
 	config_free(old);
@@ -1375,7 +1179,7 @@ begin_stop(struct server *srv, const char *why)
 	srv->stopping = true;
 	notify_stopping();
 	log_msg(LOG_NOTICE, "%s: stopping; %zu sessions get %d s to finish",
-	    why, srv->nactive, srv->cfg->shutdown_timeout);
+	    why, srv->conns.n, srv->cfg->shutdown_timeout);
 	/*
 	 * Close the listeners now: a unit's or the fd store's copy keeps the
 	 * socket (and its backlog) for the next start; our files go away.
@@ -1395,19 +1199,18 @@ static void
 stop_hard(struct server *srv)
 {
 	struct conn *c, *next;
-	uint64_t one = 1;
 
 	if (srv->hard_stop)
 		return;
 	srv->hard_stop = true;
-	if (srv->nactive > 0)
+	if (srv->conns.n > 0)
 		log_msg(LOG_NOTICE, "closing %zu remaining sessions",
-		    srv->nactive);
-	(void)!write(srv->stopfd, &one, sizeof(one));
-	for (c = srv->active; c; c = next) {
+		    srv->conns.n);
+	conns_stop(&srv->conns);
+	for (c = srv->conns.head; c; c = next) {
 		next = c->next;
-		if (c->pid > 0)
-			kill(c->pid, SIGTERM);
+		if (c->fork.pid > 0)
+			kill(c->fork.pid, SIGTERM);
 		else if (c->in_loop) {
 			session_shutdown(&c->sess);
 			loop_conn_update(srv, c);
@@ -1433,12 +1236,12 @@ log_end_unreported(struct server *srv, struct conn *c, int status)
 	else
 		snprintf(why, sizeof(why), "ended without a report, exit "
 		    "status %d", WEXITSTATUS(status));
-	atomic_fetch_add(&stats_of(&srv->stats, c->stats_slot)->errors, 1);
-	fields_of(c, &f);
+	atomic_fetch_add(&conn_stats(c)->errors, 1);
+	conn_log_fields(c, &f);
 	f.duration_ms = (long long)(clock_ms() - c->start_ms);
 	f.error = WIFSIGNALED(status) ? "signal" : "no report";
 	log_fields(LOG_WARNING, &f, "session from %s on %s closed: %s "
-	    "(child %d), %lld ms", c->peerstr, c->lname, why, (int)c->pid,
+	    "(child %d), %lld ms", c->peerstr, c->lname, why, (int)c->fork.pid,
 	    f.duration_ms);
 }
 
@@ -1452,16 +1255,16 @@ reap(struct server *srv)
 	/* Every child wrote its result before exiting: read them first. */
 	read_child_results(srv);
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (c = srv->active; c; c = c->next)
-			if (c->pid == pid)
+		for (c = srv->conns.head; c; c = c->next)
+			if (c->fork.pid == pid)
 				break;
 		if (!c)
 			continue;
 		/* Written before the child exited, maybe after our read. */
-		if (!c->reported && !c->dgram)
+		if (!c->fork.reported && !c->dgram)
 			read_child_results(srv);
-		if (c->reported)
-			server_log_end(srv, c);
+		if (c->fork.reported)
+			conn_log_end(c);
 		else if (!c->dgram)
 			log_end_unreported(srv, c, status);
 		else if (WIFSIGNALED(status)) {
@@ -1471,7 +1274,7 @@ reap(struct server *srv)
 			    "killed by signal %d", (int)pid, c->peerstr,
 			    WTERMSIG(status));
 		}
-		conn_finished(srv, c);
+		conns_finish(&srv->conns, c);
 	}
 }
 
@@ -1558,10 +1361,10 @@ kill_children(struct server *srv)
 	struct conn *c;
 	int status;
 
-	for (c = srv->active; c; c = c->next)
-		if (c->pid > 0) {
-			kill(c->pid, SIGKILL);
-			(void)waitpid(c->pid, &status, 0);
+	for (c = srv->conns.head; c; c = c->next)
+		if (c->fork.pid > 0) {
+			kill(c->fork.pid, SIGKILL);
+			(void)waitpid(c->fork.pid, &status, 0);
 		}
 }
 
@@ -1579,11 +1382,11 @@ server_run(struct server *srv)
 		log_msg(LOG_NOTICE, "ready: %s", buf);
 	}
 	for (;;) {
-		if (srv->stopping && srv->nactive == 0)
+		if (srv->stopping && srv->conns.n == 0)
 			break;
 		if (srv->kill_now) {
 			log_msg(LOG_WARNING, "%zu sessions did not end in time; "
-			    "exiting anyway", srv->nactive);
+			    "exiting anyway", srv->conns.n);
 			kill_children(srv);
 			break;
 		}
@@ -1613,7 +1416,7 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->cfg = cfg;
 	srv->forced_level = forced_level;
 	srv->model = model_get(cfg->concurrency.model);
-	srv->sigfd = srv->stopfd = srv->done.fd = -1;
+	srv->sigfd = srv->conns.stop_fd = srv->conns.done.fd = -1;
 	srv->resultfd[0] = srv->resultfd[1] = -1;
 	srv->child_close_fd = -1;
 	if ((r = stats_init(&srv->stats)) < 0) {
@@ -1628,20 +1431,18 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	sigaddset(&mask, SIGCHLD);
 	if (!(srv->loop = loop_new(EPOLL_BATCH)) ||
 	    (srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
-	    (r = mailbox_init(&srv->done)) < 0 ||
-	    (srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
 	    pipe2(srv->resultfd, O_CLOEXEC) < 0 ||
 	    fcntl(srv->resultfd[0], F_SETFL, O_NONBLOCK) < 0) {
-		/* mailbox_init() leaves errno as eventfd() set it. */
 		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
 		goto fail;
 	}
 	if ((r = loop_add(srv->loop, &srv->sig_io, srv->sigfd, EPOLLIN,
 	    signal_ready, srv)) < 0 ||
-	    (r = mailbox_watch(&srv->done, srv->loop, done_ready, srv)) < 0 ||
+	    (r = conns_init(&srv->conns, &srv->stats, srv->loop,
+	    conn_finished, srv)) < 0 ||
 	    (r = loop_add(srv->loop, &srv->result_io, srv->resultfd[0],
 	    EPOLLIN, results_ready, srv)) < 0) {
-		snprintf(err, errlen, "epoll_ctl: %s", strerror(-r));
+		snprintf(err, errlen, "creating the loop: %s", strerror(-r));
 		goto fail;
 	}
 	loop_timer_add(srv->loop, &srv->watchdog, watchdog_due, srv);
@@ -1695,7 +1496,6 @@ void
 server_free(struct server *srv)
 {
 	struct listener *l, *lnext;
-	struct conn *c, *cnext;
 
 	if (!srv)
 		return;
@@ -1709,14 +1509,12 @@ server_free(struct server *srv)
 	 * Worker threads that did not end in time still use srv (statistics,
 	 * the done queue): the process is exiting, leave the rest to it.
 	 */
-	for (c = srv->active; c; c = c->next)
-		if (!c->in_loop && c->pid <= 0)
-			return;
+	if (conns_on_threads(&srv->conns))
+		return;
 	/* Only loop sessions and reaped-or-killed children are left. */
-	for (c = srv->active; c; c = cnext) {
-		cnext = c->next;
-		conn_free(c);
-	}
+	conns_free_all(&srv->conns);
+	if (srv->loop)
+		conns_fini(&srv->conns, srv->loop);
 	ratelimit_free(srv->rl);
 	free(srv->dgbuf);
 	free(srv->dgout);
@@ -1725,9 +1523,6 @@ server_free(struct server *srv)
 	loop_free(srv->loop);
 	if (srv->sigfd >= 0)
 		close(srv->sigfd);
-	mailbox_fini(&srv->done);
-	if (srv->stopfd >= 0)
-		close(srv->stopfd);
 	if (srv->resultfd[0] >= 0) {
 		close(srv->resultfd[0]);
 		close(srv->resultfd[1]);

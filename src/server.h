@@ -12,44 +12,11 @@
 #include <sys/types.h>
 
 #include "config.h"
-#include "dgpeer.h"
-#include "loop.h"
-#include "mailbox.h"
+#include "conn.h"
 #include "netaddr.h"
 #include "session.h"
 
 struct server;
-
-/* One stream session or one datagram request. */
-struct conn {
-	struct server	*srv;
-	int		 fd;
-	bool		 own_fd;	/* fd is closed with the conn */
-	bool		 dgram;
-	bool		 in_loop;	/* driven by the server loop */
-	bool		 finished_early; /* in-loop session done at once */
-	bool		 reported;	/* fork: the child's result arrived */
-	struct sockaddr_storage peer;
-	socklen_t	 peerlen;
-	char		 peerstr[NETADDR_STRLEN];
-	char		 cred[64];	/* "uid=0 gid=0 pid=1" for unix peers */
-	struct dgpeer_cred dgcred;	/* a unix-dgram sender's, from the kernel */
-	char		 lname[NETADDR_STRLEN];	/* listener name or address */
-	const char	*transport;
-	int		 stats_slot;
-	struct netaddr_source src;	/* for max_connections_per_source */
-	size_t		 max_line;	/* settings the session started with */
-	int		 idle_timeout;
-	pid_t		 pid;		/* fork model: the child */
-	uint64_t	 start_ms;
-	struct loop_io	 io;		/* its socket, in the loop driving it */
-	struct session	 sess;
-	char		*data;		/* datagram payload */
-	size_t		 datalen;
-	struct conn	*prev, *next;	/* active list */
-	struct mailbox_link mail;	/* to a loop thread, or back when done */
-	struct conn	*lprev, *lnext;	/* an event loop thread's list */
-};
 
 /*
  * Create the server: adopt systemd's sockets, open the configured
@@ -67,16 +34,12 @@ void		 server_free(struct server *srv);
 /* For models. */
 /* Drive a stream session from the server loop. 0 or -errno. */
 int		 server_watch(struct server *srv, struct conn *c);
-/* A worker thread finished c; thread-safe. */
-void		 server_conn_done(struct server *srv, struct conn *c);
 /* Readable when the daemon stops hard; for worker threads. */
 int		 server_stop_fd(const struct server *srv);
 /* In a forked child: close every fd of the parent but keep. -1 = none. */
 void		 server_child_cleanup(struct server *srv, int keep);
 /* In a forked child: hand the session's outcome to the parent. */
 void		 server_child_report(struct server *srv, struct conn *c);
-/* Log the end of a session and count it. */
-void		 server_log_end(struct server *srv, struct conn *c);
 /* Answer the datagram in c through c->fd. */
 void		 server_answer_dgram(struct server *srv, struct conn *c);
 /* Thread stack size for worker threads in bytes. */

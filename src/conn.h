@@ -1,0 +1,133 @@
+/*
+ * conn.h - one connection or datagram request, and the set of those
+ * running: counted per listener (stats.h) and per source, handed back
+ * from other threads when they end, logged when they end.
+ */
+#ifndef ECHOTIMED_CONN_H
+#define ECHOTIMED_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "dgpeer.h"
+#include "loop.h"
+#include "mailbox.h"
+#include "netaddr.h"
+#include "session.h"
+#include "stats.h"
+
+struct conns;
+struct log_fields;
+
+/* One stream session or one datagram request. */
+struct conn {
+	struct conns	*set;		/* NULL in inetd mode */
+	int		 fd;
+	bool		 own_fd;	/* fd is closed with the conn */
+	bool		 dgram;
+	bool		 inetd;		/* inetd mode: no listener to name */
+	bool		 on_thread;	/* another thread has it until done */
+	bool		 in_loop;	/* driven by the server loop */
+	bool		 finished_early; /* in-loop session done at once */
+	struct sockaddr_storage peer;
+	socklen_t	 peerlen;
+	char		 peerstr[NETADDR_STRLEN];
+	char		 cred[64];	/* "uid=0 gid=0 pid=1" for unix peers */
+	struct dgpeer_cred dgcred;	/* a unix-dgram sender's, from the kernel */
+	char		 lname[NETADDR_STRLEN];	/* listener name or address */
+	const char	*transport;
+	int		 stats_slot;
+	struct netaddr_source src;	/* for max_connections_per_source */
+	size_t		 max_line;	/* settings the session started with */
+	int		 idle_timeout;
+	uint64_t	 start_ms;
+	struct session	 sess;
+	char		*data;		/* datagram payload */
+	size_t		 datalen;
+	struct conn	*prev, *next;	/* the set */
+	struct mailbox_link mail;	/* to a loop thread, or back when done */
+	/* A session driven by an event loop (connloop.h). */
+	struct {
+		struct loop_io	 io;
+		struct conn	*prev, *next;	/* that loop's sessions */
+	} ev;
+	/* The fork model's part: the child running it. */
+	struct {
+		pid_t		 pid;
+		bool		 reported;	/* its result arrived */
+	} fork;
+};
+
+/* Every running session and datagram request. */
+struct conns {
+	struct conn	*head;
+	size_t		 n;
+	struct stats	*stats;
+	int		 stop_fd;	/* readable once every session must stop */
+	struct mailbox	 done;		/* finished on other threads */
+	/* After a conn left the set: the server may accept again. */
+	void		(*finished)(void *arg);
+	void		*arg;
+};
+
+/*
+ * An empty set counting in st, whose conns finished on other threads come
+ * back through lp.  0 or -errno.
+ */
+int		 conns_init(struct conns *cs, struct stats *st, struct loop *lp,
+		    void (*finished)(void *), void *arg);
+/* Close the set's descriptors (its conns are the caller's). */
+void		 conns_fini(struct conns *cs, struct loop *lp);
+/* True while a conn is in another thread's hands (see conn.on_thread). */
+bool		 conns_on_threads(const struct conns *cs);
+/* Free every conn of the set. */
+void		 conns_free_all(struct conns *cs);
+/* Every session must stop now: makes stop_fd readable. */
+void		 conns_stop(struct conns *cs);
+/* Put c in the set / take it out. */
+void		 conns_add(struct conns *cs, struct conn *c);
+void		 conns_remove(struct conns *cs, struct conn *c);
+/* c ended on the set's thread: out of the set, freed, finished() told. */
+void		 conns_finish(struct conns *cs, struct conn *c);
+/* c ended on another thread: the set's loop finishes it.  Thread-safe. */
+void		 conns_done(struct conns *cs, struct conn *c);
+/* Stream sessions running from src. */
+size_t		 conns_count_source(const struct conns *cs,
+		    const struct netaddr_source *src);
+/* New source prefixes: every IP peer's source again. */
+void		 conns_rekey(struct conns *cs, unsigned prefix4,
+		    unsigned prefix6);
+
+/*
+ * A conn counting in slot of cs, for a session with those settings; NULL
+ * on ENOMEM.  Not yet in the set.
+ */
+struct conn	*conn_new(struct conns *cs, int slot, const char *transport,
+		    const char *lname, size_t max_line, int idle_timeout);
+/* Free c (its fd if own_fd); NULL is fine. */
+void		 conn_free(struct conn *c);
+/* Its listener's counters. */
+struct lstats	*conn_stats(const struct conn *c);
+/* A Unix peer's credentials: into c->cred for the log, and *uc. */
+void		 conn_peer_cred(struct conn *c, struct ucred *uc);
+/* Fill the log fields of c. */
+void		 conn_log_fields(const struct conn *c, struct log_fields *f);
+/* Log the end of c's session. */
+void		 conn_log_end(const struct conn *c);
+/*
+ * Send a reply to c's sender, and for a Unix sender only to the socket it
+ * bound (dgpeer.h).  false if the sender's socket could not be verified:
+ * nothing sent, counted as dropped.
+ */
+bool		 conn_send_dgram(struct conn *c, const void *buf, size_t n);
+/* Count the end of c's session if an error, and log it. */
+void		 conn_ended(struct conn *c);
+/*
+ * Answer the datagram in c through c->fd.  out holds
+ * dgram_reply_cap(c->max_line) bytes, or NULL to allocate it.
+ */
+void		 conn_answer_dgram(struct conn *c, char *out);
+
+#endif
