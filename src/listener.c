@@ -80,7 +80,6 @@ listener_new(const struct listen_conf *lc)
 	}
 	l->fd = -1;
 	l->port = -1;
-	l->stats_slot = -1;
 	l->socktype = socktype_of(lc->transport);
 	return l;
 }

@@ -10,7 +10,6 @@
 #include <sys/types.h>
 
 #include "config.h"
-#include "loop.h"
 #include "netaddr.h"
 
 #define LISTENER_ERRLEN	256
@@ -26,12 +25,8 @@ struct listener {
 	bool		 unlink_on_close;
 	bool		 stored;	/* in systemd's fd store: the file stays
 					   at exit for the next start */
-	char		 stored_as[256];	/* FDNAME we stored it under, or "" */
 	dev_t		 dev;		/* identity of the socket file we made */
 	ino_t		 ino;
-	int		 stats_slot;	/* index into the shared statistics */
-	struct loop_io	 io;		/* in the server loop; armed: events */
-	struct listener	*next;
 };
 
 /*

@@ -30,7 +30,7 @@
 #include "acl.h"
 #include "clock.h"
 #include "dgcheck.h"
-#include "listener.h"
+#include "listenset.h"
 #include "log.h"
 #include "model.h"
 #include "notify.h"
@@ -48,7 +48,7 @@
 struct server {
 	struct config	*cfg;
 	const struct model_ops *model;
-	struct listener	*listeners;
+	struct listenset ls;
 
 	struct loop	*loop;
 	int		 sigfd;
@@ -94,30 +94,6 @@ static void	update_arming(struct server *srv);
 
 /* ---- statistics ---- */
 
-static const char *
-listener_label(const struct listener *l)
-{
-	return l->conf.name && l->conf.name[0] ? l->conf.name : l->bound;
-}
-
-/* The listeners for stats_text(). */
-static bool
-next_listener(void *arg, void **cursor, struct stats_listener *out)
-{
-	struct server *srv = arg;
-	struct listener *l = *cursor ? ((struct listener *)*cursor)->next :
-	    srv->listeners;
-
-	if (!l)
-		return false;
-	out->transport = transport_name(l->conf.transport);
-	out->bound = l->bound;
-	out->label = listener_label(l);
-	out->slot = l->stats_slot;
-	*cursor = l;
-	return true;
-}
-
 /* The STATUS text; with detail, the SIGUSR1 statistics line. */
 static void
 status_text(struct server *srv, char *buf, size_t len, bool detail)
@@ -126,8 +102,8 @@ status_text(struct server *srv, char *buf, size_t len, bool detail)
 		.reload_error = srv->reload_error,
 		.model = model_name(srv->cfg->concurrency.model),
 		.active = srv->conns.n,
-		.next = next_listener,
-		.arg = srv,
+		.next = listenset_next,
+		.arg = &srv->ls,
 	};
 
 	stats_text(&srv->stats, &ss, detail, buf, len);
@@ -156,264 +132,24 @@ update_status(struct server *srv)
 
 /* ---- listeners ---- */
 
-/* A name for the fd store: systemd forbids ':' in FDNAME. */
-static void
-fdstore_name(const struct listener *l, char *buf, size_t len)
-{
-	char *p;
-
-	if (l->conf.name && l->conf.name[0])
-		snprintf(buf, len, "%s", l->conf.name);
-	else
-		snprintf(buf, len, "%s-%s", transport_name(l->conf.transport),
-		    l->bound);
-	for (p = buf; *p; p++)
-		if (*p == ':' || *p < 0x21 || *p > 0x7e)
-			*p = '_';
-}
-
-/* Was this unmatched passed socket stored by us under its own name? */
-static bool
-stale_stored(const struct listener *l, const char *fdname)
-{
-	char name[256];
-
-	fdstore_name(l, name, sizeof(name));
-	return strcmp(name, fdname) == 0;
-}
-
-/* Is fd a socket we stored ourselves (its name is the one we give)? */
-static bool
-fd_is_our_stored(int fd, const char *fdname)
-{
-	struct listener *tmp;
-	char err[LISTENER_ERRLEN];
-	bool r;
-
-	if (listener_adopt(fd, NULL, &tmp, err, sizeof(err)) < 0)
-		return false;
-	r = stale_stored(tmp, fdname);
-	tmp->fd = -1;		/* probe only: the fd stays open */
-	listener_close(tmp);
-	return r;
-}
-
-/*
- * Does the service manager keep stored fds?  systemd 254+ says so in
- * $FDSTORE; on 252 assume it does when we run as a systemd service.
- */
-static bool
-fdstore_keeps_sockets(void)
-{
-	const char *e = getenv("FDSTORE");
-
-	if (e)
-		return atoi(e) > 0;
-	return getenv("INVOCATION_ID") != NULL;
-}
-
-static void	listener_ready(struct loop_io *io, uint32_t revents);
-
-static int
-listener_attach(struct server *srv, struct listener *l)
-{
-	char name[256];
-	int r;
-
-	l->stats_slot = stats_claim(&srv->stats);
-	r = loop_add(srv->loop, &l->io, l->fd, 0, listener_ready, srv);
-	if (r < 0)
-		return r;
-	/* Keep our own sockets across restarts (FileDescriptorStoreMax=). */
-	if (notify_enabled() && !l->adopted) {
-		fdstore_name(l, name, sizeof(name));
-		/*
-		 * A stored Unix socket keeps its file at exit: the next start
-		 * takes the socket back from the store and serves that path.
-		 */
-		if (notify_fdstore(l->fd, name) == 0) {
-			snprintf(l->stored_as, sizeof(l->stored_as), "%s",
-			    name);
-			l->stored = fdstore_keeps_sockets();
-		}
-	}
-	return 0;
-}
-
-/*
- * A listener renamed in place is stored under its new name, and the old
- * entry removed (else removing the listener later would leave the socket
- * in the store, to come back at the next start).  Called after removed
- * listeners left the store, so a reused name cannot take this one out.
- */
-static void
-fdstore_rename(struct listener *l)
-{
-	char name[256];
-
-	if (!l->stored_as[0])
-		return;
-	fdstore_name(l, name, sizeof(name));
-	if (strcmp(name, l->stored_as) == 0)
-		return;
-	notify_fdstore_remove(l->stored_as);
-	l->stored_as[0] = '\0';
-	if (notify_fdstore(l->fd, name) == 0)
-		snprintf(l->stored_as, sizeof(l->stored_as), "%s", name);
-	else
-		l->stored = false;
-}
-
-static void
-listener_detach(struct server *srv, struct listener *l, bool forget)
-{
-	char name[256];
-	int r;
-
-	loop_del(srv->loop, &l->io);
-	if (forget && notify_enabled()) {
-		if (l->stored_as[0])
-			snprintf(name, sizeof(name), "%s", l->stored_as);
-		else
-			fdstore_name(l, name, sizeof(name));
-		notify_fdstore_remove(name);
-		l->stored = false;	/* gone for good: remove our file */
-	}
-	stats_release(&srv->stats, l->stats_slot);
-	l->stats_slot = -1;
-	if (l->conf.path)
-		snprintf(name, sizeof(name), "%s", l->conf.path);
-	if ((r = listener_close(l)) < 0)
-		log_msg(LOG_WARNING, "cannot remove socket file %s: %s (the "
-		    "next start replaces it)", name, strerror(-r));
-}
-
-static void
-listener_append(struct listener **head, struct listener *l)
-{
-	while (*head)
-		head = &(*head)->next;
-	l->next = NULL;
-	*head = l;
-}
-
-static bool
-same_socket(int a, int b)
-{
-	struct stat sa, sb;
-
-	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
-	    sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
-}
-
-/*
- * Adopt the sockets systemd passed (socket units and the fd store): match
- * each to a configured listener by name, then by address; serve unmatched
- * ones with defaults.  used[i] is set for configured listeners covered.
- */
-static int
-adopt_passed(struct server *srv, struct listener **list, bool *used,
-    char *err, size_t errlen)
-{
-	const struct config *cfg = srv->cfg;
-	char **names = NULL;
-	struct listener *l, *x;
-	int n, i, fd, r = 0;
-	size_t j, match;
-	bool dup, ours;
-
-	n = sd_listen_fds_with_names(0, &names);
-	if (n <= 0)
-		return 0;
-	for (i = 0; i < n; i++) {
-		fd = SD_LISTEN_FDS_START + i;
-		dup = false;
-		for (x = *list; x; x = x->next)
-			dup |= same_socket(x->fd, fd);
-		if (dup) {
-			/* The same socket from a socket unit and the store. */
-			close(fd);
-			continue;
-		}
-		ours = names && fd_is_our_stored(fd, names[i]);
-		match = cfg->nlisten;
-		for (j = 0; j < cfg->nlisten && match == cfg->nlisten; j++)
-			if (!used[j] && cfg->listen[j].name[0] && names &&
-			    strcmp(cfg->listen[j].name, names[i]) == 0 &&
-			    listener_fd_matches(fd, &cfg->listen[j], ours))
-				match = j;
-		for (j = 0; j < cfg->nlisten && match == cfg->nlisten; j++)
-			if (!used[j] &&
-			    listener_fd_matches(fd, &cfg->listen[j], ours))
-				match = j;
-		if (match == cfg->nlisten && names && strcmp(names[i],
-		    "unknown") != 0)
-			for (j = 0; j < cfg->nlisten && match == cfg->nlisten;
-			    j++)
-				if (!used[j] && cfg->listen[j].name[0] &&
-				    strcmp(cfg->listen[j].name, names[i]) == 0 &&
-				    listener_fd_fits(fd, &cfg->listen[j]))
-					match = j;
-		r = listener_adopt(fd, match < cfg->nlisten ?
-		    &cfg->listen[match] : NULL, &l, err, errlen);
-		if (r < 0) {
-			close(fd);
-			break;
-		}
-		if (match == cfg->nlisten && ours) {
-			/*
-			 * Our own socket from the fd store whose listener was
-			 * removed from the configuration: let it go.
-			 */
-			log_msg(LOG_NOTICE, "dropping stored socket %s %s: no "
-			    "longer configured", transport_name(l->conf.transport),
-			    l->bound);
-			notify_fdstore_remove(names[i]);
-			listener_close(l);
-			continue;
-		}
-		if (match < cfg->nlisten) {
-			used[match] = true;
-			log_msg(LOG_INFO, "adopted %s socket %s (fd %d, name "
-			    "\"%s\") for configured listener %s",
-			    transport_name(l->conf.transport), l->bound, fd,
-			    names ? names[i] : "", listener_label(l));
-		} else
-			log_msg(LOG_WARNING, "passed %s socket %s (fd %d, "
-			    "name \"%s\") matches no configured listener; "
-			    "serving it with default settings",
-			    transport_name(l->conf.transport), l->bound, fd,
-			    names ? names[i] : "");
-		listener_append(list, l);
-	}
-	/* Close what a failure left unadopted, so no fd leaks. */
-	for (i++; r < 0 && i < n; i++)
-		close(SD_LISTEN_FDS_START + i);
-	if (names)
-		for (i = 0; i < n; i++)
-			free(names[i]);
-	free(names);
-	return r;
-}
-
 static void
 own_dgram_ports(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	struct listener *l;
+	struct lsock *s;
 	size_t n = cfg->datagram.ndeny_source_ports, i = 0;
 	int *p;
 
-	for (l = srv->listeners; l; l = l->next)
+	for (s = srv->ls.head; s; s = s->next)
 		n++;
 	if (!(p = calloc(n ? n : 1, sizeof(*p))))
 		return;		/* keep the previous list */
 	for (; i < cfg->datagram.ndeny_source_ports; i++)
 		p[i] = cfg->datagram.deny_source_ports[i];
 	/* Never answer our own datagram ports: no loops between daemons. */
-	for (l = srv->listeners; l; l = l->next)
-		if (l->socktype == SOCK_DGRAM && l->port > 0)
-			p[i++] = l->port;
+	for (s = srv->ls.head; s; s = s->next)
+		if (s->l->socktype == SOCK_DGRAM && s->l->port > 0)
+			p[i++] = s->l->port;
 	free(srv->bad_ports);
 	srv->bad_ports = p;
 	srv->nbad_ports = i;
@@ -460,10 +196,10 @@ server_stop_fd(const struct server *srv)
 }
 
 static struct conn *
-new_conn(struct server *srv, struct listener *l)
+new_conn(struct server *srv, struct lsock *s)
 {
-	return conn_new(&srv->conns, l->stats_slot,
-	    transport_name(l->conf.transport), listener_label(l),
+	return conn_new(&srv->conns, s->stats_slot,
+	    transport_name(s->l->conf.transport), lsock_label(s),
 	    (size_t)srv->cfg->session.max_line_length,
 	    srv->cfg->session.idle_timeout);
 }
@@ -482,7 +218,6 @@ conn_finished(void *arg)
 void
 server_child_cleanup(struct server *srv, int keep)
 {
-	struct listener *l;
 	struct conn *c;
 
 	close(loop_fd(srv->loop));
@@ -493,9 +228,7 @@ server_child_cleanup(struct server *srv, int keep)
 	model_child_cleanup();
 	/* Only close: writing to the parent's structures would cost the
 	 * child a copy-on-write page fault. */
-	for (l = srv->listeners; l; l = l->next)
-		if (l->fd >= 0 && l->fd != keep)
-			close(l->fd);
+	listenset_close_in_child(&srv->ls, keep);
 	/* Every other session's socket: loop sessions, thread sessions and
 	 * the thread model's duplicated datagram sockets. */
 	for (c = srv->conns.head; c; c = c->next)
@@ -648,22 +381,12 @@ static void
 update_arming(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	bool full = srv->conns.n >= capacity(srv), arm;
+	bool full = srv->conns.n >= capacity(srv);
 	bool reject = cfg->concurrency.overflow == OVERFLOW_REJECT &&
 	    cfg->concurrency.model != MODEL_SEQUENTIAL;
-	struct listener *l;
 
-	for (l = srv->listeners; l; l = l->next) {
-		if (srv->stopping)
-			arm = false;
-		else if (l->socktype != SOCK_DGRAM && srv->accept_paused)
-			arm = false;
-		else if (l->socktype == SOCK_DGRAM)
-			arm = srv->model->in_loop || !full || reject;
-		else
-			arm = !full || reject;
-		(void)loop_mod(srv->loop, &l->io, arm ? EPOLLIN : 0);
-	}
+	listenset_arm(&srv->ls, !srv->accept_paused && (!full || reject),
+	    srv->model->in_loop || !full || reject);
 }
 
 /* The source a peer counts as under the current source_prefix_v4/_v6. */
@@ -687,18 +410,18 @@ refuse(int fd, enum lp_error err, const char *text)
 }
 
 static void
-accept_one(struct server *srv, struct listener *l, int fd,
+accept_one(struct server *srv, struct lsock *s, int fd,
     struct sockaddr_storage *ss, socklen_t sslen)
 {
 	const struct config *cfg = srv->cfg;
 	struct acl acl = config_acl(cfg);
-	struct lstats *st = stats_of(&srv->stats, l->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, s->stats_slot);
 	struct log_fields f = LOG_FIELDS_INIT;
 	struct ucred uc = { 0, 0, 0 };
 	struct conn *c;
 	int r;
 
-	if (!(c = new_conn(srv, l))) {
+	if (!(c = new_conn(srv, s))) {
 		refuse(fd, LP_ERR_BUSY, NULL);
 		atomic_fetch_add(&st->rejects, 1);
 		return;
@@ -785,15 +508,15 @@ accept_one(struct server *srv, struct listener *l, int fd,
 }
 
 static void
-accept_ready(struct server *srv, struct listener *l)
+accept_ready(struct server *srv, struct lsock *s)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int i, fd;
 
-	for (i = 0; i < ACCEPT_BATCH && l->io.events; i++) {
+	for (i = 0; i < ACCEPT_BATCH && s->io.events; i++) {
 		len = sizeof(ss);
-		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		fd = accept4(s->l->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -811,7 +534,7 @@ accept_ready(struct server *srv, struct listener *l)
 				    now - srv->accept_error_logged_ms >= 10000) {
 					log_msg(LOG_WARNING, "accept on %s: %s; "
 					    "pausing accepts (%zu sessions)",
-					    listener_label(l), strerror(errno),
+					    lsock_label(s), strerror(errno),
 					    srv->conns.n);
 					srv->accept_error_logged_ms = now;
 				}
@@ -822,10 +545,10 @@ accept_ready(struct server *srv, struct listener *l)
 			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_msg(LOG_WARNING, "accept on %s: %s",
-				    listener_label(l), strerror(errno));
+				    lsock_label(s), strerror(errno));
 			return;
 		}
-		accept_one(srv, l, fd, &ss, len);
+		accept_one(srv, s, fd, &ss, len);
 		update_arming(srv);
 	}
 }
@@ -838,12 +561,12 @@ server_answer_dgram(struct server *srv, struct conn *c)
 
 /* Checks shared by every model: access list, loops, rate.  true = serve. */
 static bool
-dgram_admit(struct server *srv, struct listener *l, struct conn *c,
+dgram_admit(struct server *srv, struct lsock *s, struct conn *c,
     uint64_t now_ns)
 {
 	const struct config *cfg = srv->cfg;
 	struct acl acl = config_acl(cfg);
-	struct lstats *st = stats_of(&srv->stats, l->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, s->stats_slot);
 	struct netaddr_source src;
 	enum dg_verdict v;
 
@@ -890,17 +613,17 @@ dgram_admit(struct server *srv, struct listener *l, struct conn *c,
 }
 
 static void
-dgram_ready(struct server *srv, struct listener *l)
+dgram_ready(struct server *srv, struct lsock *s)
 {
-	struct lstats *st = stats_of(&srv->stats, l->stats_slot);
+	struct lstats *st = stats_of(&srv->stats, s->stats_slot);
 	struct conn tmp, *c;
 	ssize_t n;
 	int i, r;
 
-	for (i = 0; i < DGRAM_BATCH && l->io.events; i++) {
+	for (i = 0; i < DGRAM_BATCH && s->io.events; i++) {
 		memset(&tmp, 0, sizeof(tmp));
 		tmp.peerlen = sizeof(tmp.peer);
-		n = dgpeer_recv(l->fd, srv->dgbuf, srv->dgcap,
+		n = dgpeer_recv(s->l->fd, srv->dgbuf, srv->dgcap,
 		    MSG_DONTWAIT | MSG_TRUNC, &tmp.peer, &tmp.peerlen,
 		    &tmp.dgcred);
 		if (n < 0) {
@@ -908,10 +631,10 @@ dgram_ready(struct server *srv, struct listener *l)
 				continue;
 			if (n != -EAGAIN && n != -EWOULDBLOCK)
 				log_msg(LOG_WARNING, "recvmsg on %s: %s",
-				    listener_label(l), strerror((int)-n));
+				    lsock_label(s), strerror((int)-n));
 			return;
 		}
-		if (!(c = new_conn(srv, l)))
+		if (!(c = new_conn(srv, s)))
 			return;
 		c->dgram = true;
 		c->peer = tmp.peer;
@@ -919,7 +642,7 @@ dgram_ready(struct server *srv, struct listener *l)
 		c->dgcred = tmp.dgcred;
 		netaddr_format((struct sockaddr *)&c->peer, c->peerlen,
 		    c->peerstr, sizeof(c->peerstr));
-		if (!dgram_admit(srv, l, c, clock_ns())) {
+		if (!dgram_admit(srv, s, c, clock_ns())) {
 			conn_free(c);
 			continue;
 		}
@@ -929,7 +652,7 @@ dgram_ready(struct server *srv, struct listener *l)
 		 * seen as too long after LF / CR LF stripping.
 		 */
 		c->datalen = (size_t)n < srv->dgcap ? (size_t)n : srv->dgcap;
-		c->fd = l->fd;
+		c->fd = s->l->fd;
 		atomic_fetch_add(&st->sessions, 1);
 		if (srv->model->in_loop) {
 			c->in_loop = true;
@@ -967,106 +690,17 @@ dgram_ready(struct server *srv, struct listener *l)
 }
 
 static void
-listener_ready(struct loop_io *io, uint32_t revents)
+listener_ready(struct lsock *s, void *arg)
 {
-	struct server *srv = io->data;
-	struct listener *l = (struct listener *)(void *)((char *)io -
-	    offsetof(struct listener, io));
+	struct server *srv = arg;
 
-	if (l->socktype == SOCK_DGRAM)
-		dgram_ready(srv, l);
+	if (s->l->socktype == SOCK_DGRAM)
+		dgram_ready(srv, s);
 	else
-		accept_ready(srv, l);
+		accept_ready(srv, s);
 }
 
 /* ---- reload ---- */
-
-/*
- * Build the listener list for cfg: keep listeners that did not change
- * (their sockets and backlogs survive), open new ones before anything is
- * closed.  On failure nothing changes.
- */
-static int
-merge_listeners(struct server *srv, struct config *cfg, char *err,
-    size_t errlen)
-{
-	struct listener *keep = NULL, *fresh = NULL, *l, *next, **pp;
-	size_t i;
-	int r = 0;
-
-	for (i = 0; i < cfg->nlisten; i++) {
-		for (pp = &srv->listeners; *pp; pp = &(*pp)->next)
-			if (listen_conf_equal(&(*pp)->conf, &cfg->listen[i]))
-				break;
-		/* Same socket, other labels: keep it, change it in place. */
-		if (!*pp)
-			for (pp = &srv->listeners; *pp; pp = &(*pp)->next)
-				if (listen_conf_same_socket(&(*pp)->conf,
-				    &cfg->listen[i]))
-					break;
-		if (*pp) {
-			l = *pp;
-			*pp = l->next;
-			listener_append(&keep, l);
-			continue;
-		}
-		if ((r = listener_open(&cfg->listen[i], &l, err, errlen)) < 0)
-			break;
-		listener_append(&fresh, l);
-	}
-	/* Apply in-place changes only once every new socket is open. */
-	for (i = 0; r == 0 && i < cfg->nlisten; i++) {
-		for (l = keep; l; l = l->next)
-			if (listen_conf_same_socket(&l->conf, &cfg->listen[i]))
-				break;
-		if (l && !listen_conf_equal(&l->conf, &cfg->listen[i]) &&
-		    (r = listener_reconfigure(l, &cfg->listen[i], err,
-		    errlen)) < 0)
-			break;
-	}
-	if (r < 0) {
-		/* Put everything back as it was. */
-		for (l = fresh; l; l = next) {
-			next = l->next;
-			listener_close(l);
-		}
-		for (l = keep; l; l = next) {
-			next = l->next;
-			listener_append(&srv->listeners, l);
-		}
-		return r;
-	}
-	/*
-	 * What is left was removed from the configuration.  The new sockets
-	 * are already listening; closing the old ones (and removing them
-	 * from the fd store) before storing the new ones keeps a reused
-	 * FDNAME from taking the new socket out of the store too.
-	 */
-	for (l = srv->listeners; l; l = next) {
-		next = l->next;
-		if (l->unmatched) {
-			/* A passed socket served with defaults: keep it. */
-			listener_append(&keep, l);
-			continue;
-		}
-		log_msg(LOG_INFO, "closing listener %s %s",
-		    transport_name(l->conf.transport), l->bound);
-		listener_detach(srv, l, true);
-	}
-	for (l = keep; l; l = l->next)
-		fdstore_rename(l);
-	for (l = fresh; l; l = next) {
-		next = l->next;
-		if ((r = listener_attach(srv, l)) < 0)
-			log_msg(LOG_ERR, "watching %s: %s", l->bound,
-			    strerror(-r));
-		log_msg(LOG_INFO, "listening on %s %s",
-		    transport_name(l->conf.transport), l->bound);
-		listener_append(&keep, l);
-	}
-	srv->listeners = keep;
-	return 0;
-}
 
 static void
 reload(struct server *srv)
@@ -1129,7 +763,7 @@ reload(struct server *srv)
 	    !(rl = ratelimit_new((unsigned)cfg->datagram.rate_limit,
 	    (unsigned)cfg->datagram.rate_burst, RATELIMIT_SLOTS))) ||
 	    dgram_buffers_for(srv, cfg) < 0 ||
-	    (r = merge_listeners(srv, cfg, err, sizeof(err))) < 0) {
+	    (r = listenset_merge(&srv->ls, cfg, err, sizeof(err))) < 0) {
 		if (rl_changed)
 			ratelimit_free(rl);
 		snprintf(srv->reload_error, sizeof(srv->reload_error), "%s",
@@ -1174,8 +808,6 @@ done:
 static void
 begin_stop(struct server *srv, const char *why)
 {
-	struct listener *l, *next;
-
 	srv->stopping = true;
 	notify_stopping();
 	log_msg(LOG_NOTICE, "%s: stopping; %zu sessions get %d s to finish",
@@ -1184,11 +816,7 @@ begin_stop(struct server *srv, const char *why)
 	 * Close the listeners now: a unit's or the fd store's copy keeps the
 	 * socket (and its backlog) for the next start; our files go away.
 	 */
-	for (l = srv->listeners; l; l = next) {
-		next = l->next;
-		listener_detach(srv, l, false);
-	}
-	srv->listeners = NULL;
+	listenset_close(&srv->ls);
 	loop_busy_poll(srv->loop, 0);
 	loop_timer_set(&srv->stop_deadline, clock_ms() +
 	    (uint64_t)srv->cfg->shutdown_timeout * 1000);
@@ -1403,10 +1031,7 @@ struct server *
 server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 {
 	struct server *srv;
-	struct listener *l;
 	sigset_t mask;
-	bool *used = NULL;
-	size_t i;
 	int r;
 
 	if (!(srv = calloc(1, sizeof(*srv)))) {
@@ -1450,29 +1075,13 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	loop_timer_add(srv->loop, &srv->accept_pause, accept_pause_due, srv);
 	loop_timer_add(srv->loop, &srv->stop_deadline, stop_deadline_due, srv);
 	loop_timer_add(srv->loop, &srv->kill_deadline, kill_deadline_due, srv);
-	if (!(used = calloc(cfg->nlisten + 1, sizeof(*used))) ||
-	    dgram_buffers_for(srv, cfg) < 0) {
+	if (dgram_buffers_for(srv, cfg) < 0) {
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		goto fail;
 	}
-	if (adopt_passed(srv, &srv->listeners, used, err, errlen) < 0)
+	listenset_init(&srv->ls, srv->loop, &srv->stats, listener_ready, srv);
+	if (listenset_open(&srv->ls, cfg, err, errlen) < 0)
 		goto fail;
-	for (i = 0; i < cfg->nlisten; i++) {
-		if (used[i])
-			continue;
-		if (listener_open(&cfg->listen[i], &l, err, errlen) < 0)
-			goto fail;
-		listener_append(&srv->listeners, l);
-	}
-	for (l = srv->listeners; l; l = l->next) {
-		if ((r = listener_attach(srv, l)) < 0) {
-			snprintf(err, errlen, "epoll_ctl: %s", strerror(-r));
-			goto fail;
-		}
-		log_msg(LOG_INFO, "listening on %s %s%s",
-		    transport_name(l->conf.transport), l->bound,
-		    l->adopted ? " (passed by the service manager)" : "");
-	}
 	if (cfg->datagram.rate_limit > 0 &&
 	    !(srv->rl = ratelimit_new((unsigned)cfg->datagram.rate_limit,
 	    (unsigned)cfg->datagram.rate_burst, RATELIMIT_SLOTS))) {
@@ -1484,10 +1093,8 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	if ((srv->watchdog_ms = notify_watchdog_usec() / 2000) > 0)
 		loop_timer_set(&srv->watchdog, clock_ms());
 	loop_timer_set(&srv->tick, clock_ms() + TICK_MS);
-	free(used);
 	return srv;
 fail:
-	free(used);
 	server_free(srv);
 	return NULL;
 }
@@ -1495,16 +1102,10 @@ fail:
 void
 server_free(struct server *srv)
 {
-	struct listener *l, *lnext;
-
 	if (!srv)
 		return;
 	kill_children(srv);
-	for (l = srv->listeners; l; l = lnext) {
-		lnext = l->next;
-		listener_close(l);
-	}
-	srv->listeners = NULL;
+	listenset_free(&srv->ls);
 	/*
 	 * Worker threads that did not end in time still use srv (statistics,
 	 * the done queue): the process is exiting, leave the rest to it.
