@@ -29,8 +29,6 @@ struct conn {
 	bool		 dgram;
 	bool		 inetd;		/* inetd mode: no listener to name */
 	bool		 on_thread;	/* another thread has it until done */
-	bool		 in_loop;	/* driven by the server loop */
-	bool		 finished_early; /* in-loop session done at once */
 	struct sockaddr_storage peer;
 	socklen_t	 peerlen;
 	char		 peerstr[NETADDR_STRLEN];

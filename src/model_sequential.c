@@ -1,29 +1,22 @@
 /*
  * model_sequential.c - one session at a time (socketserver's plain
- * TCPServer).  The session runs inside the server loop, so signals, reload
+ * TCPServer).  The session runs inside the main loop, so signals, reload
  * and the watchdog keep working while it is open; the loop stops watching
- * the listeners while a session runs, and other clients wait in the
- * listen backlog.
+ * the stream listeners while a session runs, and other clients wait in
+ * the listen backlog.  Datagrams are answered in the main loop.
  */
 #include "model.h"
-#include "server.h"
 
 static int
-sequential_stream(struct server *srv, struct conn *c)
+sequential_stream(const struct model_env *env, struct conn *c)
 {
-	return server_watch(srv, c);
-}
-
-static int
-sequential_dgram(struct server *srv, struct conn *c)
-{
-	server_answer_dgram(srv, c);
+	connloop_start(env->main, c);
 	return 0;
 }
 
 const struct model_ops model_sequential = {
 	.id = MODEL_SEQUENTIAL,
-	.in_loop = true,
+	.one_at_a_time = true,
+	.dgram_in_loop = true,
 	.stream = sequential_stream,
-	.dgram = sequential_dgram,
 };

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "model.h"
-#include "server.h"
 
 #define SPARE_MAX	 32
 #define SPARE_LINGER_MS	 2000
@@ -142,7 +141,7 @@ hand_to_spare(struct conn *c)
 }
 
 static int
-dispatch(struct server *srv, struct conn *c)
+dispatch(const struct model_env *env, struct conn *c)
 {
 	pthread_attr_t attr;
 	pthread_t tid;
@@ -154,7 +153,7 @@ dispatch(struct server *srv, struct conn *c)
 	if ((r = pthread_attr_init(&attr)) != 0)
 		return -r;
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, server_thread_stack(srv));
+	pthread_attr_setstacksize(&attr, env->thread_stack);
 	r = pthread_create(&tid, &attr, worker, c);
 	pthread_attr_destroy(&attr);
 	if (r != 0)
@@ -162,14 +161,9 @@ dispatch(struct server *srv, struct conn *c)
 	return -r;
 }
 
-static int
-thread_stream(struct server *srv, struct conn *c)
-{
-	return dispatch(srv, c);
-}
 
 static int
-thread_dgram(struct server *srv, struct conn *c)
+thread_dgram(const struct model_env *env, struct conn *c)
 {
 	int fd, r;
 
@@ -182,7 +176,7 @@ thread_dgram(struct server *srv, struct conn *c)
 		return -errno;
 	c->fd = fd;
 	c->own_fd = true;
-	if ((r = dispatch(srv, c)) < 0) {
+	if ((r = dispatch(env, c)) < 0) {
 		close(fd);
 		c->fd = -1;
 		c->own_fd = false;
@@ -192,7 +186,6 @@ thread_dgram(struct server *srv, struct conn *c)
 
 const struct model_ops model_thread = {
 	.id = MODEL_THREAD,
-	.in_loop = false,
-	.stream = thread_stream,
+	.stream = dispatch,
 	.dgram = thread_dgram,
 };

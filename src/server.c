@@ -53,10 +53,10 @@ struct server {
 	struct loop	*loop;
 	int		 sigfd;
 	struct loop_io	 sig_io;
-	int		 resultfd[2];	/* fork children report how they ended */
-	struct loop_io	 result_io;
 
 	struct conns	 conns;		/* every running session */
+	struct connloop	 main;		/* sessions the main loop drives */
+	struct model_env env;
 
 	struct stats	 stats;
 
@@ -177,24 +177,6 @@ dgram_buffers_for(struct server *srv, const struct config *cfg)
 
 /* ---- connections ---- */
 
-size_t
-server_thread_stack(const struct server *srv)
-{
-	return (size_t)srv->cfg->concurrency.thread_stack_kib * 1024;
-}
-
-unsigned
-server_workers(const struct server *srv)
-{
-	return (unsigned)srv->cfg->concurrency.workers;
-}
-
-int
-server_stop_fd(const struct server *srv)
-{
-	return srv->conns.stop_fd;
-}
-
 static struct conn *
 new_conn(struct server *srv, struct lsock *s)
 {
@@ -202,6 +184,15 @@ new_conn(struct server *srv, struct lsock *s)
 	    transport_name(s->l->conf.transport), lsock_label(s),
 	    (size_t)srv->cfg->session.max_line_length,
 	    srv->cfg->session.idle_timeout);
+}
+
+/* What the models get from the configuration (at start, at reload). */
+static void
+model_env_update(struct server *srv)
+{
+	srv->env.thread_stack =
+	    (size_t)srv->cfg->concurrency.thread_stack_kib * 1024;
+	srv->env.workers = (unsigned)srv->cfg->concurrency.workers;
 }
 
 /* A conn left the set: a descriptor is free again, accept may resume. */
@@ -215,16 +206,17 @@ conn_finished(void *arg)
 	update_arming(srv);
 }
 
-void
-server_child_cleanup(struct server *srv, int keep)
+/* In a forked child: close every fd of the parent but keep. */
+static void
+child_close(void *arg, int keep)
 {
+	struct server *srv = arg;
 	struct conn *c;
 
 	close(loop_fd(srv->loop));
 	close(srv->sigfd);
 	close(srv->conns.done.fd);
 	close(srv->conns.stop_fd);
-	close(srv->resultfd[0]);
 	model_child_cleanup();
 	/* Only close: writing to the parent's structures would cost the
 	 * child a copy-on-write page fault. */
@@ -232,7 +224,7 @@ server_child_cleanup(struct server *srv, int keep)
 	/* Every other session's socket: loop sessions, thread sessions and
 	 * the thread model's duplicated datagram sockets. */
 	for (c = srv->conns.head; c; c = c->next)
-		if ((c->in_loop || c->own_fd) && c->fd >= 0 && c->fd != keep)
+		if (c->own_fd && c->fd >= 0 && c->fd != keep)
 			close(c->fd);
 	if (srv->child_close_fd >= 0)
 		close(srv->child_close_fd);
@@ -244,127 +236,12 @@ server_close_in_children(struct server *srv, int fd)
 	srv->child_close_fd = fd;
 }
 
-/*
- * A forked child's last words: how its session ended.  The parent logs the
- * close record when it reaps the child, so that the journal attributes it
- * to the service (a record from a process that already exited may lose
- * its unit).  One write below PIPE_BUF is atomic.
- *
- * No record may be lost, so the child's write blocks (only the parent's
- * read end is non-blocking) and the loop reads the pipe whenever it is
- * readable, not only on SIGCHLD.  When more children finish than the pipe
- * holds (64 KiB: 4096 records) while the loop is busy or stopped, the
- * later ones wait in write() until it reads; they have closed their
- * client first and still count as active sessions, so nothing else waits
- * for them.  Sizing the pipe to max_connections (F_SETPIPE_SZ) instead
- * would need a fallback whenever the kernel refuses the size (above
- * pipe-max-size after the privilege drop, or a reload to more
- * connections), and the exit status cannot carry the line count.  A child
- * that dies without reporting is logged from its wait status (reap()).
- */
-struct child_result {
-	pid_t		pid;
-	int		end;
-	uint64_t	lines;
-};
-
-void
-server_child_report(struct server *srv, struct conn *c)
-{
-	struct child_result r = { getpid(), (int)c->sess.end, c->sess.lines };
-	struct lstats *st = conn_stats(c);
-
-	if (session_end_is_error(c->sess.end))
-		atomic_fetch_add(&st->errors, 1);
-	/* Signals are blocked in the child; EINTR is only for safety.  If
-	 * the parent is gone (EPIPE), nobody is left to tell. */
-	while (write(srv->resultfd[1], &r, sizeof(r)) < 0 && errno == EINTR)
-		;
-}
-
+/* A session of the main loop ended. */
 static void
-read_child_results(struct server *srv)
+main_ended(struct conn *c, void *arg)
 {
-	struct child_result r[64];
-	struct conn *c;
-	ssize_t n;
-	size_t i;
-
-	/* Records are written whole (below PIPE_BUF), so reads end on one. */
-	while ((n = read(srv->resultfd[0], r, sizeof(r))) > 0) {
-		for (i = 0; i < (size_t)n / sizeof(r[0]); i++)
-			for (c = srv->conns.head; c; c = c->next)
-				if (c->fork.pid == r[i].pid) {
-					c->sess.end = (enum session_end)r[i].end;
-					c->sess.lines = r[i].lines;
-					c->fork.reported = true;
-					break;
-				}
-		if ((size_t)n < sizeof(r))
-			break;
-	}
-}
-
-static void
-results_ready(struct loop_io *io, uint32_t revents)
-{
-	read_child_results(io->data);
-}
-
-static void	loop_conn_io(struct loop_io *io, uint32_t events);
-
-int
-server_watch(struct server *srv, struct conn *c)
-{
-	c->in_loop = true;
-	/*
-	 * The first line usually arrives with the connection: try it now,
-	 * and a short session never needs to be registered with epoll.
-	 */
-	session_io(&c->sess, POLLIN);
-	if (c->sess.state == SS_DONE) {
-		c->finished_early = true;
-		return 0;
-	}
-	return loop_add(srv->loop, &c->ev.io, c->fd,
-	    session_epoll_events(&c->sess), loop_conn_io, srv);
-}
-
-static void
-loop_conn_update(struct server *srv, struct conn *c)
-{
-	if (c->sess.state == SS_DONE) {
-		loop_del(srv->loop, &c->ev.io);
-		conn_ended(c);
-		conns_finish(&srv->conns, c);
-		return;
-	}
-	(void)loop_mod(srv->loop, &c->ev.io, session_epoll_events(&c->sess));
-}
-
-static void
-loop_conn_io(struct loop_io *io, uint32_t events)
-{
-	struct conn *c = (struct conn *)(void *)((char *)io -
-	    offsetof(struct conn, ev.io));
-
-	session_io_epoll(&c->sess, events);
-	loop_conn_update(io->data, c);
-}
-
-/* Once a second: idle timeouts and lingering closes of loop sessions. */
-static void
-loop_conn_tick(struct server *srv, uint64_t now)
-{
-	struct conn *c, *next;
-
-	for (c = srv->conns.head; c; c = next) {
-		next = c->next;
-		if (!c->in_loop)
-			continue;
-		session_tick(&c->sess, now);
-		loop_conn_update(srv, c);
-	}
+	conn_ended(c);
+	conns_finish(c->set, c);
 }
 
 /* ---- accepting ---- */
@@ -372,7 +249,7 @@ loop_conn_tick(struct server *srv, uint64_t now)
 static size_t
 capacity(const struct server *srv)
 {
-	if (srv->cfg->concurrency.model == MODEL_SEQUENTIAL)
+	if (srv->model->one_at_a_time)
 		return 1;
 	return (size_t)srv->cfg->concurrency.max_connections;
 }
@@ -383,10 +260,10 @@ update_arming(struct server *srv)
 	const struct config *cfg = srv->cfg;
 	bool full = srv->conns.n >= capacity(srv);
 	bool reject = cfg->concurrency.overflow == OVERFLOW_REJECT &&
-	    cfg->concurrency.model != MODEL_SEQUENTIAL;
+	    !srv->model->one_at_a_time;
 
 	listenset_arm(&srv->ls, !srv->accept_paused && (!full || reject),
-	    srv->model->in_loop || !full || reject);
+	    srv->model->dgram_in_loop || !full || reject);
 }
 
 /* The source a peer counts as under the current source_prefix_v4/_v6. */
@@ -482,7 +359,8 @@ accept_one(struct server *srv, struct lsock *s, int fd,
 	    c->peerstr, c->lname, c->transport,
 	    model_name(srv->model->id), c->cred[0] ? ", peer " : "", c->cred);
 	conns_add(&srv->conns, c);
-	r = srv->model->stream(srv, c);
+	/* Once started, the model owns c: it may even have ended already. */
+	r = srv->model->stream(&srv->env, c);
 	if (r < 0) {
 		log_fields(LOG_ERR, &f, "cannot start a session for %s: %s",
 		    c->peerstr, strerror(-r));
@@ -492,18 +370,6 @@ accept_one(struct server *srv, struct lsock *s, int fd,
 		session_free(&c->sess);
 		refuse(fd, LP_ERR_BUSY, NULL);
 		conn_free(c);
-		return;
-	}
-	if (c->finished_early) {
-		conn_ended(c);
-		conns_finish(&srv->conns, c);
-		return;
-	}
-	if (c->fork.pid > 0) {
-		/* Fork model: the child has the socket now. */
-		close(c->fd);
-		c->fd = -1;
-		session_free(&c->sess);
 	}
 }
 
@@ -551,12 +417,6 @@ accept_ready(struct server *srv, struct lsock *s)
 		accept_one(srv, s, fd, &ss, len);
 		update_arming(srv);
 	}
-}
-
-void
-server_answer_dgram(struct server *srv, struct conn *c)
-{
-	conn_answer_dgram(c, c->in_loop ? srv->dgout : NULL);
 }
 
 /* Checks shared by every model: access list, loops, rate.  true = serve. */
@@ -654,10 +514,9 @@ dgram_ready(struct server *srv, struct lsock *s)
 		c->datalen = (size_t)n < srv->dgcap ? (size_t)n : srv->dgcap;
 		c->fd = s->l->fd;
 		atomic_fetch_add(&st->sessions, 1);
-		if (srv->model->in_loop) {
-			c->in_loop = true;
+		if (srv->model->dgram_in_loop) {
 			c->data = srv->dgbuf;
-			srv->model->dgram(srv, c);
+			conn_answer_dgram(c, srv->dgout);
 			c->data = NULL;
 			conn_free(c);
 			continue;
@@ -678,7 +537,7 @@ dgram_ready(struct server *srv, struct lsock *s)
 		}
 		memcpy(c->data, srv->dgbuf, c->datalen);
 		conns_add(&srv->conns, c);
-		r = srv->model->dgram(srv, c);
+		r = srv->model->dgram(&srv->env, c);
 		if (r < 0) {
 			log_msg(LOG_ERR, "cannot answer datagram from %s: %s",
 			    c->peerstr, strerror(-r));
@@ -779,6 +638,7 @@ reload(struct server *srv)
 		    "at restart");
 	srv->cfg = cfg;
 	srv->model = model_get(cfg->concurrency.model);
+	model_env_update(srv);
 	loop_busy_poll(srv->loop, cfg->concurrency.busy_poll);
 	if (rl_changed) {
 		ratelimit_free(srv->rl);
@@ -826,84 +686,17 @@ begin_stop(struct server *srv, const char *why)
 static void
 stop_hard(struct server *srv)
 {
-	struct conn *c, *next;
-
 	if (srv->hard_stop)
 		return;
 	srv->hard_stop = true;
 	if (srv->conns.n > 0)
 		log_msg(LOG_NOTICE, "closing %zu remaining sessions",
 		    srv->conns.n);
+	/* Sessions in loops and threads watch the stop fd. */
 	conns_stop(&srv->conns);
-	for (c = srv->conns.head; c; c = next) {
-		next = c->next;
-		if (c->fork.pid > 0)
-			kill(c->fork.pid, SIGTERM);
-		else if (c->in_loop) {
-			session_shutdown(&c->sess);
-			loop_conn_update(srv, c);
-		}
-	}
+	model_stop(&srv->env);
 	loop_timer_set(&srv->stop_deadline, 0);
 	loop_timer_set(&srv->kill_deadline, clock_ms() + HARD_STOP_GRACE_MS);
-}
-
-/*
- * A stream child that died without its report (killed by a signal, or
- * gone some other way): its close line comes from the wait status.
- */
-static void
-log_end_unreported(struct server *srv, struct conn *c, int status)
-{
-	struct log_fields f = LOG_FIELDS_INIT;
-	char why[64];
-
-	if (WIFSIGNALED(status))
-		snprintf(why, sizeof(why), "killed by signal %d",
-		    WTERMSIG(status));
-	else
-		snprintf(why, sizeof(why), "ended without a report, exit "
-		    "status %d", WEXITSTATUS(status));
-	atomic_fetch_add(&conn_stats(c)->errors, 1);
-	conn_log_fields(c, &f);
-	f.duration_ms = (long long)(clock_ms() - c->start_ms);
-	f.error = WIFSIGNALED(status) ? "signal" : "no report";
-	log_fields(LOG_WARNING, &f, "session from %s on %s closed: %s "
-	    "(child %d), %lld ms", c->peerstr, c->lname, why, (int)c->fork.pid,
-	    f.duration_ms);
-}
-
-static void
-reap(struct server *srv)
-{
-	struct conn *c;
-	pid_t pid;
-	int status;
-
-	/* Every child wrote its result before exiting: read them first. */
-	read_child_results(srv);
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (c = srv->conns.head; c; c = c->next)
-			if (c->fork.pid == pid)
-				break;
-		if (!c)
-			continue;
-		/* Written before the child exited, maybe after our read. */
-		if (!c->fork.reported && !c->dgram)
-			read_child_results(srv);
-		if (c->fork.reported)
-			conn_log_end(c);
-		else if (!c->dgram)
-			log_end_unreported(srv, c, status);
-		else if (WIFSIGNALED(status)) {
-			atomic_fetch_add(&stats_of(&srv->stats,
-			    c->stats_slot)->errors, 1);
-			log_msg(LOG_WARNING, "child %d for the datagram from %s "
-			    "killed by signal %d", (int)pid, c->peerstr,
-			    WTERMSIG(status));
-		}
-		conns_finish(&srv->conns, c);
-	}
 }
 
 static void
@@ -932,7 +725,7 @@ signal_ready(struct loop_io *io, uint32_t revents)
 			log_statistics(srv);
 			break;
 		case SIGCHLD:
-			reap(srv);
+			model_reap(&srv->env);
 			break;
 		}
 	}
@@ -953,7 +746,6 @@ tick_due(struct loop_timer *t, uint64_t now)
 {
 	struct server *srv = t->data;
 
-	loop_conn_tick(srv, now);
 	if (!srv->stopping)
 		update_status(srv);
 	loop_timer_set(t, now + TICK_MS);
@@ -982,20 +774,6 @@ kill_deadline_due(struct loop_timer *t, uint64_t now)
 	srv->kill_now = true;
 }
 
-/* The last step: nothing of ours may outlive the daemon. */
-static void
-kill_children(struct server *srv)
-{
-	struct conn *c;
-	int status;
-
-	for (c = srv->conns.head; c; c = c->next)
-		if (c->fork.pid > 0) {
-			kill(c->fork.pid, SIGKILL);
-			(void)waitpid(c->fork.pid, &status, 0);
-		}
-}
-
 int
 server_run(struct server *srv)
 {
@@ -1015,7 +793,7 @@ server_run(struct server *srv)
 		if (srv->kill_now) {
 			log_msg(LOG_WARNING, "%zu sessions did not end in time; "
 			    "exiting anyway", srv->conns.n);
-			kill_children(srv);
+			model_kill(&srv->env);
 			break;
 		}
 		if ((n = loop_once(srv->loop)) < 0) {
@@ -1042,8 +820,12 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->forced_level = forced_level;
 	srv->model = model_get(cfg->concurrency.model);
 	srv->sigfd = srv->conns.stop_fd = srv->conns.done.fd = -1;
-	srv->resultfd[0] = srv->resultfd[1] = -1;
 	srv->child_close_fd = -1;
+	srv->env.conns = &srv->conns;
+	srv->env.main = &srv->main;
+	srv->env.child_close = child_close;
+	srv->env.arg = srv;
+	model_env_update(srv);
 	if ((r = stats_init(&srv->stats)) < 0) {
 		snprintf(err, errlen, "mmap: %s", strerror(-r));
 		goto fail;
@@ -1055,18 +837,18 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGCHLD);
 	if (!(srv->loop = loop_new(EPOLL_BATCH)) ||
-	    (srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
-	    pipe2(srv->resultfd, O_CLOEXEC) < 0 ||
-	    fcntl(srv->resultfd[0], F_SETFL, O_NONBLOCK) < 0) {
+	    (srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
 		goto fail;
 	}
+	srv->env.loop = srv->loop;
 	if ((r = loop_add(srv->loop, &srv->sig_io, srv->sigfd, EPOLLIN,
 	    signal_ready, srv)) < 0 ||
 	    (r = conns_init(&srv->conns, &srv->stats, srv->loop,
 	    conn_finished, srv)) < 0 ||
-	    (r = loop_add(srv->loop, &srv->result_io, srv->resultfd[0],
-	    EPOLLIN, results_ready, srv)) < 0) {
+	    (r = connloop_init(&srv->main, srv->loop, srv->conns.stop_fd,
+	    main_ended, srv)) < 0 ||
+	    (r = model_init(&srv->env)) < 0) {
 		snprintf(err, errlen, "creating the loop: %s", strerror(-r));
 		goto fail;
 	}
@@ -1104,7 +886,7 @@ server_free(struct server *srv)
 {
 	if (!srv)
 		return;
-	kill_children(srv);
+	model_kill(&srv->env);
 	listenset_free(&srv->ls);
 	/*
 	 * Worker threads that did not end in time still use srv (statistics,
@@ -1114,6 +896,8 @@ server_free(struct server *srv)
 		return;
 	/* Only loop sessions and reaped-or-killed children are left. */
 	conns_free_all(&srv->conns);
+	connloop_fini(&srv->main);
+	model_fini(&srv->env);
 	if (srv->loop)
 		conns_fini(&srv->conns, srv->loop);
 	ratelimit_free(srv->rl);
@@ -1124,10 +908,6 @@ server_free(struct server *srv)
 	loop_free(srv->loop);
 	if (srv->sigfd >= 0)
 		close(srv->sigfd);
-	if (srv->resultfd[0] >= 0) {
-		close(srv->resultfd[0]);
-		close(srv->resultfd[1]);
-	}
 	config_free(srv->cfg);
 	free(srv);
 }

@@ -31,20 +31,4 @@ void		 server_close_in_children(struct server *srv, int fd);
 /* Free everything (listeners closed, files removed). */
 void		 server_free(struct server *srv);
 
-/* For models. */
-/* Drive a stream session from the server loop. 0 or -errno. */
-int		 server_watch(struct server *srv, struct conn *c);
-/* Readable when the daemon stops hard; for worker threads. */
-int		 server_stop_fd(const struct server *srv);
-/* In a forked child: close every fd of the parent but keep. -1 = none. */
-void		 server_child_cleanup(struct server *srv, int keep);
-/* In a forked child: hand the session's outcome to the parent. */
-void		 server_child_report(struct server *srv, struct conn *c);
-/* Answer the datagram in c through c->fd. */
-void		 server_answer_dgram(struct server *srv, struct conn *c);
-/* Thread stack size for worker threads in bytes. */
-size_t		 server_thread_stack(const struct server *srv);
-/* Event loops the configuration asks for (concurrency.workers). */
-unsigned	 server_workers(const struct server *srv);
-
 #endif
