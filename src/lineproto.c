@@ -229,6 +229,9 @@ lp_format_error(char *out, enum lp_error err, size_t limit)
 	case LP_ERR_SHUTDOWN:
 		msg = "ERROR server shutting down\n";
 		break;
+	case LP_ERR_PER_SOURCE:
+		msg = "ERROR too many connections from your address\n";
+		break;
 	default:
 		msg = "ERROR internal error\n";
 		break;

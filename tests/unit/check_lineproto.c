@@ -710,6 +710,8 @@ START_TEST(test_format_error)
 	ERR_IS(LP_ERR_IDLE, 0, "ERROR idle timeout\n");
 	ERR_IS(LP_ERR_BUSY, 0, "ERROR server busy\n");
 	ERR_IS(LP_ERR_SHUTDOWN, 0, "ERROR server shutting down\n");
+	ERR_IS(LP_ERR_PER_SOURCE, 0,
+	    "ERROR too many connections from your address\n");
 	ERR_IS(LP_ERR_TOOLONG, SIZE_MAX,
 	    "ERROR line too long (limit 18446744073709551615 bytes)\n");
 #undef ERR_IS

@@ -1,0 +1,534 @@
+/*
+ * accept.c - admission of connections and datagrams (see accept.h).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "accept.h"
+#include "acl.h"
+#include "clock.h"
+#include "dgcheck.h"
+#include "log.h"
+
+#define ACCEPT_BATCH	64	/* accepts per wake-up, for fairness */
+#define DGRAM_BATCH	64	/* datagrams per wake-up */
+#define RATELIMIT_SLOTS	4096	/* source buckets, fixed */
+#define PAUSE_MS	100	/* out of descriptors: accepting waits */
+#define ERROR_LOG_MS	10000	/* and says so at most this often */
+
+/* ---- arming ---- */
+
+static size_t
+capacity(const struct acceptor *a)
+{
+	if (a->model->one_at_a_time)
+		return 1;
+	return (size_t)a->cfg->concurrency.max_connections;
+}
+
+void
+accept_arm(struct acceptor *a)
+{
+	bool full = a->env->conns->n >= capacity(a);
+	bool reject = a->cfg->concurrency.overflow == OVERFLOW_REJECT &&
+	    !a->model->one_at_a_time;
+
+	listenset_arm(a->ls, !a->paused && (!full || reject),
+	    a->model->dgram_in_loop || !full || reject);
+}
+
+void
+accept_resume(void *arg)
+{
+	struct acceptor *a = arg;
+
+	a->paused = false;
+	loop_timer_set(&a->pause, 0);
+	accept_arm(a);
+}
+
+static void
+pause_due(struct loop_timer *t, uint64_t now)
+{
+	struct acceptor *a = t->data;
+
+	a->paused = false;
+	accept_arm(a);
+}
+
+/*
+ * Out of descriptors or memory: the connection stays in the backlog and
+ * the socket stays readable.  Stop watching it for a moment instead of
+ * spinning, and say so once in a while.
+ */
+static void
+pause_accepting(struct acceptor *a, struct lsock *s, int e)
+{
+	uint64_t now = clock_ms();
+
+	if (a->error_logged_ms == 0 || now - a->error_logged_ms >=
+	    ERROR_LOG_MS) {
+		log_msg(LOG_WARNING, "accept on %s: %s; pausing accepts (%zu "
+		    "sessions)", lsock_label(s), strerror(e),
+		    a->env->conns->n);
+		a->error_logged_ms = now;
+	}
+	a->paused = true;
+	loop_timer_set(&a->pause, now + PAUSE_MS);
+	accept_arm(a);
+}
+
+/* ---- streams ---- */
+
+/* The source a peer counts as under the current source_prefix_v4/_v6. */
+static void
+source_of(const struct acceptor *a, const struct sockaddr *sa, uint32_t uid,
+    struct netaddr_source *src)
+{
+	netaddr_source(sa, uid, (unsigned)a->cfg->source_prefix_v4,
+	    (unsigned)a->cfg->source_prefix_v6, src);
+}
+
+static struct conn *
+new_conn(struct acceptor *a, struct lsock *s)
+{
+	return conn_new(a->env->conns, s->stats_slot,
+	    transport_name(s->l->conf.transport), lsock_label(s),
+	    (size_t)a->cfg->session.max_line_length,
+	    a->cfg->session.idle_timeout);
+}
+
+/*
+ * Turn a connection away: count it, send err as its last line (none for
+ * -1: the access lists answer nothing), close it, free c (may be NULL).
+ */
+static void
+turn_away(int fd, struct conn *c, _Atomic uint64_t *counter, int err)
+{
+	char msg[LP_ERROR_MAX];
+
+	atomic_fetch_add(counter, 1);
+	if (err >= 0)
+		(void)!send(fd, msg, lp_format_error(msg, (enum lp_error)err,
+		    0), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+	if (c) {
+		c->own_fd = false;
+		conn_free(c);
+	}
+}
+
+/* The connection's peer, its credentials (Unix) and its source. */
+static void
+identify(struct acceptor *a, struct conn *c, const struct sockaddr_storage *ss,
+    socklen_t sslen)
+{
+	struct ucred uc = { 0, 0, 0 };
+
+	c->peer = *ss;
+	c->peerlen = sslen;
+	netaddr_format((struct sockaddr *)ss, sslen, c->peerstr,
+	    sizeof(c->peerstr));
+	if (ss->ss_family == AF_UNIX) {
+		conn_peer_cred(c, &uc);
+		if (strcmp(c->peerstr, "unix:unnamed") == 0)
+			snprintf(c->peerstr, sizeof(c->peerstr), "unix:pid=%d",
+			    (int)uc.pid);
+	}
+	source_of(a, (struct sockaddr *)ss, uc.uid, &c->src);
+}
+
+/* The access lists, the capacity, the per-source cap.  true = serve. */
+static bool
+admit_stream(struct acceptor *a, struct conn *c)
+{
+	const struct config *cfg = a->cfg;
+	struct acl acl = config_acl(cfg);
+	struct lstats *st = conn_stats(c);
+	struct log_fields f = LOG_FIELDS_INIT;
+	int cap = cfg->concurrency.max_connections_per_source;
+	char src[CIDR_STRLEN];
+
+	conn_log_fields(c, &f);
+	if (!acl_permits(&acl, (struct sockaddr *)&c->peer)) {
+		log_fields(LOG_NOTICE, &f, "refused connection from %s on %s: "
+		    "denied by access list", c->peerstr, c->lname);
+		turn_away(c->fd, c, &st->refused, -1);
+		return false;
+	}
+	if (a->env->conns->n >= capacity(a)) {
+		log_fields(LOG_NOTICE, &f, "rejected connection from %s on "
+		    "%s: %zu sessions, server busy", c->peerstr, c->lname,
+		    a->env->conns->n);
+		turn_away(c->fd, c, &st->rejects, LP_ERR_BUSY);
+		return false;
+	}
+	if (cap > 0 && conns_count_source(a->env->conns, &c->src) >=
+	    (size_t)cap) {
+		netaddr_source_format(&c->src, src, sizeof(src));
+		log_fields(LOG_NOTICE, &f, "rejected connection from %s on "
+		    "%s: per-source limit of %d reached for source %s",
+		    c->peerstr, c->lname, cap, src);
+		turn_away(c->fd, c, &st->rejects, LP_ERR_PER_SOURCE);
+		return false;
+	}
+	return true;
+}
+
+/* Start c's session with the model. */
+static void
+start_stream(struct acceptor *a, struct conn *c)
+{
+	struct lstats *st = conn_stats(c);
+	struct log_fields f = LOG_FIELDS_INIT;
+	int r;
+
+	session_init(&c->sess, c->fd, c->max_line, c->idle_timeout);
+	c->sess.line_counter = &st->lines;
+	c->sess.peer = c->peerstr;
+	atomic_fetch_add(&st->sessions, 1);
+	conn_log_fields(c, &f);
+	log_fields(LOG_INFO, &f, "connection from %s on %s (%s, %s model)%s%s",
+	    c->peerstr, c->lname, c->transport, model_name(a->model->id),
+	    c->cred[0] ? ", peer " : "", c->cred);
+	conns_add(a->env->conns, c);
+	/* Once started, the model owns c: it may even have ended already. */
+	if ((r = a->model->stream(a->env, c)) < 0) {
+		log_fields(LOG_ERR, &f, "cannot start a session for %s: %s",
+		    c->peerstr, strerror(-r));
+		conns_remove(a->env->conns, c);
+		turn_away(c->fd, c, &st->rejects, LP_ERR_BUSY);
+	}
+}
+
+static void
+accept_one(struct acceptor *a, struct lsock *s, int fd,
+    const struct sockaddr_storage *ss, socklen_t sslen)
+{
+	struct conn *c;
+
+	if (!(c = new_conn(a, s))) {
+		turn_away(fd, NULL, &stats_of(a->ls->stats,
+		    s->stats_slot)->rejects, LP_ERR_BUSY);
+		return;
+	}
+	c->fd = fd;
+	c->own_fd = true;
+	identify(a, c, ss, sslen);
+	if (admit_stream(a, c))
+		start_stream(a, c);
+}
+
+static void
+accept_streams(struct acceptor *a, struct lsock *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int i, fd;
+
+	for (i = 0; i < ACCEPT_BATCH && s->io.events; i++) {
+		len = sizeof(ss);
+		fd = accept4(s->l->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting(a, s, errno);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_msg(LOG_WARNING, "accept on %s: %s",
+				    lsock_label(s), strerror(errno));
+			return;
+		}
+		accept_one(a, s, fd, &ss, len);
+		accept_arm(a);
+	}
+}
+
+/* ---- datagrams ---- */
+
+/* Checks shared by every model: access list, loops, rate.  true = serve. */
+static bool
+admit_dgram(struct acceptor *a, struct conn *c, uint64_t now_ns)
+{
+	struct acl acl = config_acl(a->cfg);
+	struct lstats *st = conn_stats(c);
+	struct netaddr_source src;
+	enum dg_verdict v;
+	char text[CIDR_STRLEN];
+
+	/* Linux gives an unbound Unix sender's address as length 0 (older
+	 * kernels: the family alone). */
+	if (c->peerlen < sizeof(sa_family_t) ||
+	    (c->peer.ss_family == AF_UNIX &&
+	    c->peerlen <= offsetof(struct sockaddr_un, sun_path))) {
+		atomic_fetch_add(&st->dropped, 1);
+		log_msg(LOG_DEBUG, "datagram on %s from an unbound Unix socket: "
+		    "no address to answer, dropped", c->lname);
+		return false;
+	}
+	if (!acl_permits(&acl, (struct sockaddr *)&c->peer)) {
+		atomic_fetch_add(&st->refused, 1);
+		log_msg(LOG_DEBUG, "datagram from %s on %s denied by access "
+		    "list", c->peerstr, c->lname);
+		return false;
+	}
+	v = dg_check_source((struct sockaddr *)&c->peer, a->bad_ports,
+	    a->nbad_ports);
+	if (v != DG_OK) {
+		atomic_fetch_add(&st->dropped, 1);
+		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: %s",
+		    c->peerstr, c->lname, dg_verdict_name(v));
+		return false;
+	}
+	if (!a->rl || c->peer.ss_family == AF_UNIX)
+		return true;
+	source_of(a, (struct sockaddr *)&c->peer, 0, &src);
+	if (ratelimit_allow(a->rl, &src, sizeof(src), now_ns))
+		return true;
+	atomic_fetch_add(&st->dropped, 1);
+	if (log_enabled(LOG_DEBUG)) {
+		netaddr_source_format(&src, text, sizeof(text));
+		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: rate limit "
+		    "of source %s", c->peerstr, c->lname, text);
+	}
+	return false;
+}
+
+/* Answer the admitted datagram in c (held in dgbuf) as the model does. */
+static void
+serve_dgram(struct acceptor *a, struct conn *c)
+{
+	struct lstats *st = conn_stats(c);
+	char msg[LP_ERROR_MAX];
+	size_t m;
+	int r;
+
+	if (a->model->dgram_in_loop) {
+		c->data = a->dgbuf;
+		conn_answer_dgram(c, a->dgout);
+		c->data = NULL;
+		conn_free(c);
+		return;
+	}
+	if (a->env->conns->n >= capacity(a)) {
+		/* overflow = "reject": say so, without a session. */
+		m = lp_format_error(msg, LP_ERR_BUSY, 0);
+		if (conn_send_dgram(c, msg, m))
+			atomic_fetch_add(&st->rejects, 1);
+		conn_free(c);
+		return;
+	}
+	if (!(c->data = malloc(c->datalen ? c->datalen : 1))) {
+		conn_free(c);
+		return;
+	}
+	memcpy(c->data, a->dgbuf, c->datalen);
+	conns_add(a->env->conns, c);
+	if ((r = a->model->dgram(a->env, c)) < 0) {
+		log_msg(LOG_ERR, "cannot answer datagram from %s: %s",
+		    c->peerstr, strerror(-r));
+		conns_remove(a->env->conns, c);
+		conn_free(c);
+	}
+	accept_arm(a);
+}
+
+static void
+receive_dgrams(struct acceptor *a, struct lsock *s)
+{
+	struct sockaddr_storage peer;
+	struct dgpeer_cred cred;
+	socklen_t peerlen;
+	struct conn *c;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < DGRAM_BATCH && s->io.events; i++) {
+		peerlen = sizeof(peer);
+		memset(&cred, 0, sizeof(cred));
+		n = dgpeer_recv(s->l->fd, a->dgbuf, a->dgcap,
+		    MSG_DONTWAIT | MSG_TRUNC, &peer, &peerlen, &cred);
+		if (n < 0) {
+			if (n == -EINTR)
+				continue;
+			if (n != -EAGAIN && n != -EWOULDBLOCK)
+				log_msg(LOG_WARNING, "recvmsg on %s: %s",
+				    lsock_label(s), strerror((int)-n));
+			return;
+		}
+		if (!(c = new_conn(a, s)))
+			return;
+		c->dgram = true;
+		c->peer = peer;
+		c->peerlen = peerlen;
+		c->dgcred = cred;
+		netaddr_format((struct sockaddr *)&c->peer, c->peerlen,
+		    c->peerstr, sizeof(c->peerstr));
+		if (!admit_dgram(a, c, clock_ns())) {
+			conn_free(c);
+			continue;
+		}
+		/*
+		 * MSG_TRUNC reports the real length; we keep what fits.  The
+		 * buffer holds max_line + 3 bytes, so a cut datagram is still
+		 * seen as too long after LF / CR LF stripping.
+		 */
+		c->datalen = (size_t)n < a->dgcap ? (size_t)n : a->dgcap;
+		c->fd = s->l->fd;
+		atomic_fetch_add(&conn_stats(c)->sessions, 1);
+		serve_dgram(a, c);
+	}
+}
+
+void
+accept_ready(struct lsock *s, void *arg)
+{
+	if (s->l->socktype == SOCK_DGRAM)
+		receive_dgrams(arg, s);
+	else
+		accept_streams(arg, s);
+}
+
+/* ---- configuration ---- */
+
+/* Never answer our own datagram ports: no loops between daemons. */
+static void
+own_dgram_ports(struct acceptor *a)
+{
+	const struct config *cfg = a->cfg;
+	size_t n = cfg->datagram.ndeny_source_ports, i = 0;
+	struct lsock *s;
+	int *p;
+
+	for (s = a->ls->head; s; s = s->next)
+		n++;
+	if (!(p = calloc(n ? n : 1, sizeof(*p))))
+		return;		/* keep the previous list */
+	for (; i < cfg->datagram.ndeny_source_ports; i++)
+		p[i] = cfg->datagram.deny_source_ports[i];
+	for (s = a->ls->head; s; s = s->next)
+		if (s->l->socktype == SOCK_DGRAM && s->l->port > 0)
+			p[i++] = s->l->port;
+	free(a->bad_ports);
+	a->bad_ports = p;
+	a->nbad_ports = i;
+}
+
+/* Room for a datagram and its reply under cfg.  0 or -ENOMEM. */
+static int
+dgram_buffers_for(struct acceptor *a, const struct config *cfg)
+{
+	size_t cap = (size_t)cfg->session.max_line_length + 3;
+	char *in, *out;
+
+	if (cap <= a->dgcap)
+		return 0;
+	in = realloc(a->dgbuf, cap);
+	if (in)
+		a->dgbuf = in;
+	out = realloc(a->dgout, dgram_reply_cap(cap));
+	if (out)
+		a->dgout = out;
+	if (!in || !out)
+		return -ENOMEM;
+	a->dgcap = cap;
+	return 0;
+}
+
+static struct ratelimit *
+ratelimit_for(const struct config *cfg)
+{
+	return ratelimit_new((unsigned)cfg->datagram.rate_limit,
+	    (unsigned)cfg->datagram.rate_burst, RATELIMIT_SLOTS);
+}
+
+int
+accept_init(struct acceptor *a, const struct config *cfg,
+    const struct model_ops *model, const struct model_env *env,
+    struct listenset *ls)
+{
+	memset(a, 0, sizeof(*a));
+	a->cfg = cfg;
+	a->model = model;
+	a->env = env;
+	a->ls = ls;
+	loop_timer_add(env->loop, &a->pause, pause_due, a);
+	if (dgram_buffers_for(a, cfg) < 0 ||
+	    (cfg->datagram.rate_limit > 0 && !(a->rl = ratelimit_for(cfg))))
+		return -ENOMEM;
+	own_dgram_ports(a);
+	return 0;
+}
+
+void
+accept_fini(struct acceptor *a)
+{
+	ratelimit_free(a->rl);
+	free(a->dgbuf);
+	free(a->dgout);
+	free(a->bad_ports);
+	a->rl = NULL;
+	a->dgbuf = a->dgout = NULL;
+	a->bad_ports = NULL;
+}
+
+/*
+ * The rate limiter is made before anything changes (a failure must not
+ * leave datagrams unlimited) and kept, buckets and all, when its settings
+ * did not change.  Its buckets are keyed by source, so new source
+ * prefixes need new buckets too.
+ */
+int
+accept_reload_prepare(struct acceptor *a, const struct config *cfg,
+    struct accept_reload *rl)
+{
+	const struct config *old = a->cfg;
+
+	rl->prefix_changed = cfg->source_prefix_v4 != old->source_prefix_v4 ||
+	    cfg->source_prefix_v6 != old->source_prefix_v6;
+	rl->rl_changed = cfg->datagram.rate_limit !=
+	    old->datagram.rate_limit ||
+	    cfg->datagram.rate_burst != old->datagram.rate_burst ||
+	    rl->prefix_changed;
+	rl->rl = NULL;
+	if (rl->rl_changed && cfg->datagram.rate_limit > 0 &&
+	    !(rl->rl = ratelimit_for(cfg)))
+		return -ENOMEM;
+	if (dgram_buffers_for(a, cfg) < 0) {
+		accept_reload_cancel(rl);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+accept_reload_cancel(struct accept_reload *rl)
+{
+	ratelimit_free(rl->rl);
+	rl->rl = NULL;
+}
+
+void
+accept_reload_commit(struct acceptor *a, const struct config *cfg,
+    const struct model_ops *model, struct accept_reload *rl)
+{
+	a->cfg = cfg;
+	a->model = model;
+	if (rl->rl_changed) {
+		ratelimit_free(a->rl);
+		a->rl = rl->rl;
+		rl->rl = NULL;
+	}
+	if (rl->prefix_changed)
+		conns_rekey(a->env->conns, (unsigned)cfg->source_prefix_v4,
+		    (unsigned)cfg->source_prefix_v6);
+	own_dgram_ports(a);
+}
