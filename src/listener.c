@@ -4,10 +4,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +22,7 @@
 
 #include "dgpeer.h"
 #include "listener.h"
+#include "process.h"
 
 /*
  * A socket file's lock is PATH.lock beside it (see path_lock).  Waiting
@@ -404,29 +403,17 @@ static int
 resolve_owner(const struct listen_conf *lc, uid_t *uid, gid_t *gid, char *err,
     size_t errlen)
 {
-	struct passwd *pw;
-	struct group *gr;
-	char d[200];
+	char d[200], why[128];
+	int r;
 
-	*uid = (uid_t)-1;
-	*gid = (gid_t)-1;
-	describe(lc, d, sizeof(d));
-	if (lc->owner && lc->owner[0]) {
-		if (!(pw = getpwnam(lc->owner))) {
-			snprintf(err, errlen, "%s: unknown owner \"%s\"", d,
-			    lc->owner);
-			return -ENOENT;
-		}
-		*uid = pw->pw_uid;
+	if ((r = lookup_ids(lc->owner, lc->group, uid, gid, why,
+	    sizeof(why))) < 0) {
+		describe(lc, d, sizeof(d));
+		snprintf(err, errlen, "%s: %s", d, why);
+		return r;
 	}
-	if (lc->group && lc->group[0]) {
-		if (!(gr = getgrnam(lc->group))) {
-			snprintf(err, errlen, "%s: unknown group \"%s\"", d,
-			    lc->group);
-			return -ENOENT;
-		}
-		*gid = gr->gr_gid;
-	}
+	if (!lc->group || !lc->group[0])
+		*gid = (gid_t)-1;	/* not the owner's group: left as is */
 	return 0;
 }
 

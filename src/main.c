@@ -3,8 +3,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,18 +38,11 @@ usage(FILE *fp)
 	    "  -h, --help              this help\n", CONFIG_DEFAULT_PATH);
 }
 
-/* Print config errors (one per line) with the program name. */
+/* A configuration error at start: on stderr, with the program name. */
 static void
-print_errors(const char *errs)
+print_error(void *arg, const char *line, int len)
 {
-	const char *p = errs, *nl;
-
-	while (p && *p) {
-		nl = strchr(p, '\n');
-		fprintf(stderr, "echotimed: %.*s\n",
-		    nl ? (int)(nl - p) : (int)strlen(p), p);
-		p = nl ? nl + 1 : NULL;
-	}
+	fprintf(stderr, "echotimed: %.*s\n", len, line);
 }
 
 /* A path that stays valid after daemonize() changes to "/". */
@@ -84,15 +75,16 @@ static int
 check_accounts(const struct config *cfg)
 {
 	const char *file = cfg->file ? cfg->file : "(built-in defaults)";
+	char err[256];
+	uid_t uid;
+	gid_t gid;
 
-	if (cfg->user[0] && !getpwnam(cfg->user)) {
-		fprintf(stderr, "echotimed: %s: user: unknown user \"%s\"\n",
-		    file, cfg->user);
+	if (lookup_ids(cfg->user, NULL, &uid, &gid, err, sizeof(err)) < 0) {
+		fprintf(stderr, "echotimed: %s: user: %s\n", file, err);
 		return EX_CONFIG;
 	}
-	if (cfg->group[0] && !getgrnam(cfg->group)) {
-		fprintf(stderr, "echotimed: %s: group: unknown group \"%s\"\n",
-		    file, cfg->group);
+	if (lookup_ids(NULL, cfg->group, &uid, &gid, err, sizeof(err)) < 0) {
+		fprintf(stderr, "echotimed: %s: group: %s\n", file, err);
 		return EX_CONFIG;
 	}
 	if (cfg->group[0] && !cfg->user[0]) {
@@ -138,59 +130,32 @@ raise_fd_limit(const struct config *cfg)
 		    (unsigned long long)rl.rlim_cur);
 }
 
-/* inetd mode: one connected socket, access lists and privileges apply. */
-static int
-serve_inetd(const struct config *cfg, int fd)
-{
-	char err[512];
-
-	if (drop_privileges(cfg->user, cfg->group, err, sizeof(err)) < 0) {
-		startup_error(err);
-		return EX_OSERR;
-	}
-	return inetd_serve(cfg, fd);
-}
-
 /* Load -c FILE, or the default file, or the built-in defaults. */
 static int
 load_config(const char *path, struct config **cfgp, bool *builtin)
 {
-	char *errs = NULL;
-	int r;
+	int r = server_load_config(path, cfgp, builtin, print_error, NULL);
 
-	*builtin = false;
-	if (!path) {
-		r = config_load(CONFIG_DEFAULT_PATH, cfgp, &errs);
-		if (r == -ENOENT) {
-			free(errs);
-			*builtin = true;
-			if (!(*cfgp = config_default())) {
-				fprintf(stderr, "echotimed: %s\n",
-				    strerror(ENOMEM));
-				return EX_OSERR;
-			}
-			return 0;
-		}
-	} else
-		r = config_load(path, cfgp, &errs);
-	if (r < 0) {
-		if (errs)
-			print_errors(errs);
-		else
-			fprintf(stderr, "echotimed: %s: %s\n",
-			    path ? path : CONFIG_DEFAULT_PATH, strerror(-r));
-		free(errs);
-		/* Missing, unreadable or invalid: all configuration errors. */
+	/* Missing, unreadable or invalid: all configuration errors. */
+	if (r < 0)
 		return r == -ENOMEM ? EX_OSERR : EX_CONFIG;
-	}
 	return 0;
 }
 
 /* Absolute copies of -c and -p; freed on every way out of main(). */
 static char *cfgpath, *pidpath;
 
+struct options {
+	bool		 test;		/* -t */
+	bool		 print;		/* -T */
+	bool		 daemon;	/* -d */
+	bool		 inetd;		/* -i */
+	int		 level;		/* -l, or -1 */
+};
+
+/* Read the command line: -1 to go on, else the exit status. */
 static int
-echotimed_main(int argc, char *argv[])
+parse_options(int argc, char *argv[], struct options *o)
 {
 	static const struct option longopts[] = {
 		{ "config",	  required_argument, NULL, 'c' },
@@ -209,13 +174,7 @@ echotimed_main(int argc, char *argv[])
 	 * "/usr/sbin/echotimed"); every other message says "echotimed".
 	 */
 	static char progname[] = "echotimed";
-	bool test = false, print = false, daemon = false, inetd = false;
-	bool builtin;
-	int ch, level = -1, r, pidfd = -1, fd, status;
-	struct config *cfg = NULL;
-	struct server *srv;
-	char err[512];
-	sigset_t mask;
+	int ch;
 
 	if (argc > 0)
 		argv[0] = progname;
@@ -228,13 +187,13 @@ echotimed_main(int argc, char *argv[])
 				return EX_OSERR;
 			break;
 		case 't':
-			test = true;
+			o->test = true;
 			break;
 		case 'T':
-			print = true;
+			o->print = true;
 			break;
 		case 'd':
-			daemon = true;
+			o->daemon = true;
 			break;
 		case 'p':
 			free(pidpath);
@@ -242,10 +201,10 @@ echotimed_main(int argc, char *argv[])
 				return EX_OSERR;
 			break;
 		case 'i':
-			inetd = true;
+			o->inetd = true;
 			break;
 		case 'l':
-			if ((level = log_level_parse(optarg)) < 0) {
+			if ((o->level = log_level_parse(optarg)) < 0) {
 				fprintf(stderr, "echotimed: unknown log level "
 				    "\"%s\"\n", optarg);
 				usage(stderr);
@@ -269,16 +228,19 @@ echotimed_main(int argc, char *argv[])
 		usage(stderr);
 		return EX_USAGE;
 	}
-	/*
-	 * Block the signals the loop reads from its signalfd before any
-	 * thread or child exists, so that they all inherit the mask.
-	 */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGUSR1);
-	sigaddset(&mask, SIGCHLD);
+	return -1;
+}
+
+/*
+ * Block the signals the loop reads from its signalfd before any thread or
+ * child exists, so that they all inherit the mask.
+ */
+static void
+block_signals(void)
+{
+	sigset_t mask;
+
+	server_signals(&mask);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/*
@@ -286,50 +248,85 @@ echotimed_main(int argc, char *argv[])
 	 * children without telling us: fork sessions would never end.
 	 */
 	signal(SIGCHLD, SIG_DFL);
-	timecache_init();
-	log_open(LOG_TARGET_STDERR, level >= 0 ? level : LOG_INFO);
+}
 
-	if ((r = load_config(cfgpath, &cfg, &builtin)) != 0)
-		return r;
-	if (test) {
-		/* Say what was checked: -c, the default file, or no file. */
-		if ((r = check_accounts(cfg)) == 0 && builtin)
-			printf("echotimed: built-in defaults (no %s): "
-			    "configuration OK\n", CONFIG_DEFAULT_PATH);
-		else if (r == 0)
-			printf("echotimed: %s: configuration OK\n", cfg->file);
-		config_free(cfg);
-		return r;
-	}
-	if (print) {
+/* -t and -T: check or print the configuration, then exit. */
+static int
+test_or_print(const struct options *o, struct config *cfg, bool builtin)
+{
+	int r = 0;
+
+	/* -t says what was checked: -c, the default file, or no file. */
+	if (o->test && (r = check_accounts(cfg)) == 0 && builtin)
+		printf("echotimed: built-in defaults (no %s): configuration "
+		    "OK\n", CONFIG_DEFAULT_PATH);
+	else if (o->test && r == 0)
+		printf("echotimed: %s: configuration OK\n", cfg->file);
+	else if (!o->test)
 		config_print(cfg, stdout);
-		config_free(cfg);
-		return 0;
-	}
-	if ((r = check_accounts(cfg)) != 0) {
-		config_free(cfg);
-		return r;
-	}
+	config_free(cfg);
+	return r;
+}
 
+/* The configured log, from here on. */
+static void
+open_log(const struct options *o, const struct config *cfg, bool builtin)
+{
 	/*
 	 * Detached, or with the client socket as stderr (classic inetd),
 	 * "auto" means syslog unless systemd runs us (journal); reloads
 	 * keep that meaning.
 	 */
-	if (daemon || (inetd && stderr_is_stdin_socket()))
+	if (o->daemon || (o->inetd && stderr_is_stdin_socket()))
 		log_set_auto_fallback(LOG_TARGET_SYSLOG);
-	log_open(cfg->log.target, level >= 0 ? level : cfg->log.level);
+	log_open(cfg->log.target, o->level >= 0 ? o->level : cfg->log.level);
 	if (builtin)
 		log_msg(LOG_NOTICE, "no configuration file at %s; serving the "
 		    "built-in defaults", CONFIG_DEFAULT_PATH);
+}
 
-	if (inetd || (fd = inetd_passed_fd()) >= 0) {
-		if (inetd && (fd = inetd_passed_fd()) < 0)
-			fd = STDIN_FILENO;
-		status = serve_inetd(cfg, fd);
-		config_free(cfg);
-		return status;
+/* inetd mode: one connected socket, access lists and privileges apply. */
+static int
+serve_inetd(const struct options *o, struct config *cfg)
+{
+	char err[512];
+	int fd, status;
+
+	if ((fd = inetd_passed_fd()) < 0)
+		fd = STDIN_FILENO;
+	if (drop_privileges(cfg->user, cfg->group, err, sizeof(err)) < 0) {
+		startup_error(err);
+		status = EX_OSERR;
+	} else
+		status = inetd_serve(cfg, fd);
+	config_free(cfg);
+	return status;
+}
+
+/*
+ * After the loop: after a privilege drop the directory may not be ours,
+ * but an empty pidfile at least names no process that may reuse our pid.
+ */
+static void
+remove_pidfile(int pidfd)
+{
+	if (pidfd < 0)
+		return;
+	if (unlink(pidpath) < 0) {
+		log_msg(LOG_WARNING, "cannot remove %s: %s; emptied it",
+		    pidpath, strerror(errno));
+		(void)!ftruncate(pidfd, 0);
 	}
+	close(pidfd);
+}
+
+/* The daemon: pidfile, detach, listen, drop privileges, serve. */
+static int
+serve(const struct options *o, struct config *cfg)
+{
+	struct server *srv = NULL;
+	int r, pidfd = -1, status;
+	char err[512];
 
 	raise_fd_limit(cfg);
 	if (pidpath && (pidfd = pidfile_lock(pidpath, err, sizeof(err))) < 0) {
@@ -342,15 +339,14 @@ echotimed_main(int argc, char *argv[])
 	 * the process that creates them.  stderr stays open until the
 	 * daemon reports that it serves, so start-up errors are seen.
 	 */
-	if (daemon && (r = daemonize()) < 0) {
+	if (o->daemon && (r = daemonize()) < 0) {
 		snprintf(err, sizeof(err), "daemonize: %s", strerror(-r));
-		startup_error(err);
 		config_free(cfg);
-		daemonize_done(EX_OSERR);
-		return EX_OSERR;
+		goto fail;
 	}
-	if (!(srv = server_new(cfg, level, err, sizeof(err))))
-		goto fail;	/* server_new freed cfg */
+	/* The server owns cfg from here on, even if it fails. */
+	if (!(srv = server_new(cfg, o->level, err, sizeof(err))))
+		goto fail;
 	/* Fork children must not keep the pidfile (and its lock) open. */
 	server_close_in_children(srv, pidfd);
 	if (pidfd >= 0 && (r = pidfile_write(pidfd)) < 0) {
@@ -363,19 +359,7 @@ echotimed_main(int argc, char *argv[])
 	daemonize_done(0);
 	status = server_run(srv);
 	server_free(srv);
-	if (pidfd >= 0) {
-		/*
-		 * After a privilege drop the directory may not be ours: an
-		 * empty pidfile at least names no process that may reuse
-		 * our pid.
-		 */
-		if (unlink(pidpath) < 0) {
-			log_msg(LOG_WARNING, "cannot remove %s: %s; emptied it",
-			    pidpath, strerror(errno));
-			(void)!ftruncate(pidfd, 0);
-		}
-		close(pidfd);
-	}
+	remove_pidfile(pidfd);
 	return status;
 
 fail:
@@ -386,6 +370,33 @@ fail:
 		unlink(pidpath);
 	daemonize_done(EX_OSERR);
 	return EX_OSERR;
+}
+
+static int
+echotimed_main(int argc, char *argv[])
+{
+	struct options o = { .level = -1 };
+	struct config *cfg;
+	bool builtin;
+	int r;
+
+	if ((r = parse_options(argc, argv, &o)) >= 0)
+		return r;
+	block_signals();
+	timecache_init();
+	log_open(LOG_TARGET_STDERR, o.level >= 0 ? o.level : LOG_INFO);
+	if ((r = load_config(cfgpath, &cfg, &builtin)) != 0)
+		return r;
+	if (o.test || o.print)
+		return test_or_print(&o, cfg, builtin);
+	if ((r = check_accounts(cfg)) != 0) {
+		config_free(cfg);
+		return r;
+	}
+	open_log(&o, cfg, builtin);
+	if (o.inetd || inetd_passed_fd() >= 0)
+		return serve_inetd(&o, cfg);
+	return serve(&o, cfg);
 }
 
 int

@@ -121,12 +121,39 @@ daemonize_done(int status)
 }
 
 int
-drop_privileges(const char *user, const char *group, char *err,
-    size_t errlen)
+lookup_ids(const char *user, const char *group, uid_t *uid, gid_t *gid,
+    char *err, size_t errlen)
 {
 	struct passwd *pw;
 	struct group *gr;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (user && user[0]) {
+		if (!(pw = getpwnam(user))) {
+			snprintf(err, errlen, "unknown user \"%s\"", user);
+			return -ENOENT;
+		}
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	}
+	if (group && group[0]) {
+		if (!(gr = getgrnam(group))) {
+			snprintf(err, errlen, "unknown group \"%s\"", group);
+			return -ENOENT;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+int
+drop_privileges(const char *user, const char *group, char *err,
+    size_t errlen)
+{
+	uid_t uid;
 	gid_t gid;
+	int r;
 
 	if (geteuid() != 0 || !user || !user[0]) {
 		if (group && group[0] && (!user || !user[0]) && geteuid() == 0) {
@@ -136,26 +163,15 @@ drop_privileges(const char *user, const char *group, char *err,
 		}
 		return 0;
 	}
-	if (!(pw = getpwnam(user))) {
-		snprintf(err, errlen, "unknown user \"%s\"", user);
-		return -ENOENT;
-	}
-	gid = pw->pw_gid;
-	if (group && group[0]) {
-		if (!(gr = getgrnam(group))) {
-			snprintf(err, errlen, "unknown group \"%s\"", group);
-			return -ENOENT;
-		}
-		gid = gr->gr_gid;
-	}
-	if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
+	if ((r = lookup_ids(user, group, &uid, &gid, err, errlen)) < 0)
+		return r;
+	if (initgroups(user, gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
 		snprintf(err, errlen, "cannot become %s: %s", user,
 		    strerror(errno));
 		return -errno;
 	}
 	/* Refuse to run on if root could be regained. */
-	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
 		snprintf(err, errlen, "privileges could be regained after "
 		    "dropping to %s", user);
 		return -EPERM;

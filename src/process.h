@@ -6,6 +6,7 @@
 #define ECHOTIMED_PROCESS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /*
  * Open and lock path (flock, non-blocking).  Returns the fd, or -EAGAIN
@@ -23,6 +24,14 @@ int	daemonize(void);
 /* Report start-up status to the waiting parent; on success stderr goes
  * to /dev/null. */
 void	daemonize_done(int status);
+/*
+ * Look up user and group by name ("" or NULL: none).  *uid is the user's
+ * (-1 without one); *gid the group's or, without one, the user's primary
+ * group (-1 without either).  0, or -ENOENT with err saying which name is
+ * unknown.
+ */
+int	lookup_ids(const char *user, const char *group, uid_t *uid, gid_t *gid,
+	    char *err, size_t errlen);
 /*
  * Become user/group (group defaults to the user's primary group), with
  * its supplementary groups.  Verifies root cannot be regained.  Only acts

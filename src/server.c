@@ -1,44 +1,34 @@
 /*
- * server.c - the server loop (socketserver's serve_forever made explicit).
- *
- * One epoll loop watches the listeners, a signalfd (SIGHUP reload,
- * SIGTERM/SIGINT stop, SIGUSR1 statistics, SIGCHLD reap), an eventfd on
- * which worker threads report finished sessions, and the sessions that run
- * inside the loop (sequential and event models).  Limits are enforced by
- * not watching the listeners (overflow "wait") or by answering
- * "ERROR server busy" (overflow "reject").
+ * server.c - the daemon's main loop (socketserver's serve_forever made
+ * explicit): it creates the parts and wires them together, and handles
+ * the signals.  SIGHUP reloads (a fresh configuration merged with the
+ * running one), SIGTERM/SIGINT stop (listeners closed, sessions given
+ * shutdown_timeout, then the shutdown error, then whatever is left
+ * killed), SIGUSR1 logs the statistics, SIGCHLD reaps.  It also keeps
+ * STATUS= and the watchdog going.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <systemd/sd-daemon.h>
 
 #include "accept.h"
 #include "clock.h"
-#include "dgcheck.h"
+#include "conn.h"
+#include "connloop.h"
 #include "listenset.h"
 #include "log.h"
+#include "loop.h"
 #include "model.h"
 #include "notify.h"
 #include "server.h"
 #include "stats.h"
 
 #define EPOLL_BATCH	256
-#define TICK_MS		1000	/* idle timeouts, lingering, STATUS */
+#define TICK_MS		1000	/* STATUS= is sent this often */
 #define HARD_STOP_GRACE_MS 3000	/* after the shutdown error, then SIGKILL */
 
 struct server {
@@ -55,7 +45,6 @@ struct server {
 	struct model_env env;
 
 	struct stats	 stats;
-
 	struct acceptor	 acc;
 
 	bool		 stopping;
@@ -66,7 +55,8 @@ struct server {
 	struct loop_timer tick;
 	struct loop_timer stop_deadline;
 	struct loop_timer kill_deadline;
-	char		 reload_error[512];
+	char		 reload_error[512];	/* the last reload's, or "" */
+	bool		 reload_more;	/* it said more than that */
 	int		 forced_level;	/* -l on the command line, or -1 */
 	int		 child_close_fd; /* main's pidfile: children close it */
 };
@@ -166,50 +156,58 @@ main_ended(struct conn *c, void *arg)
 
 /* ---- reload ---- */
 
-static void
-reload(struct server *srv)
+int
+server_load_config(const char *path, struct config **cfgp, bool *builtin,
+    void (*report)(void *arg, const char *line, int len), void *arg)
 {
-	const char *path = srv->cfg->file;
-	struct config *cfg = NULL, *old = srv->cfg;
-	char err[LISTENER_ERRLEN], *errs = NULL, *nl;
-	struct accept_reload ar;
+	char *errs = NULL, *p, *nl, msg[512];
 	int r;
 
-	notify_reloading();
-	if (!path) {
-		/* Started on the built-in defaults: the file may exist now. */
-		r = config_load(CONFIG_DEFAULT_PATH, &cfg, &errs);
-		if (r == -ENOENT) {
-			free(errs);
-			errs = NULL;
-			r = (cfg = config_default()) ? 0 : -ENOMEM;
-		}
-		log_msg(LOG_INFO, "reloading %s", cfg && cfg->file ?
-		    cfg->file : "(built-in defaults)");
-	} else {
-		log_msg(LOG_INFO, "reloading %s", path);
-		r = config_load(path, &cfg, &errs);
+	if ((r = config_obtain(path, cfgp, &errs, builtin)) == 0)
+		return 0;
+	for (p = errs; p && *p; p = nl + 1) {
+		if (!(nl = strchr(p, '\n')))
+			nl = p + strlen(p);
+		report(arg, p, (int)(nl - p));
+		if (!*nl)
+			break;
 	}
-	if (r < 0) {
-		if (errs) {
-			for (char *p = errs; *p; p = nl + 1) {
-				if (!(nl = strchr(p, '\n')))
-					nl = p + strlen(p) - 1;
-				log_msg(LOG_ERR, "%.*s", (int)(nl - p + (*nl !=
-				    '\n')), p);
-			}
-			nl = strchr(errs, '\n');
-			snprintf(srv->reload_error, sizeof(srv->reload_error),
-			    "%.*s%s", nl ? (int)(nl - errs) : (int)strlen(errs),
-			    errs, nl && nl[1] ? " (and more)" : "");
-		} else
-			snprintf(srv->reload_error, sizeof(srv->reload_error),
-			    "%s", strerror(-r));
-		log_msg(LOG_ERR, "reload failed; the old configuration keeps "
-		    "serving");
-		free(errs);
-		goto done;
+	if (!errs) {
+		snprintf(msg, sizeof(msg), "%s: %s", path ? path :
+		    CONFIG_DEFAULT_PATH, strerror(-r));
+		report(arg, msg, (int)strlen(msg));
 	}
+	free(errs);
+	return r;
+}
+
+/* What a failed reload says: each line logged, the first one in STATUS. */
+static void
+reload_error(void *arg, const char *line, int len)
+{
+	struct server *srv = arg;
+	size_t n = strlen(srv->reload_error);
+
+	log_msg(LOG_ERR, "%.*s", len, line);
+	if (n == 0)
+		snprintf(srv->reload_error, sizeof(srv->reload_error), "%.*s",
+		    len, line);
+	else if (!srv->reload_more) {
+		snprintf(srv->reload_error + n, sizeof(srv->reload_error) - n,
+		    " (and more)");
+		srv->reload_more = true;
+	}
+}
+
+/* Serve cfg from now on, if every socket it needs opens.  0 or -errno. */
+static int
+reload_apply(struct server *srv, struct config *cfg)
+{
+	struct config *old = srv->cfg;
+	struct accept_reload ar;
+	char err[LISTENER_ERRLEN];
+	int r;
+
 	if ((r = accept_reload_prepare(&srv->acc, cfg, &ar)) < 0)
 		snprintf(err, sizeof(err), "%s", strerror(-r));
 	else if ((r = listenset_merge(&srv->ls, cfg, err, sizeof(err))) < 0)
@@ -219,8 +217,7 @@ reload(struct server *srv)
 		    err);
 		log_msg(LOG_ERR, "reload failed: %s; the old configuration "
 		    "keeps serving", srv->reload_error);
-		config_free(cfg);
-		goto done;
+		return r;
 	}
 	if (strcmp(cfg->user, old->user) != 0 ||
 	    strcmp(cfg->group, old->group) != 0)
@@ -233,17 +230,39 @@ reload(struct server *srv)
 	accept_reload_commit(&srv->acc, cfg, srv->model, &ar);
 	log_open(cfg->log.target, srv_log_level(srv));
 	config_free(old);
-	srv->reload_error[0] = '\0';
 	log_msg(LOG_NOTICE, "configuration reloaded: %s model, %zu listeners",
 	    model_name(cfg->concurrency.model), cfg->nlisten);
-done:
-	accept_arm(&srv->acc);
-	{
-		char buf[2048];
+	return 0;
+}
 
-		status_text(srv, buf, sizeof(buf), false);
-		notify_ready(buf);
+/* SIGHUP: read the file again; on any error the old one keeps serving. */
+static void
+reload(struct server *srv)
+{
+	const char *path = srv->cfg->file;
+	struct config *cfg = NULL;
+	char buf[2048];
+	bool builtin;
+
+	notify_reloading();
+	/* Started on the built-in defaults, the file may exist now. */
+	if (path)
+		log_msg(LOG_INFO, "reloading %s", path);
+	srv->reload_error[0] = '\0';
+	srv->reload_more = false;
+	if (server_load_config(path, &cfg, &builtin, reload_error, srv) < 0)
+		log_msg(LOG_ERR, "reload failed; the old configuration keeps "
+		    "serving");
+	else {
+		if (!path)
+			log_msg(LOG_INFO, "reloading %s", builtin ?
+			    "(built-in defaults)" : cfg->file);
+		if (reload_apply(srv, cfg) < 0)
+			config_free(cfg);
 	}
+	accept_arm(&srv->acc);
+	status_text(srv, buf, sizeof(buf), false);
+	notify_ready(buf);
 }
 
 /* ---- stopping ---- */
@@ -348,6 +367,17 @@ kill_deadline_due(struct loop_timer *t, uint64_t now)
 	srv->kill_now = true;
 }
 
+void
+server_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGCHLD);
+}
+
 int
 server_run(struct server *srv)
 {
@@ -388,6 +418,7 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 
 	if (!(srv = calloc(1, sizeof(*srv)))) {
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		config_free(cfg);
 		return NULL;
 	}
 	srv->cfg = cfg;
@@ -404,12 +435,7 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 		snprintf(err, errlen, "mmap: %s", strerror(-r));
 		goto fail;
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGUSR1);
-	sigaddset(&mask, SIGCHLD);
+	server_signals(&mask);
 	if (!(srv->loop = loop_new(EPOLL_BATCH)) ||
 	    (srv->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
