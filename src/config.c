@@ -131,7 +131,7 @@ streq(const char *a, const char *b)
 bool
 listen_conf_equal(const struct listen_conf *a, const struct listen_conf *b)
 {
-	return listen_conf_same_socket(a, b) && listen_conf_same_owner(a, b) &&
+	return listen_conf_same_bind(a, b) && listen_conf_same_owner(a, b) &&
 	    streq(a->name, b->name) && a->backlog == b->backlog;
 }
 
@@ -144,7 +144,7 @@ listen_conf_same_owner(const struct listen_conf *a,
 }
 
 bool
-listen_conf_same_socket(const struct listen_conf *a,
+listen_conf_same_bind(const struct listen_conf *a,
     const struct listen_conf *b)
 {
 	return a->transport == b->transport &&

@@ -132,8 +132,11 @@ void		 config_free(struct config *cfg);
 /* True if two listeners would open the same socket the same way. */
 bool		 listen_conf_equal(const struct listen_conf *a,
 		    const struct listen_conf *b);
-/* True if both would open the same socket (labels, backlog, mode aside). */
-bool		 listen_conf_same_socket(const struct listen_conf *a,
+/*
+ * True if both would bind a socket the same way: transport, address and
+ * port or path, reuse_port (labels, backlog and file mode aside).
+ */
+bool		 listen_conf_same_bind(const struct listen_conf *a,
 		    const struct listen_conf *b);
 /* Same socket file mode, owner and group. */
 bool		 listen_conf_same_owner(const struct listen_conf *a,

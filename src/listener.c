@@ -620,8 +620,9 @@ listener_open(const struct listen_conf *lc, struct listener **lp, char *err,
 	return 0;
 }
 
-int
-listener_fd_check(int fd, char *err, size_t errlen)
+/* Check fd is a socket we can serve (sd_is_socket*); 0 or -errno + err. */
+static int
+fd_check(int fd, char *err, size_t errlen)
 {
 	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 &&
 	    sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) <= 0) {
@@ -738,7 +739,7 @@ listener_adopt(int fd, const struct listen_conf *lc, struct listener **lp,
 	const char *what = NULL;
 	int r;
 
-	if ((r = listener_fd_check(fd, err, errlen)) < 0)
+	if ((r = fd_check(fd, err, errlen)) < 0)
 		return r;
 	if (!lc) {
 		if ((r = conf_from_fd(fd, &derived)) < 0) {

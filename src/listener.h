@@ -52,8 +52,6 @@ bool	listener_fd_fits(int fd, const struct listen_conf *lc);
  */
 bool	listener_fd_matches(int fd, const struct listen_conf *lc,
 	    bool any_port);
-/* Check fd is a socket we can serve (sd_is_socket*); 0 or -errno + err. */
-int	listener_fd_check(int fd, char *err, size_t errlen);
 /*
  * Close the socket and, if this daemon created the socket file and it is
  * still the same file, unlink it (under the path's lock).  NULL is fine.

@@ -410,7 +410,7 @@ keep_matching(struct listenset *ls, struct lsock **keep,
 	/* Same socket, other labels: keep it, change it in place. */
 	if (!*pp)
 		for (pp = &ls->head; *pp; pp = &(*pp)->next)
-			if (listen_conf_same_socket(&(*pp)->l->conf, lc))
+			if (listen_conf_same_bind(&(*pp)->l->conf, lc))
 				break;
 	if (!*pp)
 		return false;
@@ -431,7 +431,7 @@ reconfigure_kept(struct lsock *keep, const struct config *cfg, char *err,
 
 	for (i = 0; i < cfg->nlisten; i++) {
 		for (s = keep; s; s = s->next)
-			if (listen_conf_same_socket(&s->l->conf,
+			if (listen_conf_same_bind(&s->l->conf,
 			    &cfg->listen[i]))
 				break;
 		if (s && !listen_conf_equal(&s->l->conf, &cfg->listen[i]) &&

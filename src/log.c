@@ -9,6 +9,7 @@
  */
 #define SD_JOURNAL_SUPPRESS_LOCATION	/* CODE_FILE=log.c would say nothing */
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -246,25 +247,57 @@ append_value(char *buf, size_t size, size_t *pos, const char *key,
 	append(buf, size, pos, "\"");
 }
 
+/* One structured field: a text, or a number when text is NULL. */
+struct field {
+	const char	*key;		/* the journal's name */
+	const char	*text;
+	long long	 num;
+};
+
+#define NFIELDS	7
+
+/* The fields f sets, in the order they are written; returns how many. */
+static size_t
+fields_of(const struct log_fields *f, struct field *out)
+{
+	size_t n = 0;
+
+	if (f == NULL)
+		return 0;
+	if (f->peer != NULL)
+		out[n++] = (struct field){ "PEER", f->peer, 0 };
+	if (f->transport != NULL)
+		out[n++] = (struct field){ "TRANSPORT", f->transport, 0 };
+	if (f->listener != NULL)
+		out[n++] = (struct field){ "LISTENER", f->listener, 0 };
+	if (f->duration_ms >= 0)
+		out[n++] = (struct field){ "DURATION_MS", NULL, f->duration_ms };
+	if (f->lines >= 0)
+		out[n++] = (struct field){ "LINES", NULL, f->lines };
+	if (f->error != NULL)
+		out[n++] = (struct field){ "ERROR", f->error, 0 };
+	if (f->cred != NULL)
+		out[n++] = (struct field){ "PEER_CRED", f->cred, 0 };
+	return n;
+}
+
+/* On stderr and syslog: " key=value" with the key in lower case. */
 static void
 append_fields(char *buf, size_t size, size_t *pos, const struct log_fields *f)
 {
-	if (f == NULL)
-		return;
-	if (f->peer != NULL)
-		append_value(buf, size, pos, "peer", f->peer);
-	if (f->transport != NULL)
-		append_value(buf, size, pos, "transport", f->transport);
-	if (f->listener != NULL)
-		append_value(buf, size, pos, "listener", f->listener);
-	if (f->duration_ms >= 0)
-		append(buf, size, pos, " duration_ms=%lld", f->duration_ms);
-	if (f->lines >= 0)
-		append(buf, size, pos, " lines=%lld", f->lines);
-	if (f->error != NULL)
-		append_value(buf, size, pos, "error", f->error);
-	if (f->cred != NULL)
-		append_value(buf, size, pos, "peer_cred", f->cred);
+	struct field fl[NFIELDS];
+	char key[16];
+	size_t n = fields_of(f, fl), i, k;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; fl[i].key[k] && k < sizeof(key) - 1; k++)
+			key[k] = (char)tolower((unsigned char)fl[i].key[k]);
+		key[k] = '\0';
+		if (fl[i].text != NULL)
+			append_value(buf, size, pos, key, fl[i].text);
+		else
+			append(buf, size, pos, " %s=%lld", key, fl[i].num);
+	}
 }
 
 /* One journal field "KEY=value" carved out of scratch. */
@@ -325,7 +358,8 @@ send_journal(int prio, const char *line, size_t len,
 {
 	struct iovec iov[LOG_IOV_MAX];
 	char scratch[LOG_SCRATCH_MAX];
-	size_t n = 0, used = 0;
+	struct field fl[NFIELDS];
+	size_t n = 0, used = 0, nf = fields_of(f, fl), i;
 
 	iov[n].iov_base = (char *)line;		/* "MESSAGE=..." */
 	iov[n].iov_len = len;
@@ -333,28 +367,13 @@ send_journal(int prio, const char *line, size_t len,
 	journal_field(iov, &n, scratch, &used, "PRIORITY=%d", prio);
 	journal_field(iov, &n, scratch, &used, "SYSLOG_IDENTIFIER=%s",
 	    LOG_IDENT);
-	if (f != NULL) {
-		if (f->peer != NULL)
-			journal_field(iov, &n, scratch, &used, "PEER=%s",
-			    f->peer);
-		if (f->transport != NULL)
-			journal_field(iov, &n, scratch, &used,
-			    "TRANSPORT=%s", f->transport);
-		if (f->listener != NULL)
-			journal_field(iov, &n, scratch, &used,
-			    "LISTENER=%s", f->listener);
-		if (f->duration_ms >= 0)
-			journal_field(iov, &n, scratch, &used,
-			    "DURATION_MS=%lld", f->duration_ms);
-		if (f->lines >= 0)
-			journal_field(iov, &n, scratch, &used, "LINES=%lld",
-			    f->lines);
-		if (f->error != NULL)
-			journal_field(iov, &n, scratch, &used, "ERROR=%s",
-			    f->error);
-		if (f->cred != NULL)
-			journal_field(iov, &n, scratch, &used,
-			    "PEER_CRED=%s", f->cred);
+	for (i = 0; i < nf; i++) {
+		if (fl[i].text != NULL)
+			journal_field(iov, &n, scratch, &used, "%s=%s",
+			    fl[i].key, fl[i].text);
+		else
+			journal_field(iov, &n, scratch, &used, "%s=%lld",
+			    fl[i].key, fl[i].num);
 	}
 	return sd_journal_sendv(iov, (int)n);
 }

@@ -31,7 +31,7 @@ struct log_fields {
 void	log_open(enum log_target target, int level);
 /* Where "auto" logs outside systemd: stderr (default) or syslog. */
 void	log_set_auto_fallback(enum log_target t);
-/* Change the threshold (e.g. on reload). */
+/* Change the threshold alone (log_open() sets both). */
 void	log_set_level(int level);
 /* True if a message at prio would be written. */
 int	log_enabled(int prio);

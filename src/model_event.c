@@ -38,7 +38,7 @@ struct evloop {
 	struct mailbox	 inbox;		/* handed over, not started */
 };
 
-/* Written by the server's thread only, before a loop sees them. */
+/* Written by the main thread only, before a loop sees them. */
 static struct evloop	*loops[MAX_WORKERS];
 static unsigned		 nloops;
 static unsigned		 next_loop;

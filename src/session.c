@@ -95,7 +95,7 @@ session_free(struct session *s)
 	lp_reader_free(&s->rd);
 	free(s->out);
 	s->out = NULL;
-	s->outlen = s->outoff = s->outcap = 0;
+	s->outlen = s->outoff = 0;
 }
 
 short
@@ -198,7 +198,6 @@ send_or_keep(struct session *s, const char *buf, size_t len)
 	s->out = p;
 	s->outlen = len;
 	s->outoff = 0;
-	s->outcap = len;
 }
 
 /* Write pending output; true once nothing is pending. */
@@ -223,7 +222,7 @@ flush_pending(struct session *s)
 	}
 	free(s->out);
 	s->out = NULL;
-	s->outlen = s->outoff = s->outcap = 0;
+	s->outlen = s->outoff = 0;
 	return true;
 }
 

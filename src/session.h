@@ -3,8 +3,8 @@
  *
  * A stream session is a non-blocking state machine.  The same machine is
  * driven by a blocking poll() loop (thread and fork models, inetd mode) or
- * by the server's epoll loop (sequential and event models), so the protocol
- * behaves identically whatever runs it.  It never knows the transport or the
+ * by an event loop (connloop.c: the main loop or an event-model loop
+ * thread), so the protocol behaves identically whatever runs it.  It never knows the transport or the
  * model.  It logs only the per-line debug message; the caller logs the
  * session's open and close once.
  */
@@ -46,7 +46,6 @@ struct session {
 	char		*out;		/* pending reply bytes */
 	size_t		 outlen;
 	size_t		 outoff;
-	size_t		 outcap;
 	uint64_t	 lines;
 	uint64_t	 last_ms;	/* monotonic ms of the last complete line */
 	uint64_t	 linger_until_ms;

@@ -109,8 +109,9 @@ stats_unref(struct stats *st, int slot)
 	fold_if_unused(st, slot);
 }
 
-void
-stats_total(struct stats *st, struct lstats *t)
+/* The daemon's totals. */
+static void
+total(struct stats *st, struct lstats *t)
 {
 	int i;
 
@@ -169,7 +170,7 @@ stats_text(struct stats *st, const struct stats_status *ss, bool detail,
 		    l.transport, l.bound);
 		first = false;
 	}
-	stats_total(st, &t);
+	total(st, &t);
 	append(buf, len, &o, "; %zu active, ", ss->active);
 	figures(buf, len, &o, &t);
 	for (cur = NULL; detail && ss->next(ss->arg, &cur, &l); ) {

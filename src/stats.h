@@ -68,8 +68,6 @@ void		 stats_ref(struct stats *st, int slot);
 void		 stats_unref(struct stats *st, int slot);
 /* The counters of slot (never NULL: -1 counts with the retired ones). */
 struct lstats	*stats_of(struct stats *st, int slot);
-/* The daemon's totals. */
-void		 stats_total(struct stats *st, struct lstats *t);
 /*
  * The STATUS text into buf; with detail, the SIGUSR1 line: the same text
  * followed by each listener's figures.
