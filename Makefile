@@ -1,7 +1,8 @@
 # echotimed - GNU make, no autotools.
 #
 #   make            build ./echotimed
-#   make check      unit tests (Check) and integration tests (real binary)
+#   make check      layering (check-deps), unit tests (Check) and integration
+#                   tests (real binary)
 #   make deps       install the Debian 12 build, test and packaging tools (root)
 #   make run        build and run in the foreground on the built-in defaults
 #   make install    PREFIX, DESTDIR, sbindir, sysconfdir, mandir, unitdir
@@ -102,7 +103,12 @@ $(B):
 	mkdir -p $(B)
 
 # Every test, in the order a failure is cheapest to read.
-check: unit integration
+check: check-deps unit integration
+
+# The layers of README "Layout": no module links to one above it, and no
+# two modules need each other (tests/check_deps.py reads the objects).
+check-deps: $(B)/main.o $(LIB_OBJS)
+	python3 tests/check_deps.py $^
 
 CK_FORK		?= yes
 unit: $(UNIT_BINS)
@@ -283,9 +289,9 @@ lint-man:
 clean:
 	rm -rf $(B) echotimed
 
-.PHONY: all check unit integration deps deps-build run lint-man clean \
-	install uninstall asan tsan valgrind fuzz fuzz-smoke bench bench-smoke \
-	check-systemd deb lint-deb FORCE
+.PHONY: all check check-deps unit integration deps deps-build run lint-man \
+	clean install uninstall asan tsan valgrind fuzz fuzz-smoke bench \
+	bench-smoke check-systemd deb lint-deb FORCE
 FORCE:
 
 -include $(wildcard $(B)/*.d)
