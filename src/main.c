@@ -107,7 +107,7 @@ stderr_is_stdin_socket(void)
 
 /*
  * Raise the soft descriptor limit to the hard one: every session needs a
- * descriptor, and running out only pauses accepting (see server.c).
+ * descriptor, and running out only pauses accepting (see accept.c).
  */
 static void
 raise_fd_limit(const struct config *cfg)
