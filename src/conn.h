@@ -45,7 +45,7 @@ struct conn {
 	char		*data;		/* datagram payload */
 	size_t		 datalen;
 	struct conn	*prev, *next;	/* the set */
-	struct mailbox_link mail;	/* to a loop thread, or back when done */
+	struct mailbox_link mail;	/* to a loop thread, or back */
 	/* A session driven by an event loop (connloop.h). */
 	struct {
 		struct loop_io	 io;
@@ -63,7 +63,7 @@ struct conns {
 	struct conn	*head;
 	size_t		 n;
 	struct stats	*stats;
-	int		 stop_fd;	/* readable once every session must stop */
+	int		 stop_fd;	/* readable once sessions must stop */
 	struct mailbox	 done;		/* finished on other threads */
 	/* After a conn left the set: the server may accept again. */
 	void		(*finished)(void *arg);

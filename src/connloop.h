@@ -18,7 +18,7 @@ struct connloop {
 	struct conn	*head;		/* its sessions (c->ev.prev/next) */
 	struct loop_timer tick;		/* armed while sessions run */
 	struct loop_io	 stop;		/* the stop fd, one shot */
-	bool		 stopped;	/* it fired: new sessions stop at once */
+	bool		 stopped;	/* it fired: new sessions stop too */
 	/* A session ended: no longer watched, out of the list. */
 	void		(*ended)(struct conn *c, void *arg);
 	void		*arg;

@@ -10,8 +10,7 @@
 /*
  * Escape untrusted bytes for a log: printable ASCII kept, a backslash
  * doubled, everything else (a double quote too) as \xHH.  Always
- * NUL-terminates out; truncates with "...".
- * Returns strlen(out).
+ * NUL-terminates out; truncates with "...".  Returns strlen(out).
  */
 size_t	log_escape(char *out, size_t outsz, const char *in, size_t len);
 /* log_escape() for text logged as one word (a socket path): a space and

@@ -30,7 +30,8 @@ enum lp_error {
 	LP_ERR_IDLE,		/* "ERROR idle timeout" */
 	LP_ERR_BUSY,		/* "ERROR server busy" */
 	LP_ERR_SHUTDOWN,	/* "ERROR server shutting down" */
-	LP_ERR_PER_SOURCE,	/* "ERROR too many connections from your address" */
+	LP_ERR_PER_SOURCE,	/* "ERROR too many connections from your
+				   address" */
 };
 
 /*

@@ -23,7 +23,7 @@ struct lsock {
 	struct listener	*l;
 	struct loop_io	 io;		/* armed while io.events != 0 */
 	int		 stats_slot;
-	char		 stored_as[256];	/* FDNAME in the fd store, or "" */
+	char		 stored_as[256];	/* FDNAME stored as, or "" */
 	struct listenset *set;
 	struct lsock	*next;
 };

@@ -26,6 +26,7 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "strbuf.h"
 
 #define LOG_IDENT		"echotimed"
 #define JOURNAL_SOCKET		"/run/systemd/journal/socket"
@@ -208,24 +209,6 @@ prio_name(int prio)
 	return names[prio & LOG_PRIMASK];
 }
 
-/* Append to buf[*pos..size), always NUL-terminated; cuts silently. */
-static void
-__attribute__((format(printf, 4, 5)))
-append(char *buf, size_t size, size_t *pos, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*pos + 1 >= size)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *pos, size - *pos, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	*pos = (size_t)n >= size - *pos ? size - 1 : *pos + (size_t)n;
-}
-
 /* A value for key=value on stderr and syslog; quoted if it needs it. */
 static void
 append_value(char *buf, size_t size, size_t *pos, const char *key,
@@ -234,17 +217,17 @@ append_value(char *buf, size_t size, size_t *pos, const char *key,
 	const char *s;
 
 	if (v[0] != '\0' && strpbrk(v, " \t\r\n\"=\\") == NULL) {
-		append(buf, size, pos, " %s=%s", key, v);
+		strbuf_printf(buf, size, pos, " %s=%s", key, v);
 		return;
 	}
-	append(buf, size, pos, " %s=\"", key);
+	strbuf_printf(buf, size, pos, " %s=\"", key);
 	for (s = v; *s != '\0'; s++) {
 		if (*s == '"' || *s == '\\')
-			append(buf, size, pos, "\\%c", *s);
+			strbuf_printf(buf, size, pos, "\\%c", *s);
 		else
-			append(buf, size, pos, "%c", *s);
+			strbuf_printf(buf, size, pos, "%c", *s);
 	}
-	append(buf, size, pos, "\"");
+	strbuf_printf(buf, size, pos, "\"");
 }
 
 /* One structured field: a text, or a number when text is NULL. */
@@ -271,7 +254,8 @@ fields_of(const struct log_fields *f, struct field *out)
 	if (f->listener != NULL)
 		out[n++] = (struct field){ "LISTENER", f->listener, 0 };
 	if (f->duration_ms >= 0)
-		out[n++] = (struct field){ "DURATION_MS", NULL, f->duration_ms };
+		out[n++] = (struct field){ "DURATION_MS", NULL,
+		    f->duration_ms };
 	if (f->lines >= 0)
 		out[n++] = (struct field){ "LINES", NULL, f->lines };
 	if (f->error != NULL)
@@ -296,7 +280,8 @@ append_fields(char *buf, size_t size, size_t *pos, const struct log_fields *f)
 		if (fl[i].text != NULL)
 			append_value(buf, size, pos, key, fl[i].text);
 		else
-			append(buf, size, pos, " %s=%lld", key, fl[i].num);
+			strbuf_printf(buf, size, pos, " %s=%lld", key,
+			    fl[i].num);
 	}
 }
 

@@ -4,9 +4,9 @@
  * A stream session is a non-blocking state machine.  The same machine is
  * driven by a blocking poll() loop (thread and fork models, inetd mode) or
  * by an event loop (connloop.c: the main loop or an event-model loop
- * thread), so the protocol behaves identically whatever runs it.  It never knows the transport or the
- * model.  It logs only the per-line debug message; the caller logs the
- * session's open and close once.
+ * thread), so the protocol behaves identically whatever runs it.  It never
+ * knows the transport or the model.  It logs only the per-line debug
+ * message; the caller logs the session's open and close once.
  */
 #ifndef ECHOTIMED_SESSION_H
 #define ECHOTIMED_SESSION_H

@@ -2,12 +2,11 @@
  * stats.c - shared statistics slots and the status text (see stats.h).
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "stats.h"
+#include "strbuf.h"
 
 #define SLOTS_SIZE	(sizeof(struct lstats) * STATS_SLOTS)
 
@@ -122,27 +121,10 @@ total(struct stats *st, struct lstats *t)
 			add(t, &st->slots[i]);
 }
 
-/* Append to buf at *o; a text that does not fit is cut. */
-static void
-__attribute__((format(printf, 4, 5)))
-append(char *buf, size_t len, size_t *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*o + 1 >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *o, len - *o, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*o = (size_t)n >= len - *o ? len - 1 : *o + (size_t)n;
-}
-
 static void
 figures(char *buf, size_t len, size_t *o, struct lstats *s)
 {
-	append(buf, len, o, "%llu sessions, %llu lines, %llu errors, "
+	strbuf_printf(buf, len, o, "%llu sessions, %llu lines, %llu errors, "
 	    "%llu rejected, %llu refused, %llu dropped",
 	    (unsigned long long)s->sessions, (unsigned long long)s->lines,
 	    (unsigned long long)s->errors, (unsigned long long)s->rejects,
@@ -163,18 +145,19 @@ stats_text(struct stats *st, const struct stats_status *ss, bool detail,
 		return;
 	buf[0] = '\0';
 	if (ss->reload_error[0])
-		append(buf, len, &o, "reload failed: %s; ", ss->reload_error);
-	append(buf, len, &o, "model %s; listening on", ss->model);
+		strbuf_printf(buf, len, &o, "reload failed: %s; ",
+		    ss->reload_error);
+	strbuf_printf(buf, len, &o, "model %s; listening on", ss->model);
 	while (ss->next(ss->arg, &cur, &l)) {
-		append(buf, len, &o, "%s %s %s", first ? "" : ",",
+		strbuf_printf(buf, len, &o, "%s %s %s", first ? "" : ",",
 		    l.transport, l.bound);
 		first = false;
 	}
 	total(st, &t);
-	append(buf, len, &o, "; %zu active, ", ss->active);
+	strbuf_printf(buf, len, &o, "; %zu active, ", ss->active);
 	figures(buf, len, &o, &t);
 	for (cur = NULL; detail && ss->next(ss->arg, &cur, &l); ) {
-		append(buf, len, &o, "; %s %s: ", l.transport, l.label);
+		strbuf_printf(buf, len, &o, "; %s %s: ", l.transport, l.label);
 		figures(buf, len, &o, stats_of(st, l.slot));
 	}
 }
