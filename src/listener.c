@@ -1,5 +1,6 @@
 /*
- * listener.c - listening sockets for tcp, udp, unix and unix-dgram.
+ * listener.c - listening sockets for tcp, udp, unix and unix-dgram (a
+ * Unix socket's file: sockfile.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -7,15 +8,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -23,16 +21,7 @@
 #include "dgpeer.h"
 #include "listener.h"
 #include "process.h"
-
-/*
- * A socket file's lock is PATH.lock beside it (see path_lock).  Waiting
- * for it is bounded: its holder only probes, removes and binds.
- */
-#define LOCK_SUFFIX	".lock"
-#define LOCK_NAME_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) + \
-			 sizeof(LOCK_SUFFIX))
-#define LOCK_WAIT_MS	10000
-#define LOCK_POLL_MS	10
+#include "sockfile.h"
 
 static int
 socktype_of(enum transport t)
@@ -55,15 +44,27 @@ describe(const struct listen_conf *lc, char *buf, size_t len)
 		    lc->address ? lc->address : "?", lc->port);
 }
 
+/* "listener: msg" into err; returns r. */
 static int
-fail(char *err, size_t errlen, const struct listen_conf *lc, int error,
-    const char *what)
+where(const struct listen_conf *lc, char *err, size_t errlen, const char *msg,
+    int r)
 {
 	char d[200];
 
 	describe(lc, d, sizeof(d));
-	snprintf(err, errlen, "%s: %s: %s", d, what, strerror(error));
-	return -error;
+	snprintf(err, errlen, "%s: %s", d, msg);
+	return r;
+}
+
+/* "listener: what: strerror(error)" into err; returns -error. */
+static int
+fail(char *err, size_t errlen, const struct listen_conf *lc, int error,
+    const char *what)
+{
+	char msg[LISTENER_ERRLEN];
+
+	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(error));
+	return where(lc, err, errlen, msg, -error);
 }
 
 static struct listener *
@@ -208,165 +209,6 @@ bad_setsockopt:
 	return fail(err, errlen, lc, e, "setsockopt SO_REUSEPORT");
 }
 
-static socklen_t
-unix_addr(const char *path, struct sockaddr_un *sun)
-{
-	size_t n = strlen(path);
-
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	if (path[0] == '@') {
-		/* Abstract namespace: no file, a leading NUL byte. */
-		memcpy(sun->sun_path + 1, path + 1, n - 1);
-		return offsetof(struct sockaddr_un, sun_path) + n;
-	}
-	memcpy(sun->sun_path, path, n);
-	return offsetof(struct sockaddr_un, sun_path) + n + 1;
-}
-
-/*
- * Decide what to do with an existing file at path: a socket nobody answers
- * on is stale and is removed; a live socket or any other file is an error.
- * The caller holds the path's lock (path_lock), so no other daemon can bind
- * between the probe and the unlink.
- */
-static int
-clear_stale(const struct listen_conf *lc, int socktype, char *err,
-    size_t errlen)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	socklen_t len;
-	int fd, r, e;
-	char d[200];
-
-	if (lstat(lc->path, &st) < 0)
-		return errno == ENOENT ? 0 : fail(err, errlen, lc, errno, "lstat");
-	describe(lc, d, sizeof(d));
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s: the path exists and is not a socket; "
-		    "refusing to replace it", d);
-		return -EEXIST;
-	}
-	/* Non-blocking: a live daemon with a full backlog must not hang us. */
-	if ((fd = socket(AF_UNIX, socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) < 0)
-		return fail(err, errlen, lc, errno, "socket");
-	len = unix_addr(lc->path, &sun);
-	r = connect(fd, (struct sockaddr *)&sun, len);
-	e = errno;
-	close(fd);
-	if (r == 0 || e == EAGAIN) {
-		snprintf(err, errlen, "%s: another process is serving this "
-		    "socket; refusing to replace it", d);
-		return -EADDRINUSE;
-	}
-	if (e == EPROTOTYPE) {
-		snprintf(err, errlen, "%s: a socket of another type is in "
-		    "use at this path; refusing to replace it", d);
-		return -EADDRINUSE;
-	}
-	if (e != ECONNREFUSED)
-		return fail(err, errlen, lc, e, "probing existing socket");
-	if (unlink(lc->path) < 0 && errno != ENOENT)
-		return fail(err, errlen, lc, errno, "removing stale socket");
-	return 0;
-}
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* PATH.lock; socket paths are short (sun_path), so this always fits. */
-static void
-lock_name(const char *path, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s%s", path, LOCK_SUFFIX);
-}
-
-/*
- * Take the lock that serialises probing, removing and binding a socket
- * path among daemons: flock() on PATH.lock.  The holder removes the file
- * before it lets go, so a waiter may end up holding the lock of a file
- * that is gone; it then starts again on the new one.  The wait is bounded:
- * a stopped process must not hang our start or reload.  Returns the
- * locked fd or -errno; msg (may be NULL) gets the reason.
- */
-static int
-path_lock(const char *path, char *msg, size_t msglen)
-{
-	char name[LOCK_NAME_MAX];
-	uint64_t deadline = mono_ms() + LOCK_WAIT_MS;
-	struct stat st, now;
-	int fd = -1, e;
-
-	lock_name(path, name, sizeof(name));
-	for (;;) {
-		/*
-		 * O_NOFOLLOW: a link planted here must not make us create
-		 * or lock a file elsewhere; O_NONBLOCK: nor hang on a FIFO.
-		 * Read-only is enough for flock().
-		 */
-		if (fd < 0 && (fd = open(name, O_RDONLY | O_CREAT |
-		    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600)) < 0) {
-			e = errno;
-			snprintf(msg, msglen, "lock file %s: %s", name,
-			    strerror(e));
-			return -e;
-		}
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			e = EEXIST;
-			snprintf(msg, msglen, "lock file %s: not a regular file",
-			    name);
-			goto bad;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			if (lstat(name, &now) == 0 && now.st_dev == st.st_dev &&
-			    now.st_ino == st.st_ino)
-				return fd;
-			/* Its holder removed it: lock the new one. */
-			close(fd);
-			fd = -1;
-		} else if (errno != EWOULDBLOCK && errno != EINTR) {
-			e = errno;
-			snprintf(msg, msglen, "lock file %s: flock: %s", name,
-			    strerror(e));
-			goto bad;
-		}
-		if (mono_ms() >= deadline) {
-			e = EWOULDBLOCK;
-			snprintf(msg, msglen, "lock file %s: still held by "
-			    "another process after %d s", name,
-			    LOCK_WAIT_MS / 1000);
-			goto bad;
-		}
-		if (fd >= 0)
-			(void)nanosleep(&(struct timespec){ 0,
-			    LOCK_POLL_MS * 1000000L }, NULL);
-	}
-bad:
-	close(fd);
-	return -e;
-}
-
-/* Remove the lock file we hold, then let go (see path_lock). */
-static void
-path_unlock(const char *path, int fd)
-{
-	char name[LOCK_NAME_MAX];
-
-	if (fd < 0)
-		return;
-	lock_name(path, name, sizeof(name));
-	(void)unlink(name);
-	close(fd);
-}
-
 static void
 listener_close_fd(struct listener *l)
 {
@@ -376,77 +218,37 @@ listener_close_fd(struct listener *l)
 	}
 }
 
-/* The permission bits bind() would have given: 0777 less the umask. */
-static int
-umask_mode(mode_t *mode)
-{
-	char line[128];
-	unsigned int m;
-	FILE *f;
-	int r = -ENOENT;
-
-	/* /proc, not umask(): that would change it for every thread. */
-	if (!(f = fopen("/proc/self/status", "re")))
-		return -errno;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Umask: %o", &m) == 1) {
-			*mode = 0777 & ~(mode_t)m;
-			r = 0;
-			break;
-		}
-	fclose(f);
-	return r;
-}
-
 /* Look up the configured owner and group; -1 for "leave as it is". */
 static int
 resolve_owner(const struct listen_conf *lc, uid_t *uid, gid_t *gid, char *err,
     size_t errlen)
 {
-	char d[200], why[128];
+	char why[128];
 	int r;
 
 	if ((r = lookup_ids(lc->owner, lc->group, uid, gid, why,
-	    sizeof(why))) < 0) {
-		describe(lc, d, sizeof(d));
-		snprintf(err, errlen, "%s: %s", d, why);
-		return r;
-	}
+	    sizeof(why))) < 0)
+		return where(lc, err, errlen, why, r);
 	if (!lc->group || !lc->group[0])
 		*gid = (gid_t)-1;	/* not the owner's group: left as is */
 	return 0;
 }
 
-/*
- * Give the file open as pfd (O_PATH, not a link) the owner of lc and the
- * mode `mode` (-1: leave it).  Never by name: the name may have been
- * swapped for a link since pfd was checked.  fchmod() does not take an
- * O_PATH fd, but chmod() of its /proc/self/fd entry reaches that very
- * inode.  Before a change of owner the mode is first narrowed to what the
- * old and the new mode both allow, so the new owner never gets the old,
- * wider mode for a moment.
- */
+/* Give the file open as pfd the owner and group of lc, and mode. */
 static int
 set_owner_mode(const struct listen_conf *lc, int pfd, const struct stat *st,
     int mode, char *err, size_t errlen)
 {
-	char proc[64];
+	char msg[LISTENER_ERRLEN];
 	uid_t uid;
 	gid_t gid;
 	int r;
 
 	if ((r = resolve_owner(lc, &uid, &gid, err, errlen)) < 0)
 		return r;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-	if (uid != (uid_t)-1 || gid != (gid_t)-1) {
-		if (mode >= 0 && chmod(proc, st->st_mode & (mode_t)mode &
-		    07777) < 0)
-			return fail(err, errlen, lc, errno, "chmod via /proc");
-		if (fchownat(pfd, "", uid, gid, AT_EMPTY_PATH) < 0)
-			return fail(err, errlen, lc, errno, "chown");
-	}
-	if (mode >= 0 && chmod(proc, (mode_t)mode) < 0)
-		return fail(err, errlen, lc, errno, "chmod via /proc");
+	if ((r = sockfile_set_owner_mode(pfd, st, uid, gid, mode, msg,
+	    sizeof(msg))) < 0)
+		return where(lc, err, errlen, msg, r);
 	return 0;
 }
 
@@ -459,58 +261,25 @@ sets_owner_mode(const struct listen_conf *lc)
 }
 
 /*
- * Open the socket file at lc's path without following a link.  It must be
- * the file `made` made (a reload), or with made NULL the socket just bound
- * with mode 0 (see open_unix): ours, a socket, mode 0, one name.  Anything
- * else means that someone swapped the name since bind(), and we refuse
- * rather than touch a file we did not make.  Returns the O_PATH fd or
- * -errno with err filled; *st is the file's.
+ * Open the socket file of l (or, l NULL, the one just bound) without
+ * following a link, refusing a file we did not make.  The fd or -errno.
  */
 static int
-open_own_socket(const struct listen_conf *lc, const struct listener *made,
+open_own_socket(const struct listen_conf *lc, const struct listener *l,
     struct stat *st, char *err, size_t errlen)
 {
-	int pfd, e;
-	bool ours;
-	char d[200];
+	struct stat made = { .st_dev = 0 };
+	char msg[LISTENER_ERRLEN];
+	int pfd;
 
-	if ((pfd = open(lc->path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return fail(err, errlen, lc, errno, "opening the socket file");
-	if (fstat(pfd, st) < 0) {
-		e = errno;
-		close(pfd);
-		return fail(err, errlen, lc, e, "fstat");
+	if (l) {
+		made.st_dev = l->dev;
+		made.st_ino = l->unlink_on_close ? l->ino : 0;
 	}
-	if (made)
-		ours = S_ISSOCK(st->st_mode) && made->unlink_on_close &&
-		    st->st_dev == made->dev && st->st_ino == made->ino;
-	else
-		ours = S_ISSOCK(st->st_mode) && st->st_uid == geteuid() &&
-		    (st->st_mode & 07777) == 0 && st->st_nlink == 1;
-	if (!ours) {
-		describe(lc, d, sizeof(d));
-		snprintf(err, errlen, "%s: the socket file was replaced by %s "
-		    "after bind; refusing to set its owner or mode", d,
-		    S_ISLNK(st->st_mode) ? "a symbolic link" :
-		    S_ISSOCK(st->st_mode) ? "another socket" :
-		    "another file");
-		close(pfd);
-		return -EEXIST;
-	}
+	if ((pfd = sockfile_open_own(lc->path, l ? &made : NULL, st, msg,
+	    sizeof(msg))) < 0)
+		return where(lc, err, errlen, msg, pfd);
 	return pfd;
-}
-
-/* Remove the socket file at l's path if it is still the one we made. */
-static int
-unlink_own_socket(const struct listener *l)
-{
-	struct stat st;
-
-	if (lstat(l->conf.path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (st.st_dev != l->dev || st.st_ino != l->ino)
-		return 0;
-	return unlink(l->conf.path) < 0 ? -errno : 0;
 }
 
 /*
@@ -530,18 +299,18 @@ open_unix(struct listener *l, char *err, size_t errlen)
 	bool file = lc->path[0] != '@', fixup = file && sets_owner_mode(lc);
 	int fd = -1, lockfd = -1, pfd = -1, mode = lc->mode, r;
 	mode_t m = 0;
-	char why[LISTENER_ERRLEN], d[200];
+	char why[LISTENER_ERRLEN];
 
-	if (file && (lockfd = path_lock(lc->path, why, sizeof(why))) < 0) {
-		describe(lc, d, sizeof(d));
-		snprintf(err, errlen, "%s: %s", d, why);
-		return lockfd;
-	}
-	if (file && (r = clear_stale(lc, l->socktype, err, errlen)) < 0)
+	if (file && (lockfd = sockfile_lock(lc->path, why, sizeof(why))) < 0)
+		return where(lc, err, errlen, why, lockfd);
+	if (file && (r = sockfile_clear_stale(lc->path, l->socktype, why,
+	    sizeof(why))) < 0) {
+		r = where(lc, err, errlen, why, r);
 		goto out;
+	}
 	if (mode < 0 && fixup) {
 		/* Unset: what bind() would have given, the umask's. */
-		if ((r = umask_mode(&m)) < 0) {
+		if ((r = sockfile_umask_mode(&m)) < 0) {
 			r = fail(err, errlen, lc, -r, "reading the umask");
 			goto out;
 		}
@@ -560,7 +329,7 @@ open_unix(struct listener *l, char *err, size_t errlen)
 		r = fail(err, errlen, lc, errno, "fchmod before bind");
 		goto out;
 	}
-	len = unix_addr(lc->path, &sun);
+	len = sockfile_addr(lc->path, &sun);
 	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
 		r = fail(err, errlen, lc, errno, "bind");
 		goto out;
@@ -586,14 +355,14 @@ open_unix(struct listener *l, char *err, size_t errlen)
 	r = 0;
 out:
 	if (r < 0 && l->unlink_on_close)
-		(void)unlink_own_socket(l);
+		(void)sockfile_unlink_own(lc->path, l->dev, l->ino);
 	if (r < 0)
 		l->unlink_on_close = false;
 	if (pfd >= 0)
 		close(pfd);
 	if (fd >= 0)
 		close(fd);
-	path_unlock(lc->path, lockfd);
+	sockfile_unlock(lc->path, lockfd);
 	return r;
 }
 
@@ -666,7 +435,7 @@ listener_fd_matches(int fd, const struct listen_conf *lc, bool any_port)
 	if (lc->path) {
 		if (ss.ss_family != AF_UNIX)
 			return false;
-		ulen = unix_addr(lc->path, &sun);
+		ulen = sockfile_addr(lc->path, &sun);
 		/* The kernel may report the path with or without its NUL. */
 		return (len == ulen || len + 1 == ulen || len == ulen + 1) &&
 		    memcmp(&ss, &sun, len < ulen ? len : ulen) == 0 &&
@@ -827,11 +596,11 @@ listener_close(struct listener *l)
 	/* Remove only the file we made, and only if nobody replaced it. */
 	if (l->unlink_on_close && !l->adopted && !l->stored && l->conf.path) {
 		/* Under the lock: a daemon replacing it as stale may bind. */
-		if ((fd = path_lock(l->conf.path, NULL, 0)) < 0)
+		if ((fd = sockfile_lock(l->conf.path, NULL, 0)) < 0)
 			r = fd;
 		else {
-			r = unlink_own_socket(l);
-			path_unlock(l->conf.path, fd);
+			r = sockfile_unlink_own(l->conf.path, l->dev, l->ino);
+			sockfile_unlock(l->conf.path, fd);
 		}
 	}
 	listen_conf_clear(&l->conf);
