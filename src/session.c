@@ -270,15 +270,67 @@ answer(struct session *s, const char *line, size_t len, const char *ts,
 	return lp_is_exit(line, len);
 }
 
+/*
+ * Answer the lines of the n bytes at p, or the end of input when n is 0:
+ * replies are appended at out + *o, and an exit, a line too long or no
+ * memory ends the session (SS_FLUSHING).  Returns whether unread input
+ * may follow the last reply, so that the close must linger.
+ */
+static bool
+answer_input(struct session *s, const char *p, size_t n, const char *ts,
+    char *out, size_t *o)
+{
+	const char *line;
+	size_t used, len;
+	enum lp_status st;
+
+	if (n == 0) {
+		s->end = SESSION_EOF;
+		st = lp_reader_eof(&s->rd, &line, &len);
+		if (st == LP_LINE && answer(s, line, len, ts, out, o))
+			s->end = SESSION_EXIT;
+		else if (st == LP_TOOLONG) {
+			*o += lp_format_error(out + *o, LP_ERR_TOOLONG,
+			    s->max_line);
+			s->end = SESSION_TOOLONG;
+		}
+		s->state = SS_FLUSHING;
+		return false;
+	}
+	while (n > 0) {
+		st = lp_reader_feed(&s->rd, p, n, &used, &line, &len);
+		p += used;
+		n -= used;
+		if (st == LP_LINE) {
+			if (answer(s, line, len, ts, out, o)) {
+				s->end = SESSION_EXIT;
+				s->state = SS_FLUSHING;
+				return n > 0;
+			}
+		} else if (st == LP_TOOLONG) {
+			*o += lp_format_error(out + *o, LP_ERR_TOOLONG,
+			    s->max_line);
+			s->end = SESSION_TOOLONG;
+			s->state = SS_FLUSHING;
+			return true;
+		} else if (st == LP_NOMEM) {
+			/* Replies to the lines before it still go out. */
+			s->end = SESSION_NOMEM;
+			s->state = SS_FLUSHING;
+			return true;
+		} else
+			break;
+	}
+	return false;
+}
+
 static void
 read_lines(struct session *s)
 {
 	char ts[LP_TIMESTAMP_LEN + 1], *out;
-	const char *p, *line;
-	size_t o = 0, left, used, len;
-	enum lp_status st;
+	size_t o = 0;
 	ssize_t n;
-	bool linger = false;
+	bool linger;
 	uint64_t lines_before = s->lines;
 
 	if (!tl_in && !(tl_in = malloc(READ_MAX))) {
@@ -298,49 +350,7 @@ read_lines(struct session *s)
 		return;
 	}
 	timecache_now(ts);
-	if (n == 0) {
-		s->end = SESSION_EOF;
-		st = lp_reader_eof(&s->rd, &line, &len);
-		if (st == LP_LINE && answer(s, line, len, ts, out, &o))
-			s->end = SESSION_EXIT;
-		else if (st == LP_TOOLONG) {
-			o += lp_format_error(out + o, LP_ERR_TOOLONG,
-			    s->max_line);
-			s->end = SESSION_TOOLONG;
-		}
-		s->state = SS_FLUSHING;
-		goto send;
-	}
-	p = tl_in;
-	left = (size_t)n;
-	while (left > 0) {
-		st = lp_reader_feed(&s->rd, p, left, &used, &line, &len);
-		p += used;
-		left -= used;
-		if (st == LP_LINE) {
-			if (answer(s, line, len, ts, out, &o)) {
-				s->end = SESSION_EXIT;
-				s->state = SS_FLUSHING;
-				linger = left > 0;
-				break;
-			}
-		} else if (st == LP_TOOLONG) {
-			o += lp_format_error(out + o, LP_ERR_TOOLONG,
-			    s->max_line);
-			s->end = SESSION_TOOLONG;
-			s->state = SS_FLUSHING;
-			linger = true;
-			break;
-		} else if (st == LP_NOMEM) {
-			/* Replies to the lines before it still go out. */
-			s->end = SESSION_NOMEM;
-			s->state = SS_FLUSHING;
-			linger = true;
-			break;
-		} else
-			break;
-	}
-send:
+	linger = answer_input(s, tl_in, (size_t)n, ts, out, &o);
 	/*
 	 * Only a completed line restarts the idle clock (SPEC 1): bytes that
 	 * complete none, or replies the peer reads a byte at a time, must not
