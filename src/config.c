@@ -20,6 +20,9 @@
 #define DEFAULT_ADDRESS		"127.0.0.1"
 #define DEFAULT_PORT		9999
 #define DEFAULT_BACKLOG		128
+/* Seconds to complete a PROXY header, as postfix's
+ * smtpd_upstream_proxy_timeout. */
+#define DEFAULT_PROXY_TIMEOUT	5
 
 static const int default_deny_source_ports[] = { 0, 7, 13, 19, 37 };
 
@@ -36,6 +39,9 @@ const char *const log_target_words[] = {
 };
 const char *const log_level_words[] = {
 	"debug", "info", "notice", "warning", "error", NULL
+};
+const char *const proxy_protocol_words[] = {
+	"off", "v1", "v2", "any", NULL
 };
 const int log_level_values[] = {
 	LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING, LOG_ERR
@@ -82,6 +88,12 @@ const char *
 log_target_name(enum log_target t)
 {
 	return word_of(log_target_words, (int)t);
+}
+
+const char *
+proxy_protocol_name(enum proxy_protocol p)
+{
+	return word_of(proxy_protocol_words, (int)p);
 }
 
 int
@@ -132,7 +144,12 @@ bool
 listen_conf_equal(const struct listen_conf *a, const struct listen_conf *b)
 {
 	return listen_conf_same_bind(a, b) && listen_conf_same_owner(a, b) &&
-	    streq(a->name, b->name) && a->backlog == b->backlog;
+	    streq(a->name, b->name) && a->backlog == b->backlog &&
+	    a->proxy_protocol == b->proxy_protocol &&
+	    a->proxy_timeout == b->proxy_timeout &&
+	    a->nproxy_from == b->nproxy_from && (a->nproxy_from == 0 ||
+	    memcmp(a->proxy_from, b->proxy_from,
+	    a->nproxy_from * sizeof(*a->proxy_from)) == 0);
 }
 
 bool
@@ -162,7 +179,10 @@ listen_conf_clear(struct listen_conf *l)
 	free(l->path);
 	free(l->owner);
 	free(l->group);
+	free(l->proxy_from);
 	l->name = l->address = l->path = l->owner = l->group = NULL;
+	l->proxy_from = NULL;
+	l->nproxy_from = 0;
 }
 
 static char *
@@ -180,8 +200,14 @@ listen_conf_copy(struct listen_conf *dst, const struct listen_conf *src)
 	dst->path = strdup_or_null(src->path);
 	dst->owner = strdup(src->owner ? src->owner : "");
 	dst->group = strdup(src->group ? src->group : "");
+	dst->proxy_from = NULL;
+	if (src->nproxy_from > 0 && (dst->proxy_from = malloc(
+	    src->nproxy_from * sizeof(*src->proxy_from))) != NULL)
+		memcpy(dst->proxy_from, src->proxy_from,
+		    src->nproxy_from * sizeof(*src->proxy_from));
 	if (!dst->name || !dst->owner || !dst->group ||
-	    (src->address && !dst->address) || (src->path && !dst->path)) {
+	    (src->address && !dst->address) || (src->path && !dst->path) ||
+	    (src->nproxy_from > 0 && !dst->proxy_from)) {
 		listen_conf_clear(dst);
 		return -ENOMEM;
 	}
@@ -209,6 +235,8 @@ listen_conf_init(struct listen_conf *l)
 	l->mode = -1;
 	l->backlog = DEFAULT_BACKLOG;
 	l->reuse_port = false;
+	l->proxy_protocol = PROXY_OFF;
+	l->proxy_timeout = DEFAULT_PROXY_TIMEOUT;
 	l->name = strdup("");
 	l->address = strdup(DEFAULT_ADDRESS);
 	l->owner = strdup("");

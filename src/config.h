@@ -39,6 +39,14 @@ enum overflow {
 	OVERFLOW_WAIT,
 };
 
+/* A stream listener's PROXY protocol header (SPEC 9). */
+enum proxy_protocol {
+	PROXY_OFF,
+	PROXY_V1,
+	PROXY_V2,
+	PROXY_ANY,
+};
+
 enum log_target {
 	LOG_TARGET_AUTO,
 	LOG_TARGET_JOURNAL,
@@ -57,6 +65,13 @@ struct listen_conf {
 	char		*group;		/* "" = unchanged */
 	int		 backlog;	/* stream only, 1..65535, default 128 */
 	bool		 reuse_port;
+	/* Stream only: a PROXY header first (SPEC 9), believed only from a
+	 * proxy_from prefix (tcp; a unix listener trusts every peer that
+	 * may connect), complete within proxy_timeout seconds. */
+	enum proxy_protocol proxy_protocol;	/* default PROXY_OFF */
+	struct cidr	*proxy_from;
+	size_t		 nproxy_from;
+	int		 proxy_timeout;	/* 1..3600 s, default 5 */
 	int		 line;		/* source line, 0 for built-in */
 };
 
@@ -129,12 +144,14 @@ int		 config_obtain(const char *path, struct config **cfgp,
 void		 config_print(const struct config *cfg, FILE *fp);
 /* Free a config; NULL is fine. */
 void		 config_free(struct config *cfg);
-/* True if two listeners would open the same socket the same way. */
+/* True if two listeners would open the same socket the same way and
+ * serve it alike (labels, backlog, mode and PROXY settings too). */
 bool		 listen_conf_equal(const struct listen_conf *a,
 		    const struct listen_conf *b);
 /*
  * True if both would bind a socket the same way: transport, address and
- * port or path, reuse_port (labels, backlog and file mode aside).
+ * port or path, reuse_port (labels, backlog, file mode and PROXY settings
+ * aside: those change in place).
  */
 bool		 listen_conf_same_bind(const struct listen_conf *a,
 		    const struct listen_conf *b);
@@ -151,6 +168,7 @@ const char	*transport_name(enum transport t);
 const char	*model_name(enum model m);
 const char	*overflow_name(enum overflow o);
 const char	*log_target_name(enum log_target t);
+const char	*proxy_protocol_name(enum proxy_protocol p);
 /* "debug".."error" <-> LOG_DEBUG..LOG_ERR; -1 if unknown. */
 int		 log_level_parse(const char *s);
 const char	*log_level_name(int level);

@@ -29,6 +29,7 @@ extern const char *const model_words[];
 extern const char *const overflow_words[];
 extern const char *const log_target_words[];
 extern const char *const log_level_words[];
+extern const char *const proxy_protocol_words[];
 /* The syslog priority of each log_level_words entry. */
 extern const int	 log_level_values[];
 
@@ -152,5 +153,7 @@ void		 print_allow(FILE *fp, const void *cfg, int depth);
 void		 print_deny(FILE *fp, const void *cfg, int depth);
 void		 print_deny_source_ports(FILE *fp, const void *cfg, int depth);
 void		 print_log_level(FILE *fp, const void *cfg, int depth);
+void		 print_proxy_from(FILE *fp, const void *listen_conf, int depth);
+bool		 proxy_from_unset(const void *listen_conf);
 
 #endif

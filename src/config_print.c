@@ -181,6 +181,24 @@ print_deny(FILE *fp, const void *base, int depth)
 }
 
 void
+print_proxy_from(FILE *fp, const void *base, int depth)
+{
+	const struct listen_conf *l = base;
+
+	print_cidrs(fp, l->proxy_from, l->nproxy_from);
+}
+
+/* No trusted proxy: leave the setting out (an empty list is an error
+ * when the protocol is on). */
+bool
+proxy_from_unset(const void *base)
+{
+	const struct listen_conf *l = base;
+
+	return l->nproxy_from == 0;
+}
+
+void
 print_deny_source_ports(FILE *fp, const void *base, int depth)
 {
 	const struct config *cfg = base;

@@ -240,6 +240,14 @@ parse_deny(struct load_ctx *c, const config_setting_t *s, void *base)
 }
 
 static void
+parse_proxy_from(struct load_ctx *c, const config_setting_t *s, void *base)
+{
+	struct listen_conf *l = base;
+
+	parse_cidrs(c, s, &l->proxy_from, &l->nproxy_from);
+}
+
+static void
 parse_deny_source_ports(struct load_ctx *c, const config_setting_t *s,
     void *base)
 {
@@ -301,6 +309,18 @@ const struct field listen_fields[] = {
 	  .min = 1, .max = 65535, .transports = T_STREAM },
 	{ .name = "reuse_port", .type = F_BOOL, LISTEN_OFF(reuse_port),
 	  .transports = T_IP },
+	{ .name = "proxy_protocol", .type = F_ENUM, LISTEN_OFF(proxy_protocol),
+	  .words = proxy_protocol_words, .transports = T_STREAM },
+	/*
+	 * Not on unix listeners: a unix peer has no address a prefix could
+	 * match.  Who may connect there, and so who is a trusted proxy, is
+	 * decided by the socket file's mode, owner and group.
+	 */
+	{ .name = "proxy_from", .type = F_FUNC, .parse = parse_proxy_from,
+	  .print = print_proxy_from, .unset = proxy_from_unset,
+	  .transports = T_TCP },
+	{ .name = "proxy_timeout", .type = F_INT, LISTEN_OFF(proxy_timeout),
+	  .min = 1, .max = 3600, .transports = T_STREAM },
 	{ .name = NULL }
 };
 
@@ -351,6 +371,19 @@ parse_listener(struct load_ctx *c, const config_setting_t *g,
 	if (t < 0)
 		return false;
 	l->transport = (enum transport)t;
+	/* A header is only believed from a trusted proxy (SPEC 9); a list
+	 * with bad prefixes has had its errors already. */
+	if (l->transport == TRANSPORT_TCP && l->proxy_protocol != PROXY_OFF) {
+		if ((s = config_setting_get_member(g, "proxy_from")) == NULL)
+			err_at(c, g, "proxy_from", "required when "
+			    "proxy_protocol is \"%s\": the prefixes of the "
+			    "trusted proxies",
+			    proxy_protocol_name(l->proxy_protocol));
+		else if (config_setting_length(s) == 0)
+			err_at(c, s, NULL, "at least one prefix is required "
+			    "when proxy_protocol is \"%s\"",
+			    proxy_protocol_name(l->proxy_protocol));
+	}
 	if (transport_is_local(l->transport)) {
 		check_local_listener(c, g, l);
 		if (l->path == NULL)

@@ -211,11 +211,14 @@ static const char full_conf[] =
     "# every setting, none at its default\n"
     "listen = (\n"
     "  { transport = \"tcp\"; name = \"web\"; address = \"::\";\n"
-    "    port = 7007; backlog = 512; reuse_port = true; },\n"
+    "    port = 7007; backlog = 512; reuse_port = true;\n"
+    "    proxy_protocol = \"any\"; proxy_timeout = 3600;\n"
+    "    proxy_from = [ \"10.0.0.0/8\", \"::1\" ]; },\n"
     "  { transport = \"udp\"; address = \"0.0.0.0\"; port = 7008;\n"
     "    reuse_port = false; name = \"dg\"; },\n"
     "  { transport = \"unix\"; path = \"/run/e/e.sock\"; mode = \"0660\";\n"
-    "    owner = \"echo\"; group = \"adm\"; backlog = 7; },\n"
+    "    owner = \"echo\"; group = \"adm\"; backlog = 7;\n"
+    "    proxy_protocol = \"v1\"; proxy_timeout = 1; },\n"
     "  { transport = \"unix-dgram\"; path = \"/run/e/d.sock\";\n"
     "    mode = \"600\"; },\n"
     "  { transport = \"unix\"; path = \"@echotimed\"; name = \"abs\"; }\n"
@@ -326,11 +329,17 @@ START_TEST(test_full_valid)
 	ck_assert(l[0].reuse_port);
 	ck_assert_ptr_null(l[0].path);
 	ck_assert_int_eq(l[0].line, 3);
+	ck_assert_int_eq(l[0].proxy_protocol, PROXY_ANY);
+	ck_assert_int_eq(l[0].proxy_timeout, 3600);
+	ck_assert_uint_eq(l[0].nproxy_from, 2);
+	cidr_format(&l[0].proxy_from[1], buf, sizeof(buf));
+	ck_assert_str_eq(buf, "::1/128");
 	ck_assert_int_eq(l[1].transport, TRANSPORT_UDP);
 	ck_assert_str_eq(l[1].name, "dg");
 	ck_assert_str_eq(l[1].address, "0.0.0.0");
 	ck_assert_int_eq(l[1].port, 7008);
 	ck_assert(!l[1].reuse_port);
+	ck_assert_int_eq(l[1].proxy_protocol, PROXY_OFF);
 	ck_assert_int_eq(l[2].transport, TRANSPORT_UNIX);
 	ck_assert_ptr_null(l[2].address);
 	ck_assert_str_eq(l[2].path, "/run/e/e.sock");
@@ -338,6 +347,9 @@ START_TEST(test_full_valid)
 	ck_assert_str_eq(l[2].owner, "echo");
 	ck_assert_str_eq(l[2].group, "adm");
 	ck_assert_int_eq(l[2].backlog, 7);
+	ck_assert_int_eq(l[2].proxy_protocol, PROXY_V1);
+	ck_assert_int_eq(l[2].proxy_timeout, 1);
+	ck_assert_uint_eq(l[2].nproxy_from, 0);
 	ck_assert_int_eq(l[3].transport, TRANSPORT_UNIX_DGRAM);
 	ck_assert_str_eq(l[3].path, "/run/e/d.sock");
 	ck_assert_int_eq(l[3].mode, 0600);
@@ -598,6 +610,50 @@ START_TEST(test_settings_not_for_transport)
 	    "transport udp");
 	ck_assert_error(err, path, 8, "listen.[3].mode: not valid for an "
 	    "abstract socket");
+	free(err);
+	free(path);
+}
+END_TEST
+
+/*
+ * The PROXY settings (SPEC 9): stream listeners only, proxy_from on tcp
+ * only (a unix listener trusts by its file's permissions), and required
+ * there when the protocol is on.
+ */
+START_TEST(test_proxy_settings)
+{
+	char *path, *err;
+
+	err = load_bad(
+	    "listen = (\n"
+	    "  { transport = \"udp\"; proxy_protocol = \"v2\"; },\n"
+	    "  { transport = \"unix-dgram\"; path = \"/d\";\n"
+	    "    proxy_timeout = 2; },\n"
+	    "  { transport = \"unix\"; path = \"/s\"; proxy_protocol = \"v2\";\n"
+	    "    proxy_from = [ \"127.0.0.1\" ]; },\n"
+	    "  { transport = \"tcp\"; port = 1; proxy_protocol = \"v1\"; },\n"
+	    "  { transport = \"tcp\"; port = 2; proxy_protocol = \"any\";\n"
+	    "    proxy_from = [ ]; },\n"
+	    "  { transport = \"tcp\"; port = 3; proxy_protocol = \"v3\";\n"
+	    "    proxy_timeout = 0; proxy_from = [ \"10.0.0.1/8\" ]; }\n"
+	    ");\n", &path);
+	ck_assert_uint_eq(count_lines(err), 8);
+	ck_assert_error(err, path, 2, "listen.[0].proxy_protocol: not valid "
+	    "for transport udp");
+	ck_assert_error(err, path, 4, "listen.[1].proxy_timeout: not valid "
+	    "for transport unix-dgram");
+	ck_assert_error(err, path, 6, "listen.[2].proxy_from: not valid for "
+	    "transport unix");
+	ck_assert_error(err, path, 7, "listen.[3].proxy_from: required when "
+	    "proxy_protocol is \"v1\"");
+	ck_assert_error(err, path, 9, "listen.[4].proxy_from: at least one "
+	    "prefix is required when proxy_protocol is \"any\"");
+	ck_assert_error(err, path, 10, "listen.[5].proxy_protocol: expected "
+	    "one of \"off\", \"v1\", \"v2\", \"any\", got \"v3\"");
+	ck_assert_error(err, path, 11, "listen.[5].proxy_timeout: expected an "
+	    "integer from 1 to 3600, got 0");
+	ck_assert_error(err, path, 11, "listen.[5].proxy_from.[0]: invalid "
+	    "CIDR prefix \"10.0.0.1/8\"");
 	free(err);
 	free(path);
 }
@@ -946,6 +1002,25 @@ START_TEST(test_listen_conf_equal)
 	b->listen[0].reuse_port = true;
 	ck_assert(!listen_conf_equal(&a->listen[0], &b->listen[0]));
 	b->listen[0].reuse_port = false;
+	/* PROXY settings change in place: the same socket, not equal. */
+	b->listen[0].proxy_protocol = PROXY_V2;
+	ck_assert(!listen_conf_equal(&a->listen[0], &b->listen[0]));
+	ck_assert(listen_conf_same_bind(&a->listen[0], &b->listen[0]));
+	a->listen[0].proxy_protocol = PROXY_V2;
+	ck_assert(listen_conf_equal(&a->listen[0], &b->listen[0]));
+	b->listen[0].proxy_timeout = 7;
+	ck_assert(!listen_conf_equal(&a->listen[0], &b->listen[0]));
+	b->listen[0].proxy_timeout = a->listen[0].proxy_timeout;
+	ck_assert_int_eq(cidr_parse("10.0.0.0/8",
+	    b->listen[0].proxy_from = calloc(1, sizeof(struct cidr))), 0);
+	b->listen[0].nproxy_from = 1;
+	ck_assert(!listen_conf_equal(&a->listen[0], &b->listen[0]));
+	listen_conf_clear(&a->listen[0]);
+	ck_assert_int_eq(listen_conf_copy(&a->listen[0], &b->listen[0]), 0);
+	ck_assert(listen_conf_equal(&a->listen[0], &b->listen[0]));
+	ck_assert_ptr_ne(a->listen[0].proxy_from, b->listen[0].proxy_from);
+	b->listen[0].proxy_from[0].prefix = 9;
+	ck_assert(!listen_conf_equal(&a->listen[0], &b->listen[0]));
 	free(b->listen[0].name);
 	b->listen[0].name = strdup("x");
 	ck_assert(!listen_conf_equal(&a->listen[0], &b->listen[0]));
@@ -971,6 +1046,8 @@ START_TEST(test_print_defaults_exact)
 	    "    port = 9999;\n"
 	    "    backlog = 128;\n"
 	    "    reuse_port = false;\n"
+	    "    proxy_protocol = \"off\";\n"
+	    "    proxy_timeout = 5;\n"
 	    "  }\n"
 	    ");\n"
 	    "\n"
@@ -1054,6 +1131,8 @@ START_TEST(test_print_listeners_exact)
 	    "    owner = \"\";\n"
 	    "    group = \"\";\n"
 	    "    backlog = 128;\n"
+	    "    proxy_protocol = \"off\";\n"
+	    "    proxy_timeout = 5;\n"
 	    "  },\n"
 	    "  {\n"
 	    "    transport = \"unix-dgram\";\n"
@@ -1067,6 +1146,8 @@ START_TEST(test_print_listeners_exact)
 	    "    name = \"n\";\n"
 	    "    path = \"@a\";\n"
 	    "    backlog = 128;\n"
+	    "    proxy_protocol = \"off\";\n"
+	    "    proxy_timeout = 5;\n"
 	    "  }\n"
 	    ");\n");
 	ck_assert_ptr_nonnull(strstr(text,
@@ -1165,6 +1246,7 @@ config_suite(void)
 	tcase_add_test(tc, test_unix_without_path);
 	tcase_add_test(tc, test_missing_transport);
 	tcase_add_test(tc, test_settings_not_for_transport);
+	tcase_add_test(tc, test_proxy_settings);
 	tcase_add_test(tc, test_bad_listener_values);
 	tcase_add_test(tc, test_path_too_long);
 	tcase_add_test(tc, test_bad_cidr);
