@@ -37,7 +37,7 @@
 #define LOG_LINE_MAX		2048
 #define LOG_HEAD		48	/* room for the longest prefix */
 #define LOG_SCRATCH_MAX		1024
-#define LOG_IOV_MAX		10
+#define LOG_IOV_MAX		12
 
 enum target {
 	TARGET_STDERR,
@@ -237,7 +237,7 @@ struct field {
 	long long	 num;
 };
 
-#define NFIELDS	7
+#define NFIELDS	8
 
 /* The fields f sets, in the order they are written; returns how many. */
 static size_t
@@ -249,6 +249,8 @@ fields_of(const struct log_fields *f, struct field *out)
 		return 0;
 	if (f->peer != NULL)
 		out[n++] = (struct field){ "PEER", f->peer, 0 };
+	if (f->proxy != NULL)
+		out[n++] = (struct field){ "PROXY", f->proxy, 0 };
 	if (f->transport != NULL)
 		out[n++] = (struct field){ "TRANSPORT", f->transport, 0 };
 	if (f->listener != NULL)

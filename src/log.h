@@ -23,8 +23,10 @@ struct log_fields {
 	long long	 lines;		/* LINES= */
 	const char	*error;		/* ERROR= */
 	const char	*cred;		/* PEER_CRED= uid/gid/pid of unix peers */
+	const char	*proxy;		/* PROXY= the proxy a PROXY header came
+					 * from; PEER= is then the client */
 };
-#define LOG_FIELDS_INIT	{ NULL, NULL, NULL, -1, -1, NULL, NULL }
+#define LOG_FIELDS_INIT	{ NULL, NULL, NULL, -1, -1, NULL, NULL, NULL }
 
 /* Pick or change (at reload) the target and threshold; auto = the journal
  * under systemd, else the auto fallback (stderr, or syslog once set). */

@@ -328,6 +328,7 @@ START_TEST(test_stderr_fields)
 	f.lines = 0;
 	f.error = "Connection reset by peer";
 	f.cred = "uid=0 gid=0 pid=42";
+	f.proxy = "127.0.0.1:5555";
 	capture_start(&c);
 	log_fields(LOG_INFO, &f, "session closed");
 	log_fields(LOG_INFO, &none, "no fields");
@@ -338,11 +339,13 @@ START_TEST(test_stderr_fields)
 	f.lines = -1;
 	f.error = "a \"quoted\" \\ thing";
 	f.cred = NULL;
+	f.proxy = NULL;
 	log_fields(LOG_DEBUG, &f, "dropped datagram");
 	out = capture_end(&c);
 	ck_assert_int_ge(asprintf(&want,
 	    "echotimed[%ld]: info: session closed peer=127.0.0.1:40000 "
-	    "transport=tcp listener=main duration_ms=1234 lines=0 "
+	    "proxy=127.0.0.1:5555 transport=tcp listener=main "
+	    "duration_ms=1234 lines=0 "
 	    "error=\"Connection reset by peer\" "
 	    "peer_cred=\"uid=0 gid=0 pid=42\"\n"
 	    "echotimed[%ld]: info: no fields\n"
@@ -676,6 +679,7 @@ START_TEST(test_journal_fields)
 	f.lines = 7;
 	f.error = "Connection reset by peer";
 	f.cred = "uid=0 gid=0 pid=42";
+	f.proxy = "[::1]:5555";
 	errno = EPIPE;
 	log_fields(LOG_NOTICE, &f, "session closed after %d lines", 7);
 	ck_assert_int_eq(errno, EPIPE);
@@ -689,7 +693,9 @@ START_TEST(test_journal_fields)
 	ck_field(d, "DURATION_MS", "1234");
 	ck_field(d, "LINES", "7");
 	ck_field(d, "ERROR", "Connection reset by peer");
+	/* Every field at once: none is crowded out. */
 	ck_field(d, "PEER_CRED", "uid=0 gid=0 pid=42");
+	ck_field(d, "PROXY", "[::1]:5555");
 	ck_assert_ptr_null(field(d, "CODE_FILE", v, sizeof(v)));
 
 	/* Unset members are left out; the message is one line. */
