@@ -89,9 +89,24 @@ session_init(struct session *s, int fd, size_t max_line, int idle_timeout)
 	(void)lp_reader_init(&s->rd, max_line);
 }
 
+int
+session_prime(struct session *s, const void *data, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (!(s->early = malloc(n)))
+		return -ENOMEM;
+	memcpy(s->early, data, n);
+	s->nearly = n;
+	return 0;
+}
+
 void
 session_free(struct session *s)
 {
+	free(s->early);
+	s->early = NULL;
+	s->nearly = 0;
 	lp_reader_free(&s->rd);
 	free(s->out);
 	s->out = NULL;
@@ -327,7 +342,8 @@ answer_input(struct session *s, const char *p, size_t n, const char *ts,
 static void
 read_lines(struct session *s)
 {
-	char ts[LP_TIMESTAMP_LEN + 1], *out;
+	char ts[LP_TIMESTAMP_LEN + 1], *out, *early = NULL;
+	const char *in;
 	size_t o = 0;
 	ssize_t n;
 	bool linger;
@@ -337,9 +353,19 @@ read_lines(struct session *s)
 		finish(s, SESSION_NOMEM);
 		return;
 	}
-	do
-		n = recv(s->fd, tl_in, READ_MAX, MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	if (s->early) {
+		/* Primed bytes first; the socket's turn comes with its next
+		 * readiness (level-triggered, so nothing is missed). */
+		n = (ssize_t)s->nearly;
+		in = early = s->early;
+		s->early = NULL;
+		s->nearly = 0;
+	} else {
+		do
+			n = recv(s->fd, tl_in, READ_MAX, MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		in = tl_in;
+	}
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			finish(s, SESSION_RESET);
@@ -347,10 +373,10 @@ read_lines(struct session *s)
 	}
 	if (!(out = scratch_out(scratch_need((size_t)n, s->max_line)))) {
 		finish(s, SESSION_NOMEM);
-		return;
+		goto out;
 	}
 	timecache_now(ts);
-	linger = answer_input(s, tl_in, (size_t)n, ts, out, &o);
+	linger = answer_input(s, in, (size_t)n, ts, out, &o);
 	/*
 	 * Only a completed line restarts the idle clock (SPEC 1): bytes that
 	 * complete none, or replies the peer reads a byte at a time, must not
@@ -364,6 +390,7 @@ read_lines(struct session *s)
 	if (s->state == SS_FLUSHING && s->outlen == 0)
 		close_gracefully(s, linger);
 out:
+	free(early);
 	/* An idle session holds no line buffer: it is made when needed. */
 	if (lp_reader_pending(&s->rd) == 0)
 		lp_reader_free(&s->rd);

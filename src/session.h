@@ -50,6 +50,8 @@ struct session {
 	uint64_t	 last_ms;	/* monotonic ms of the last complete line */
 	uint64_t	 linger_until_ms;
 	bool		 linger;	/* drain input after the final reply */
+	char		*early;		/* primed bytes, read before the socket */
+	size_t		 nearly;
 	_Atomic uint64_t *line_counter;	/* shared statistics, may be NULL */
 	const char	*peer;		/* for the per-line debug log */
 };
@@ -61,6 +63,15 @@ struct session {
  */
 void		session_init(struct session *s, int fd, size_t max_line,
 		    int idle_timeout);
+/*
+ * Bytes that arrived before the session started (after a PROXY header, in
+ * the same read), once, right after session_init(): a copy is taken, and
+ * the next session_io() with POLLIN takes them as its input instead of
+ * reading the socket.  Every driver
+ * calls it once before it first waits, so they are answered even if no
+ * more bytes, and so no readiness event, ever come.  0 or -ENOMEM.
+ */
+int		session_prime(struct session *s, const void *data, size_t n);
 /* Free buffers; the fd is the caller's to close. */
 void		session_free(struct session *s);
 /* POLLIN/POLLOUT the session waits for (0 when done). */

@@ -785,6 +785,81 @@ START_TEST(test_run_stop)
 }
 END_TEST
 
+/* ---- primed bytes (after a PROXY header) --------------------------- */
+
+/*
+ * Bytes primed before the first session_io() are answered by it, though
+ * the socket has nothing: no readiness event would ever come for them.
+ * A partial line among them is completed by what the socket brings next.
+ */
+START_TEST(test_prime_without_readiness)
+{
+	char buf[256];
+	size_t len = 0;
+
+	session_init(&s, sv[0], 64, 0);
+	ck_assert_int_eq(session_prime(&s, "one\ntwo\r\nthr", 12), 0);
+	session_io(&s, POLLIN);
+	ck_assert(!get(buf, sizeof(buf), &len, NOW));
+	EXPECT_REPLIES(buf, len, "one", "two");
+	ck_assert_ptr_null(s.early);
+	ck_assert_int_eq(s.state, SS_RUNNING);
+	len = 0;
+	put("ee\nexit\n");
+	pump();
+	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+	EXPECT_REPLIES(buf, len, "three", "exit");
+	ck_assert_uint_eq(s.lines, 4);
+	ck_assert_int_eq(s.end, SESSION_EXIT);
+}
+END_TEST
+
+/* An "exit" among the primed bytes ends the session like a read one. */
+START_TEST(test_prime_exit)
+{
+	char buf[256];
+	size_t len = 0;
+
+	session_init(&s, sv[0], 64, 0);
+	ck_assert_int_eq(session_prime(&s, "a\nexit\n", 7), 0);
+	ck_assert_int_eq(session_prime(&s, "", 0), 0);
+	session_io(&s, POLLIN);
+	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+	EXPECT_REPLIES(buf, len, "a", "exit");
+	ck_assert_int_eq(s.end, SESSION_EXIT);
+}
+END_TEST
+
+/* session_run() (thread and fork models) answers them before it polls. */
+START_TEST(test_prime_run)
+{
+	struct runner r = { .stop_fd = -1 };
+	char buf[256];
+	size_t len = 0;
+
+	session_init(&s, sv[0], 64, 0);
+	ck_assert_int_eq(session_prime(&s, "first\n", 6), 0);
+	ck_assert_int_eq(pthread_create(&r.th, NULL, run_session, &r), 0);
+	ck_assert(!get(buf, sizeof(buf), &len, strlen("first ") +
+	    LP_TIMESTAMP_LEN + 1));
+	put("exit\n");
+	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+	run_join(&r);
+	EXPECT_REPLIES(buf, len, "first", "exit");
+}
+END_TEST
+
+/* Freed with the session even if never read. */
+START_TEST(test_prime_freed)
+{
+	session_init(&s, sv[0], 64, 0);
+	ck_assert_int_eq(session_prime(&s, "never read\n", 11), 0);
+	session_free(&s);
+	ck_assert_ptr_null(s.early);
+	ck_assert_uint_eq(s.nearly, 0);
+}
+END_TEST
+
 /* ---- datagrams and names ------------------------------------------- */
 
 START_TEST(test_dgram_reply)
@@ -887,6 +962,13 @@ session_suite(void)
 	tc = tcase("session_run");
 	tcase_add_test(tc, test_run_exit);
 	tcase_add_test(tc, test_run_stop);
+	suite_add_tcase(su, tc);
+
+	tc = tcase("primed bytes");
+	tcase_add_test(tc, test_prime_without_readiness);
+	tcase_add_test(tc, test_prime_exit);
+	tcase_add_test(tc, test_prime_run);
+	tcase_add_test(tc, test_prime_freed);
 	suite_add_tcase(su, tc);
 
 	tc = tcase("datagrams and names");
