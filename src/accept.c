@@ -32,10 +32,26 @@ capacity(const struct acceptor *a)
 	return (size_t)a->cfg->concurrency.max_connections;
 }
 
+/*
+ * No room for another connection: capacity() sessions run, or with the
+ * connections waiting for a PROXY header (they hold descriptors, and a
+ * session is coming for each) max_connections are open.  The waiting
+ * ones do not count in the sequential model's one session: a client
+ * slow to send its header must not hold up the next.
+ */
+static bool
+no_room(const struct acceptor *a)
+{
+	size_t n = a->env->conns->n;
+
+	return n >= capacity(a) || n + proxywait_count(&a->pw) >=
+	    (size_t)a->cfg->concurrency.max_connections;
+}
+
 void
 accept_arm(struct acceptor *a)
 {
-	bool full = a->env->conns->n >= capacity(a);
+	bool full = no_room(a);
 	bool reject = a->cfg->concurrency.overflow == OVERFLOW_REJECT &&
 	    !a->model->one_at_a_time;
 
@@ -50,6 +66,7 @@ accept_resume(void *arg)
 
 	a->paused = false;
 	loop_timer_set(&a->pause, 0);
+	proxywait_retry(&a->pw);
 	accept_arm(a);
 }
 
@@ -144,9 +161,23 @@ identify(struct acceptor *a, struct conn *c, const struct sockaddr_storage *ss,
 	source_of(a, (struct sockaddr *)ss, uc.uid, &c->src);
 }
 
-/* The access lists, the capacity, the per-source cap.  true = serve. */
-static bool
-admit_stream(struct acceptor *a, struct conn *c)
+/* No room: "ERROR server busy". */
+static void
+refuse_busy(struct acceptor *a, struct conn *c, const struct log_fields *f)
+{
+	log_fields(LOG_NOTICE, f, "rejected connection from %s on %s: %zu "
+	    "sessions, server busy", c->peerstr, c->lname, a->env->conns->n);
+	turn_away(c->fd, c, &conn_stats(c)->rejects, LP_ERR_BUSY);
+}
+
+/*
+ * The access lists, the capacity, the per-source cap: 1 = serve, 0 = c
+ * was turned away.  With may_park (after a PROXY header), no room is
+ * -EBUSY under overflow "wait" and in a one-at-a-time model, and c stays
+ * the caller's: it waits as it would have in the backlog.
+ */
+static int
+admit_stream(struct acceptor *a, struct conn *c, bool may_park)
 {
 	const struct config *cfg = a->cfg;
 	struct acl acl = config_acl(cfg);
@@ -160,14 +191,14 @@ admit_stream(struct acceptor *a, struct conn *c)
 		log_fields(LOG_NOTICE, &f, "refused connection from %s on %s: "
 		    "denied by access list", c->peerstr, c->lname);
 		turn_away(c->fd, c, &st->refused, -1);
-		return false;
+		return 0;
 	}
-	if (a->env->conns->n >= capacity(a)) {
-		log_fields(LOG_NOTICE, &f, "rejected connection from %s on "
-		    "%s: %zu sessions, server busy", c->peerstr, c->lname,
-		    a->env->conns->n);
-		turn_away(c->fd, c, &st->rejects, LP_ERR_BUSY);
-		return false;
+	if (no_room(a)) {
+		if (may_park && (cfg->concurrency.overflow == OVERFLOW_WAIT ||
+		    a->model->one_at_a_time))
+			return -EBUSY;
+		refuse_busy(a, c, &f);
+		return 0;
 	}
 	if (cap > 0 && conns_count_source(a->env->conns, &c->src) >=
 	    (size_t)cap) {
@@ -176,35 +207,61 @@ admit_stream(struct acceptor *a, struct conn *c)
 		    "%s: per-source limit of %d reached for source %s",
 		    c->peerstr, c->lname, cap, src);
 		turn_away(c->fd, c, &st->rejects, LP_ERR_PER_SOURCE);
-		return false;
+		return 0;
 	}
-	return true;
+	return 1;
 }
 
-/* Start c's session with the model. */
+/* Start c's session with the model, early[0..nearly) its first input. */
 static void
-start_stream(struct acceptor *a, struct conn *c)
+start_stream(struct acceptor *a, struct conn *c, const char *early,
+    size_t nearly)
 {
 	struct lstats *st = conn_stats(c);
 	struct log_fields f = LOG_FIELDS_INIT;
+	bool via = c->proxystr[0] && !c->proxy_note;
 	int r;
 
 	session_init(&c->sess, c->fd, c->max_line, c->idle_timeout);
 	c->sess.line_counter = &st->lines;
 	c->sess.peer = c->peerstr;
-	atomic_fetch_add(&st->sessions, 1);
 	conn_log_fields(c, &f);
-	log_fields(LOG_INFO, &f, "connection from %s on %s (%s, %s model)%s%s",
-	    c->peerstr, c->lname, c->transport, model_name(a->model->id),
-	    c->cred[0] ? ", peer " : "", c->cred);
-	conns_add(a->env->conns, c);
-	/* Once started, the model owns c: it may even have ended already. */
-	if ((r = a->model->stream(a->env, c)) < 0) {
-		log_fields(LOG_ERR, &f, "cannot start a session for %s: %s",
-		    c->peerstr, strerror(-r));
+	if ((r = session_prime(&c->sess, early, nearly)) == 0) {
+		atomic_fetch_add(&st->sessions, 1);
+		log_fields(c->quiet ? LOG_DEBUG : LOG_INFO, &f, "connection "
+		    "from %s%s%s on %s (%s, %s model%s%s)%s%s", c->peerstr,
+		    via ? " via proxy " : "", via ? c->proxystr : "",
+		    c->lname, c->transport, model_name(a->model->id),
+		    c->proxy_note ? ", " : "",
+		    c->proxy_note ? c->proxy_note : "", !c->cred[0] ? "" :
+		    c->proxystr[0] ? ", proxy " : ", peer ", c->cred);
+		conns_add(a->env->conns, c);
+		/* Once started, the model owns c: it may have ended already. */
+		if ((r = a->model->stream(a->env, c)) == 0)
+			return;
 		conns_remove(a->env->conns, c);
-		turn_away(c->fd, c, &st->rejects, LP_ERR_BUSY);
 	}
+	log_fields(LOG_ERR, &f, "cannot start a session for %s: %s",
+	    c->peerstr, strerror(-r));
+	turn_away(c->fd, c, &st->rejects, LP_ERR_BUSY);
+}
+
+/* SPEC 9: on a proxy_protocol listener the header comes first, and only
+ * from a trusted proxy. */
+static void
+await_header(struct acceptor *a, struct lsock *s, struct conn *c)
+{
+	struct log_fields f = LOG_FIELDS_INIT;
+
+	conn_log_fields(c, &f);
+	if (!proxywait_trusts(&s->l->conf, (struct sockaddr *)&c->peer)) {
+		log_fields(LOG_NOTICE, &f, "refused connection from %s on %s: "
+		    "not a trusted proxy (proxy_from)", c->peerstr, c->lname);
+		turn_away(c->fd, c, &conn_stats(c)->refused, -1);
+	} else if (no_room(a))
+		refuse_busy(a, c, &f);
+	else
+		proxywait_add(&a->pw, c, &s->l->conf);
 }
 
 static void
@@ -221,9 +278,49 @@ accept_one(struct acceptor *a, struct lsock *s, int fd,
 	c->fd = fd;
 	c->own_fd = true;
 	identify(a, c, ss, sslen);
-	if (admit_stream(a, c))
-		start_stream(a, c);
+	if (s->l->conf.proxy_protocol != PROXY_OFF)
+		await_header(a, s, c);
+	else if (admit_stream(a, c, false) > 0)
+		start_stream(a, c, NULL, 0);
 }
+
+/*
+ * proxywait.c's hooks.  A header is complete: c->peer is the client it
+ * named, whose source counts (under the prefixes of now: it may have
+ * waited across a reload); a unix peer keeps the one its uid gave.
+ */
+static int
+proxied_admit(void *arg, struct conn *c, const char *early, size_t n)
+{
+	struct acceptor *a = arg;
+	int r;
+
+	if (c->peer.ss_family != AF_UNIX)
+		source_of(a, (struct sockaddr *)&c->peer, 0, &c->src);
+	if ((r = admit_stream(a, c, true)) == -EBUSY)
+		return r;
+	if (r > 0)
+		start_stream(a, c, early, n);
+	accept_arm(a);
+	return 0;
+}
+
+static void
+proxied_drop(void *arg, struct conn *c, bool bad_header)
+{
+	struct acceptor *a = arg;
+
+	if (bad_header)
+		atomic_fetch_add(&conn_stats(c)->bad_headers, 1);
+	conn_free(c);
+	if (bad_header)
+		accept_arm(a);
+}
+
+static const struct proxywait_ops proxied_ops = {
+	.admit = proxied_admit,
+	.drop = proxied_drop,
+};
 
 static void
 accept_streams(struct acceptor *a, struct lsock *s)
@@ -461,6 +558,7 @@ accept_init(struct acceptor *a, const struct config *cfg,
 	a->env = env;
 	a->ls = ls;
 	loop_timer_add(env->loop, &a->pause, pause_due, a);
+	proxywait_init(&a->pw, env->loop, &proxied_ops, a);
 	if (dgram_buffers_for(a, cfg) < 0 ||
 	    (cfg->datagram.rate_limit > 0 && !(a->rl = ratelimit_for(cfg))))
 		return -ENOMEM;
@@ -471,6 +569,7 @@ accept_init(struct acceptor *a, const struct config *cfg,
 void
 accept_fini(struct acceptor *a)
 {
+	proxywait_fini(&a->pw);
 	ratelimit_free(a->rl);
 	free(a->dgbuf);
 	free(a->dgout);

@@ -18,6 +18,7 @@
 #include "listenset.h"
 #include "loop.h"
 #include "model.h"
+#include "proxywait.h"
 #include "ratelimit.h"
 
 struct acceptor {
@@ -26,6 +27,8 @@ struct acceptor {
 	const struct model_env *env;
 	struct listenset *ls;
 	struct ratelimit *rl;		/* datagrams per source, or NULL */
+	struct proxywait pw;		/* stream connections before their
+					 * PROXY header */
 	char		*dgbuf;		/* one datagram */
 	size_t		 dgcap;
 	char		*dgout;		/* one datagram reply */

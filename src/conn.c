@@ -206,6 +206,7 @@ void
 conn_log_fields(const struct conn *c, struct log_fields *f)
 {
 	f->peer = c->peerstr;
+	f->proxy = c->proxystr[0] ? c->proxystr : NULL;
 	f->transport = c->transport;
 	f->listener = c->lname;
 	f->cred = c->cred[0] ? c->cred : NULL;
@@ -223,7 +224,8 @@ conn_log_end(const struct conn *c)
 	f.lines = (long long)c->sess.lines;
 	if (error)
 		f.error = session_end_name(e);
-	log_fields(error && e != SESSION_IDLE ? LOG_NOTICE : LOG_INFO, &f,
+	log_fields(error && e != SESSION_IDLE ? LOG_NOTICE :
+	    c->quiet ? LOG_DEBUG : LOG_INFO, &f,
 	    "session from %s%s%s closed: %s, %llu lines, %lld ms", c->peerstr,
 	    c->inetd ? "" : " on ", c->inetd ? "" : c->lname,
 	    session_end_name(e), (unsigned long long)c->sess.lines,

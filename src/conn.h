@@ -33,6 +33,11 @@ struct conn {
 	socklen_t	 peerlen;
 	char		 peerstr[NETADDR_STRLEN];
 	char		 cred[64];	/* "uid=0 gid=0 pid=1" for unix peers */
+	/* After a PROXY header (proxywait.h): peer is the client it named,
+	 * proxystr the connection's own peer; "" without a header. */
+	char		 proxystr[NETADDR_STRLEN];
+	const char	*proxy_note;	/* a header naming no client: why */
+	bool		 quiet;		/* a health check: open, close at debug */
 	struct dgpeer_cred dgcred;	/* a unix-dgram sender's, from the kernel */
 	char		 lname[NETADDR_STRLEN];	/* listener name or address */
 	const char	*transport;

@@ -24,6 +24,7 @@
 #include "loop.h"
 #include "model.h"
 #include "notify.h"
+#include "proxywait.h"
 #include "server.h"
 #include "stats.h"
 
@@ -131,6 +132,7 @@ child_close(void *arg, int keep)
 	/* Only close: writing to the parent's structures would cost the
 	 * child a copy-on-write page fault. */
 	listenset_close_in_child(&srv->ls, keep);
+	proxywait_close_in_child(&srv->acc.pw);
 	/* Every other session's socket: loop sessions, thread sessions and
 	 * the thread model's duplicated datagram sockets. */
 	for (c = srv->conns.head; c; c = c->next)
@@ -272,6 +274,8 @@ begin_stop(struct server *srv, const char *why)
 {
 	srv->stopping = true;
 	notify_stopping();
+	/* Not sessions yet: they close without a word, like the backlog. */
+	proxywait_clear(&srv->acc.pw);
 	log_msg(LOG_NOTICE, "%s: stopping; %zu sessions get %d s to finish",
 	    why, srv->conns.n, srv->cfg->shutdown_timeout);
 	/*

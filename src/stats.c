@@ -73,6 +73,7 @@ add(struct lstats *to, struct lstats *from)
 	to->rejects += from->rejects;
 	to->refused += from->refused;
 	to->dropped += from->dropped;
+	to->bad_headers += from->bad_headers;
 }
 
 /* Once unused, a slot's counts join the retired ones. */
@@ -125,10 +126,11 @@ static void
 figures(char *buf, size_t len, size_t *o, struct lstats *s)
 {
 	strbuf_printf(buf, len, o, "%llu sessions, %llu lines, %llu errors, "
-	    "%llu rejected, %llu refused, %llu dropped",
+	    "%llu rejected, %llu refused, %llu dropped, %llu bad headers",
 	    (unsigned long long)s->sessions, (unsigned long long)s->lines,
 	    (unsigned long long)s->errors, (unsigned long long)s->rejects,
-	    (unsigned long long)s->refused, (unsigned long long)s->dropped);
+	    (unsigned long long)s->refused, (unsigned long long)s->dropped,
+	    (unsigned long long)s->bad_headers);
 }
 
 void

@@ -22,6 +22,7 @@ struct lstats {
 	_Atomic uint64_t rejects;	/* refused for limits (busy) */
 	_Atomic uint64_t refused;	/* refused by the access lists */
 	_Atomic uint64_t dropped;	/* datagrams dropped (checks, rate) */
+	_Atomic uint64_t bad_headers;	/* PROXY headers bad, late, missing */
 };
 
 struct stats {

@@ -28,7 +28,7 @@ LAYERS = [
     # 4: concurrency models
     ["model_sequential", "model_fork", "model_thread", "model_event", "model"],
     # 5: the listener set and admission
-    ["listenset", "accept"],
+    ["listenset", "accept", "proxywait"],
     # 6: the server
     ["server"],
     # 7: the program
