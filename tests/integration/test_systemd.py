@@ -122,7 +122,7 @@ def test_units_verify():
         return skip
     with UnitDir() as u:
         names = unit_files()
-        want = {"echotimed.service", "echotimed.socket",
+        want = {"echotimed.service", "echotimed.socket", "echotimed@.service",
                 "echotimed-inetd.socket", "echotimed-inetd@.service"}
         check(want <= set(names), "units missing: %s" % (want - set(names)))
         p = u.run(["verify", "--man=no", "--recursive-errors=yes"] + names)
@@ -152,6 +152,18 @@ def test_units_contents():
     check("Accept=yes" in text("echotimed-inetd.socket"), "inetd socket")
     check(re.search(r"ExecStart=@sbindir@/echotimed -i\b",
                     text("echotimed-inetd@.service")), "inetd@ ExecStart")
+    # One instance per file, hardened like echotimed.service: the same
+    # lines but for the file, the runtime directory and the description.
+    inst = text("echotimed@.service")
+    for line in ("ExecStart=@sbindir@/echotimed -c @sysconfdir@/echotimed/"
+                 "%i.conf", "ExecReload=@sbindir@/echotimed -t -c "
+                 "@sysconfdir@/echotimed/%i.conf",
+                 "RuntimeDirectory=echotimed-%i"):
+        check(line in inst, "echotimed@.service lacks %r" % line)
+    same = lambda t: [l for l in t.splitlines() if not re.match(
+        r"(Description|ExecStart|ExecReload|RuntimeDirectory)=", l)]
+    check(same(inst) == same(svc), "echotimed@.service differs from "
+          "echotimed.service beyond its file and directory")
 
 
 def test_units_exposure():
@@ -160,6 +172,7 @@ def test_units_exposure():
         return skip
     with UnitDir() as u:
         u.exposure("echotimed.service", int(SERVICE_MAX * 10))
+        u.exposure("echotimed@x.service", int(SERVICE_MAX * 10))
         u.exposure("echotimed-inetd@x.service", int(ISOLATED_MAX * 10))
     with UnitDir(dropin=True) as u:
         u.exposure("echotimed.service", int(ISOLATED_MAX * 10))

@@ -193,6 +193,7 @@ verify_score() {	# dir unit threshold label
 	    "$2" >/dev/null 2>&1) || fail "$4: exposure $s above the limit"
 }
 verify_score "$SEC" echotimed.service 15 "echotimed.service"
+verify_score "$SEC" echotimed@x.service 15 "echotimed@.service (packaged)"
 verify_score "$SEC" echotimed-inetd@x.service 5 "echotimed-inetd@.service"
 cp "$ROOT/systemd/echotimed-socket-activated.conf" \
     "$SEC/echotimed.service.d/socket-activated.conf"
