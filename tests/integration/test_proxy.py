@@ -99,9 +99,10 @@ W_CONF_NO_FROM = (r"{file}:\d+: listen\.\[0\]\.proxy_(?:from: |protocol: "
 # (A bad element of a list is named with its index: proxy_from.[0].)
 W_CONF_VALUE = r"{file}:{line}: listen\.\[0\]\.{setting}(?:\.\[\d+\])?: "
 # SPEC 9 does not say how a unix listener trusts its peer (a unix peer
-# has no address a CIDR prefix could match).  "proxy_from is required
-# when the protocol is on" is taken literally here; change it if unix
-# listeners trust by file permissions instead.
+# has no address a CIDR prefix could match).  The daemon trusts by file
+# permissions: proxy_from is a tcp setting (an error on a unix listener),
+# and whoever the socket file lets connect is a trusted proxy
+# (echotimed.conf(5)).
 UNIX_TRUST = ""
 # The parser's bounds (src/proxyproto.h): PP_V2_MAX_LEN, PP_V1_MAX.
 V2_MAX_LEN = 2048
@@ -955,6 +956,66 @@ def test_header_never_finished_sequential():
 
 def test_header_never_finished_fork():
     _never_finished("fork")
+
+
+def test_waiting_headers_count_toward_max_connections():
+    """Connections waiting for a header hold descriptors: with
+    max_connections = 2, two silent ones fill the daemon, a third gets
+    "ERROR server busy"; once they time out, clients are served again."""
+    conf = dconf([listener("v2", extra="proxy_timeout = 1;")],
+                 concurrency="max_connections = 2;")
+    with Daemon(conf) as d:
+        a = d.addr()
+        dst = ("127.0.0.1", a[1])
+        base = stable(d.fds)
+        silent = [Doomed(a, b"") for _ in range(2)]
+        # Both accepted (and so counted) before the third connects.
+        wait_for(d.fds, base + 2, what="fds with the silent ones")
+        s = connect_from(a)
+        try:
+            s.sendall(v2_header(("192.0.2.70", 70), dst) + b"third\n")
+            out, _ = read_all(s, 5)
+        finally:
+            s.close()
+        check(out == b"ERROR server busy\n", "third connection got %r" % out)
+        d.wait_log(r"notice: rejected connection from 127\.0\.0\.1:\d+ .*"
+                   r"server busy")
+        threaded([lambda x=x: x.finish(within=2.5) for x in silent],
+                 timeout=15)
+        out, _ = proxied(d, v2_header(("192.0.2.71", 71), dst), b"after\n")
+        check_reply(out, "after")
+        note("max_connections 2: two connections silent before their "
+             "header filled it, a third got \"ERROR server busy\"; after "
+             "proxy_timeout served again")
+
+
+def test_sequential_parks_a_complete_header():
+    """The sequential model runs one session; a second client accepted
+    before it began, whose header completes meanwhile, waits (as in the
+    backlog) and is served, first lines included, once the first session
+    ends."""
+    with Daemon(dconf([listener("v2")], model="sequential")) as d:
+        a = d.addr()
+        dst = ("127.0.0.1", a[1])
+        base = stable(d.fds)
+        first = connect_from(a)
+        second = connect_from(a)
+        try:
+            # Both accepted, waiting for their headers: no session yet.
+            wait_for(d.fds, base + 2, what="fds with both accepted")
+            first.sendall(v2_header(("192.0.2.80", 80), dst) + b"one\n")
+            check_reply(recv_until(first, 1), "one")
+            second.sendall(v2_header(("192.0.2.81", 81), dst) + b"two\n")
+            check(silent_for(second, 0.5 * SLOW),
+                  "the second session ran beside the first")
+            first.sendall(b"exit\n")
+            check_reply(recv_until(first, 1), "exit")
+            check_reply(recv_until(second, 1), "two")
+            wait_logged(d, W_PROXIED, client=("192.0.2.81", 81),
+                        proxy=second.getsockname()[:2])
+        finally:
+            first.close()
+            second.close()
 
 
 def test_header_one_byte_per_write():
