@@ -49,7 +49,7 @@ import tempfile
 import threading
 import time
 
-from lib import (BINARY, SLOW, Daemon, LoggedProcess, TestFailure, check,
+from lib import (BINARY, SLOW, WRAP, Daemon, LoggedProcess, TestFailure, check,
                  check_reply, recv_until, split_replies)
 from test_abuse import (connect_from, read_all, silent_for, stable,
                         status_until, threaded, wait_for)
@@ -1062,6 +1062,45 @@ def test_bytes_after_header_are_first_lines():
             for line, text in zip(lines, ("one", "two", "three")):
                 check_reply(line, text)
             wait_logged(d, W_PROXIED, client=client, proxy=me)
+
+
+def test_inetd_takes_no_header():
+    """-i serves the socket a super-server accepted: no listener of the
+    file applies, so neither does proxy_protocol, and a header is a line
+    like any other (echotimed(8) -i: put the proxy in front of a listening
+    daemon).  The peer is the super-server's, never a header's."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-proxy-")
+    conf = os.path.join(tmp, "c.conf")
+    with open(conf, "w") as f:
+        f.write('listen = ( { transport = "tcp"; address = "127.0.0.1"; '
+                'port = 9; proxy_protocol = "any"; '
+                'proxy_from = [ "127.0.0.0/8" ]; } );\n')
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    client = socket.create_connection(lsock.getsockname())
+    conn, _ = lsock.accept()
+    hdr = v1_header(("192.0.2.77", 7777), ("127.0.0.1", 9))
+    client.sendall(hdr + b"exit\n")
+    try:
+        p = subprocess.run(WRAP + [BINARY, "-i", "-l", "info", "-c", conf],
+                           stdin=conn, capture_output=True, timeout=20 * SLOW)
+        conn.close()
+        got = recv_until(client, until_eof=True)
+    finally:
+        client.close()
+        lsock.close()
+        shutil.rmtree(tmp)
+    log = (p.stdout + p.stderr).decode(errors="replace")
+    check(p.returncode == 0, "exit %d:\n%s" % (p.returncode, log))
+    replies = split_replies(got)
+    check(len(replies) == 2 and replies[0].startswith(hdr[:-2] + b" "),
+          "the header was not answered as a line: %r" % got)
+    check("192.0.2.77" not in log and "connection from 127.0.0.1" in log,
+          log)
+    print("proxy: -i: the header answered as a line: %r; log: %s"
+          % (replies[0], [l for l in log.splitlines()
+                          if "connection from" in l][0]))
 
 
 def test_local_and_unknown_keep_proxy_address():
