@@ -20,6 +20,8 @@
 #   configuration answers; upgrade to the newer package during a stream of
 #   connections (none refused; the edited conffile stays); stop; the
 #   socket-activated variant (drop-in); per-connection echotimed-inetd;
+#   an echotimed@foo instance on /etc/echotimed/foo.conf, behind a PROXY
+#   v1 header;
 #   "apt-get purge" with the service and a socket unit running (nothing
 #   left running, no /etc/echotimed, no units); power off.  Nothing is left
 #   running (trap).
@@ -698,6 +700,33 @@ C journalctl --no-pager -o cat -u 'echotimed-inetd@*' | grep -E 'inetd mode|clos
     fail "no journal record from the per-connection instance"
 say "Accepted=$(prop NAccepted echotimed-inetd.socket) Connections=$(prop NConnections echotimed-inetd.socket)"
 C systemctl stop echotimed-inetd.socket
+
+# ---- one instance per file, behind a (pretend) proxy -------------------------
+
+step "echotimed@foo.service (/etc/echotimed/foo.conf, port 9997, PROXY v1)"
+FOO=$CROOT/etc/echotimed/foo.conf
+cat >"$FOO" <<'EOF'
+listen = ( { transport = "tcp"; address = "127.0.0.1"; port = 9997;
+             proxy_protocol = "v1"; proxy_from = [ "127.0.0.1" ]; } );
+EOF
+chown --reference="$CONF" "$FOO" && chmod --reference="$CONF" "$FOO" ||
+    fail "cannot give foo.conf echotimed.conf's owner and mode"
+C systemctl start echotimed@foo.service || fail "echotimed@foo did not start"
+say "echotimed@foo: $(prop ActiveState echotimed@foo); $(prop StatusText echotimed@foo)"
+out=$(printf 'PROXY TCP4 192.0.2.9 127.0.0.1 4242 9997\r\nvia foo\nexit\n' |
+    N nc -N 127.0.0.1 9997)
+say "nc: $(echo "$out" | tr '\n' '|')"
+case "$out" in "via foo "*) ;; *) fail "no answer from echotimed@foo" ;; esac
+for i in $(seq 1 30); do
+	jr=$(C journalctl --no-pager -o cat -u echotimed@foo)
+	case "$jr" in *'connection from 192.0.2.9:4242 via proxy 127.0.0.1'*) break ;; esac
+	sleep 0.1
+done
+echo "$jr" | grep -E 'connection from 192.0.2.9:4242 via proxy 127.0.0.1' ||
+    fail "echotimed@foo did not log the client the header named"
+C systemctl stop echotimed@foo.service || fail "echotimed@foo did not stop"
+[ "$(prop Result echotimed@foo)" = success ] || fail "echotimed@foo did not stop cleanly"
+rm -f "$FOO"
 
 # ---- purge ------------------------------------------------------------------
 
