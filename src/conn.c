@@ -31,6 +31,7 @@ conns_init(struct conns *cs, struct stats *st, struct loop *lp,
 	int r;
 
 	memset(cs, 0, sizeof(*cs));
+	atomic_init(&cs->stopping, false);
 	cs->stats = st;
 	cs->finished = finished;
 	cs->arg = arg;
@@ -82,6 +83,7 @@ conns_stop(struct conns *cs)
 {
 	uint64_t one = 1;
 
+	atomic_store(&cs->stopping, true);
 	(void)!write(cs->stop_fd, &one, sizeof(one));
 }
 

@@ -6,6 +6,8 @@
 #ifndef ECHOTIMED_CONN_H
 #define ECHOTIMED_CONN_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -56,6 +58,12 @@ struct conn {
 		struct loop_io	 io;
 		struct conn	*prev, *next;	/* that loop's sessions */
 	} ev;
+	/* The thread model's part: the thread running its session, which
+	 * a stop signals (model_thread.c); guarded by that file's lock. */
+	struct {
+		pthread_t	 tid;
+		bool		 running;	/* tid is in a session */
+	} thread;
 	/* The fork model's part: the child running it. */
 	struct {
 		pid_t		 pid;
@@ -69,6 +77,7 @@ struct conns {
 	size_t		 n;
 	struct stats	*stats;
 	int		 stop_fd;	/* readable once sessions must stop */
+	atomic_bool	 stopping;	/* set at the same time */
 	struct mailbox	 done;		/* finished on other threads */
 	/* After a conn left the set: the server may accept again. */
 	void		(*finished)(void *arg);
@@ -87,7 +96,7 @@ void		 conns_fini(struct conns *cs, struct loop *lp);
 bool		 conns_on_threads(const struct conns *cs);
 /* Free every conn of the set. */
 void		 conns_free_all(struct conns *cs);
-/* Every session must stop now: makes stop_fd readable. */
+/* Every session must stop now: sets stopping, makes stop_fd readable. */
 void		 conns_stop(struct conns *cs);
 /* Put c in the set / take it out. */
 void		 conns_add(struct conns *cs, struct conn *c);

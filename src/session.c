@@ -1,7 +1,13 @@
 /*
  * session.c - stream sessions and datagram replies over lineproto.
+ *
+ * One exception to "threads never see signals" (STYLE.md) lives here:
+ * session_run_blocking() sleeps in a blocking recv(), which no fd can
+ * wake, so the thread model stops such a thread with a signal whose
+ * handler, session_interrupt(), does one async-signal-safe fcntl().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +39,12 @@
 static __thread char	*tl_in;
 static __thread char	*tl_out;
 static __thread size_t	 tl_outcap;
+/*
+ * The socket a session_run_blocking() thread may block on, -1 outside it:
+ * session_interrupt() makes it non-blocking.  Written only by its own
+ * thread, read by a handler on that thread: volatile is enough.
+ */
+static __thread volatile int tl_block_fd = -1;
 
 void
 session_thread_cleanup(void)
@@ -339,8 +351,13 @@ answer_input(struct session *s, const char *p, size_t n, const char *ts,
 	return false;
 }
 
-static void
-read_lines(struct session *s)
+/*
+ * Read once and answer what came.  With block, recv() may wait (the fd is
+ * blocking, session_run_blocking) and an EINTR is returned, not retried,
+ * so that the caller sees a stop.  False if nothing was read.
+ */
+static bool
+read_lines(struct session *s, bool block)
 {
 	char ts[LP_TIMESTAMP_LEN + 1], *out, *early = NULL;
 	const char *in;
@@ -351,7 +368,7 @@ read_lines(struct session *s)
 
 	if (!tl_in && !(tl_in = malloc(READ_MAX))) {
 		finish(s, SESSION_NOMEM);
-		return;
+		return false;
 	}
 	if (s->early) {
 		/* Primed bytes first; the socket's turn comes with its next
@@ -362,12 +379,13 @@ read_lines(struct session *s)
 		s->nearly = 0;
 	} else {
 		do
-			n = recv(s->fd, tl_in, READ_MAX, MSG_DONTWAIT);
-		while (n < 0 && errno == EINTR);
+			n = recv(s->fd, tl_in, READ_MAX,
+			    block ? 0 : MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR && !block);
 		in = tl_in;
 	}
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			finish(s, SESSION_RESET);
 		goto out;
 	}
@@ -394,6 +412,7 @@ out:
 	/* An idle session holds no line buffer: it is made when needed. */
 	if (lp_reader_pending(&s->rd) == 0)
 		lp_reader_free(&s->rd);
+	return n >= 0;
 }
 
 static void
@@ -437,7 +456,7 @@ session_io(struct session *s, short revents)
 	}
 	if (s->state == SS_RUNNING &&
 	    (revents & (POLLIN | POLLHUP | POLLERR)))
-		read_lines(s);
+		(void)read_lines(s, false);
 	return s->state;
 }
 
@@ -482,40 +501,151 @@ session_shutdown(struct session *s)
 	return s->state;
 }
 
-void
-session_run(struct session *s, int stop_fd)
+/* One poll() round; *stop_fd becomes -1 once the stop is seen. */
+static void
+poll_once(struct session *s, int *stop_fd)
 {
 	struct pollfd pfd[2];
 	nfds_t n;
 	int r;
 
+	pfd[0].fd = s->fd;
+	pfd[0].events = session_events(s);
+	pfd[0].revents = 0;
+	n = 1;
+	if (*stop_fd >= 0) {
+		pfd[1].fd = *stop_fd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		n = 2;
+	}
+	r = poll(pfd, n, session_timeout_ms(s, clock_ms()));
+	if (r < 0 && errno != EINTR) {
+		finish(s, SESSION_RESET);
+		return;
+	}
+	if (r > 0 && n == 2 && pfd[1].revents) {
+		/* Stop once; the fd stays readable for others. */
+		*stop_fd = -1;
+		session_shutdown(s);
+	}
+	if (r > 0 && pfd[0].revents)
+		session_io(s, pfd[0].revents);
+	session_tick(s, clock_ms());
+}
+
+void
+session_run(struct session *s, int stop_fd)
+{
 	/* The first line usually arrives with the connection: no poll. */
 	session_io(s, POLLIN);
+	while (s->state != SS_DONE)
+		poll_once(s, &stop_fd);
+}
+
+void
+session_interrupt(int sig)
+{
+	int e = errno, fd = tl_block_fd;
+
+	(void)sig;
+	/*
+	 * A recv() already asleep returns EINTR (no SA_RESTART); one about to
+	 * start returns EAGAIN at once instead of sleeping.
+	 */
+	if (fd >= 0)
+		(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+	errno = e;
+}
+
+/* Make s->fd blocking again (one fcntl: a socket has no other F_SETFL
+ * flag set).  False if it failed: the caller falls back to poll(). */
+static bool
+set_blocking(struct session *s)
+{
+	return fcntl(s->fd, F_SETFL, 0) == 0;
+}
+
+/*
+ * Arm the socket's receive timeout with the idle time left (*armed: ms
+ * armed, -1 for none) unless what is armed is at most ARM_SLACK_MS too
+ * long.  SO_RCVTIMEO counts from the start of each recv(), so after a
+ * recv() that completed a line, what is armed is the whole idle timeout
+ * again, but for the time between that line and the next recv(): a busy
+ * session never re-arms, and an idle one is cut at most ARM_SLACK_MS
+ * late.  Armed too short, a recv() times out early, session_tick()
+ * finds the session not idle yet and the caller has it re-armed (*armed
+ * = -1) with exactly the time left.
+ */
+#define ARM_SLACK_MS	20
+
+static bool
+arm_idle(struct session *s, int *armed)
+{
+	int left = session_timeout_ms(s, clock_ms());
+	struct timeval tv;
+
+	if (left < 0 || (*armed >= 0 && *armed <= left + ARM_SLACK_MS))
+		return true;
+	if (left == 0)
+		left = 1;	/* 0 would arm none; the tick cuts it next */
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return false;
+	*armed = left;
+	return true;
+}
+
+void
+session_run_blocking(struct session *s, int stop_fd,
+    const atomic_bool *stop)
+{
+	bool block, relax = false;
+	int armed = -1;
+
+	/*
+	 * A busy session costs recv() + send() per line: the recv() itself
+	 * waits, with SO_RCVTIMEO as the idle clock.  Whatever else a session
+	 * waits for (replies the peer does not read, the final reply, the
+	 * lingering close, primed bytes) goes through poll() as in
+	 * session_run(); send() never blocks (MSG_DONTWAIT).
+	 */
+	tl_block_fd = s->fd;
+	block = set_blocking(s);
 	while (s->state != SS_DONE) {
-		pfd[0].fd = s->fd;
-		pfd[0].events = session_events(s);
-		pfd[0].revents = 0;
-		n = 1;
-		if (stop_fd >= 0) {
-			pfd[1].fd = stop_fd;
-			pfd[1].events = POLLIN;
-			pfd[1].revents = 0;
-			n = 2;
+		if (!block || s->state != SS_RUNNING || s->outlen > s->outoff) {
+			poll_once(s, &stop_fd);
+			continue;
 		}
-		r = poll(pfd, n, session_timeout_ms(s, clock_ms()));
-		if (r < 0 && errno != EINTR) {
-			finish(s, SESSION_RESET);
-			break;
+		if (s->early) {
+			session_io(s, POLLIN);
+			continue;
 		}
-		if (r > 0 && n == 2 && pfd[1].revents) {
-			/* Stop once; the fd stays readable for others. */
+		/*
+		 * A timeout or a signal left EAGAIN: make the fd blocking
+		 * again before the stop flag is read, so that a stop's
+		 * signal after that read is never undone.
+		 */
+		if (relax && !(block = set_blocking(s)))
+			continue;
+		relax = false;
+		if (atomic_load(stop)) {
 			stop_fd = -1;
 			session_shutdown(s);
+			continue;
 		}
-		if (r > 0 && pfd[0].revents)
-			session_io(s, pfd[0].revents);
-		session_tick(s, clock_ms());
+		if (session_tick(s, clock_ms()) != SS_RUNNING)
+			continue;
+		if (!(block = arm_idle(s, &armed)))
+			continue;
+		if (!read_lines(s, true)) {
+			/* Timed out (maybe early) or woken: arm the rest. */
+			relax = true;
+			armed = -1;
+		}
 	}
+	tl_block_fd = -1;
 }
 
 const char *

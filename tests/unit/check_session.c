@@ -1,7 +1,8 @@
 /*
  * check_session.c - unit tests of session.c: the stream state machine over
- * a socketpair, driven by hand the way the event loop drives it (and once
- * by session_run() in a thread), and the datagram reply.
+ * a socketpair, driven by hand the way the event loop drives it (and by
+ * session_run() and session_run_blocking() in a thread), and the datagram
+ * reply.
  *
  * The peer's writes are on the session's socket at once, so each test runs
  * the machine with poll(0) until it would block: no timing is involved.
@@ -12,6 +13,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -785,6 +789,203 @@ START_TEST(test_run_stop)
 }
 END_TEST
 
+/* ---- session_run_blocking(): the thread model's loop --------------- */
+
+struct brunner {
+	pthread_t	 th;
+	atomic_bool	 stop;
+};
+
+static void *
+run_blocking(void *arg)
+{
+	struct brunner *r = arg;
+
+	session_run_blocking(&s, -1, &r->stop);
+	session_thread_cleanup();
+	return NULL;
+}
+
+/* The handler of the thread model: SIGRTMIN, no SA_RESTART. */
+static void
+blocking_start(struct brunner *r)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = session_interrupt;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGRTMIN, &sa, NULL), 0);
+	atomic_init(&r->stop, false);
+	ck_assert_int_eq(pthread_create(&r->th, NULL, run_blocking, r), 0);
+}
+
+static void
+blocking_join(struct brunner *r)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	ck_assert_int_eq(pthread_timedjoin_np(r->th, NULL, &ts), 0);
+}
+
+/* Lines one at a time, each answered before the next is sent. */
+START_TEST(test_blocking_lines)
+{
+	struct brunner r;
+	char buf[256];
+	size_t len = 0;
+
+	session_init(&s, sv[0], 64, 300);
+	blocking_start(&r);
+	put("one\n");
+	ck_assert(!get(buf, sizeof(buf), &len, strlen("one ") +
+	    LP_TIMESTAMP_LEN + 1));
+	put("two\r\nthr");
+	ck_assert(!get(buf, sizeof(buf), &len, strlen("one two ") +
+	    2 * LP_TIMESTAMP_LEN + 2));
+	put("ee\nexit\n");
+	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+	blocking_join(&r);
+	EXPECT_REPLIES(buf, len, "one", "two", "three", "exit");
+	ck_assert_int_eq(s.end, SESSION_EXIT);
+	/* The socket was made blocking. */
+	ck_assert_int_eq(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
+}
+END_TEST
+
+/* Primed bytes are answered before the socket is read. */
+START_TEST(test_blocking_primed)
+{
+	struct brunner r;
+	char buf[256];
+	size_t len = 0;
+
+	session_init(&s, sv[0], 64, 0);
+	ck_assert_int_eq(session_prime(&s, "one\ntw", 6), 0);
+	blocking_start(&r);
+	ck_assert(!get(buf, sizeof(buf), &len, strlen("one ") +
+	    LP_TIMESTAMP_LEN + 1));
+	put("o\n");
+	shutdown(sv[1], SHUT_WR);
+	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+	blocking_join(&r);
+	EXPECT_REPLIES(buf, len, "one", "two");
+	ck_assert_int_eq(s.end, SESSION_EOF);
+}
+END_TEST
+
+/*
+ * A peer that does not read: replies queue in the session (poll path),
+ * and once it reads again the session is back in its blocking recv().
+ */
+START_TEST(test_blocking_backpressure)
+{
+	static char in[64 * 1024], out[64 * 1024 * (LP_TIMESTAMP_LEN + 2)];
+	struct brunner r;
+	size_t len = 0, off = 0;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < (int)sizeof(in); i++)
+		in[i] = i % 2 ? '\n' : 'x';
+	session_init(&s, sv[0], 64, 0);
+	blocking_start(&r);
+	/* Write all, reading only when the pair is full. */
+	for (i = 0; off < sizeof(in) && i < MAX_ROUNDS * 100; i++) {
+		n = send(sv[1], in + off, sizeof(in) - off, MSG_NOSIGNAL);
+		if (n > 0)
+			off += (size_t)n;
+		else
+			ck_assert(!get(out, sizeof(out), &len, len + 1));
+	}
+	ck_assert_uint_eq(off, sizeof(in));
+	put("exit\n");
+	ck_assert(get(out, sizeof(out), &len, TO_EOF));
+	blocking_join(&r);
+	ck_assert_uint_eq(s.lines, sizeof(in) / 2 + 1);
+	ck_assert_uint_eq(len, sizeof(in) / 2 * (LP_TIMESTAMP_LEN + 3) +
+	    strlen("exit ") + LP_TIMESTAMP_LEN + 1);
+	ck_assert_int_eq(s.end, SESSION_EXIT);
+}
+END_TEST
+
+/*
+ * SO_RCVTIMEO is the idle clock: a silent session is cut at the idle
+ * timeout, not before; and bytes without a newline do not restart it.
+ */
+START_TEST(test_blocking_idle)
+{
+	struct brunner r;
+	char buf[256];
+	size_t len = 0;
+	uint64_t t0 = clock_ms(), el;
+
+	session_init(&s, sv[0], 64, 1);
+	blocking_start(&r);
+	put("a\n");
+	ck_assert(!get(buf, sizeof(buf), &len, strlen("a ") +
+	    LP_TIMESTAMP_LEN + 1));
+	t0 = clock_ms();
+	put("tri");
+	usleep(300 * 1000);
+	put("ckle");
+	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+	el = clock_ms() - t0;
+	blocking_join(&r);
+	expect_tail(buf, &len, "ERROR idle timeout\n");
+	EXPECT_REPLIES(buf, len, "a");
+	ck_assert_int_eq(s.end, SESSION_IDLE);
+	/* Not early; and not 1300 ms, as if "ckle" restarted the clock. */
+	ck_assert_uint_ge(el, 1000 - 50);
+	ck_assert_uint_le(el, 1000 + 250);
+}
+END_TEST
+
+/*
+ * The stop: the flag, then SIGRTMIN to the thread, whether it is asleep
+ * in recv() or about to enter it; every round gets the shutdown error.
+ */
+START_TEST(test_blocking_stop)
+{
+	struct brunner r;
+	char buf[256];
+	size_t len;
+	int i, j;
+
+	for (i = 0; i < 200; i++) {
+		len = 0;
+		if (i > 0) {
+			session_free(&s);
+			close(sv[0]);
+			close(sv[1]);
+			ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM |
+			    SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+		}
+		session_init(&s, sv[0], 64, 0);
+		blocking_start(&r);
+		if (i % 2 == 0) {
+			/* Surely asleep: it answered and waits for more. */
+			put("a\n");
+			ck_assert(!get(buf, sizeof(buf), &len, strlen("a ") +
+			    LP_TIMESTAMP_LEN + 1));
+		} else
+			/* Anywhere from its start to its recv(). */
+			for (j = 0; j < i * 50; j++)
+				sched_yield();
+		atomic_store(&r.stop, true);
+		ck_assert_int_eq(pthread_kill(r.th, SIGRTMIN), 0);
+		ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+		blocking_join(&r);
+		expect_tail(buf, &len, "ERROR server shutting down\n");
+		if (i % 2 == 0)
+			EXPECT_REPLIES(buf, len, "a");
+		ck_assert_int_eq(s.end, SESSION_SHUTDOWN);
+	}
+}
+END_TEST
+
 /* ---- primed bytes (after a PROXY header) --------------------------- */
 
 /*
@@ -962,6 +1163,14 @@ session_suite(void)
 	tc = tcase("session_run");
 	tcase_add_test(tc, test_run_exit);
 	tcase_add_test(tc, test_run_stop);
+	suite_add_tcase(su, tc);
+
+	tc = tcase("session_run_blocking");
+	tcase_add_test(tc, test_blocking_lines);
+	tcase_add_test(tc, test_blocking_primed);
+	tcase_add_test(tc, test_blocking_backpressure);
+	tcase_add_test(tc, test_blocking_idle);
+	tcase_add_test(tc, test_blocking_stop);
 	suite_add_tcase(su, tc);
 
 	tc = tcase("primed bytes");
