@@ -1,0 +1,297 @@
+"""The thread model's blocking session loop (issue 16 item 2).
+
+A busy thread-model session costs two system calls per line (recv, send):
+it sleeps in a blocking recv() with the idle clock as SO_RCVTIMEO, and a
+stop reaches it through SIGRTMIN (src/model_thread.c).  These tests count
+the system calls with strace, stop and reload daemons whose sessions sleep
+in recv(), check the idle clock, and check that a forked child does not
+keep the SIGRTMIN handler.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from lib import (SLOW, Daemon, TestFailure, check, check_reply, connect,
+                 recv_until)
+
+
+def _conf(model="thread", extra="", unix=None):
+    listen = ['{ transport = "tcp"; address = "127.0.0.1"; port = 0; }']
+    if unix:
+        listen.append('{ transport = "unix"; path = "%s"; }' % unix)
+    return ("listen = (\n  %s\n);\nconcurrency = { model = \"%s\"; };\n%s\n"
+            % (",\n  ".join(listen), model, extra))
+
+
+def _ask(s, text, timeout=3.0):
+    s.sendall(text.encode() + b"\n")
+    out = recv_until(s, 1, timeout=timeout)
+    check(out.count(b"\n") == 1, "expected one reply to %r, got %r" % (text, out))
+    check_reply(out, text)
+
+
+def _tid_names(pid):
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                out[int(tid)] = f.read().strip()
+        except OSError:
+            pass
+    return out
+
+
+# ------------------------------------------------ (a) syscalls per line
+
+def test_thread_two_syscalls_per_line():
+    """strace every system call of the session's thread while one client
+    sends N lines one at a time: recv + send per line, no poll."""
+    if not shutil.which("strace"):
+        return ("skip", "no strace")
+    n = 2000
+    with Daemon(_conf(extra="session = { idle_timeout = 300; };")) as d:
+        addr = d.addr()
+        out = os.path.join(d.dir, "strace.out")
+        err = open(os.path.join(d.dir, "strace.err"), "w+")
+        st = subprocess.Popen(["strace", "-f", "-qq", "-o", out, "-p", str(d.pid)],
+                              stderr=err)
+        try:
+            # strace is attached once the main thread shows a tracer.
+            deadline = time.monotonic() + 5 * SLOW
+            while time.monotonic() < deadline:
+                with open("/proc/%d/status" % d.pid) as f:
+                    if any(l.startswith("TracerPid:") and l.split()[1] != "0"
+                           for l in f):
+                        break
+                time.sleep(0.01)
+            else:
+                raise TestFailure("strace did not attach")
+            s = connect(addr, timeout=10)
+            for i in range(n):
+                s.sendall(b"line %d\n" % i)
+                r = recv_until(s, 1, timeout=10)
+                check(r.startswith(b"line %d " % i), "reply %d: %r" % (i, r))
+            s.sendall(b"exit\n")
+            recv_until(s, until_eof=True, timeout=10)
+            s.close()
+        finally:
+            st.send_signal(signal.SIGINT)
+            st.wait(10)
+        calls = {}
+        with open(out) as f:
+            for line in f:
+                if "resumed>" in line or " = " not in line and "<unfinished" not in line:
+                    continue
+                fl = line.split(None, 1)
+                tid, rest = int(fl[0]), fl[1]
+                name = rest.split("(", 1)[0]
+                calls.setdefault(tid, {}).setdefault(name, 0)
+                calls[tid][name] += 1
+        # The session's thread: the one that received the lines.
+        tid = max(calls, key=lambda t: calls[t].get("recvfrom", 0))
+        mine = calls[tid]
+        total = sum(mine.values())
+        per_line = total / float(n)
+        top = sorted(mine.items(), key=lambda kv: -kv[1])[:6]
+        print("thread io: session thread made %d system calls for %d lines "
+              "(%.3f per line): %s" % (total, n, per_line,
+                                      ", ".join("%s %d" % kv for kv in top)))
+        check(mine.get("recvfrom", 0) >= n, "only %r" % mine)
+        check(per_line <= 2.1, "%.3f system calls per line: %r" % (per_line, mine))
+        check(mine.get("poll", 0) + mine.get("ppoll", 0) < 10,
+              "the busy session polls: %r" % mine)
+
+
+# ------------------------------------------------ (b) stop
+
+def _stop_round(idle_n, busy_n, unix_n, round_no):
+    tmp = tempfile.mkdtemp(prefix="echotimed-thread-io-")
+    path = os.path.join(tmp, "echo.sock")
+    try:
+        return _stop_daemon(idle_n, busy_n, unix_n, round_no, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stop_daemon(idle_n, busy_n, unix_n, round_no, path):
+    with Daemon(_conf(extra="shutdown_timeout = 1;", unix=path)) as d:
+        addr = d.addr()
+        idle = []
+        for i in range(idle_n):
+            s = connect(addr)
+            _ask(s, "idle %d" % i)
+            idle.append(s)
+        for i in range(unix_n):
+            s = connect(path, transport="unix")
+            _ask(s, "unix %d" % i)
+            idle.append(s)
+        # Busy clients ask line after line until the daemon says stop:
+        # each one crosses the recv/send boundary all the time.
+        results = {}
+        go = threading.Event()
+
+        def busy(k):
+            s = connect(addr, timeout=8)
+            got = b""
+            try:
+                _ask(s, "busy %d" % k)
+                go.wait()
+                deadline = time.monotonic() + 6 * SLOW
+                while time.monotonic() < deadline:
+                    s.sendall(b"more\n")
+                    r = recv_until(s, 1, timeout=4)
+                    if not r or b"ERROR" in r:
+                        got = r + recv_until(s, until_eof=True, timeout=4)
+                        break
+                results[k] = got
+            except (OSError, TestFailure) as e:
+                results[k] = repr(e).encode()
+            finally:
+                s.close()
+
+        workers = [threading.Thread(target=busy, args=(k,)) for k in range(busy_n)]
+        for w in workers:
+            w.start()
+        time.sleep(0.1)
+        go.set()
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        for i, s in enumerate(idle):
+            out = recv_until(s, until_eof=True, timeout=5)
+            check(out == b"ERROR server shutting down\n",
+                  "round %d: idle session %d got %r" % (round_no, i, out))
+            s.close()
+        t_err = time.monotonic() - t0
+        for w in workers:
+            w.join(10)
+        for k in range(busy_n):
+            r = results.get(k, b"")
+            check(r.endswith(b"ERROR server shutting down\n"),
+                  "round %d: busy session %d ended with %r" % (round_no, k, r[-80:]))
+        try:
+            rc = d.proc.wait(3.0 * SLOW)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("round %d: daemon still running 3 s after SIGTERM"
+                              % round_no)
+        t_exit = time.monotonic() - t0
+        check(rc == 0, "exit status %r" % rc)
+        check(t_err >= 0.9, "grace cut short: %.2f s" % t_err)
+        check(t_exit <= 2.5 * SLOW, "exit %.2f s after SIGTERM" % t_exit)
+        return t_err, t_exit
+
+
+def test_thread_stop_wakes_sessions_asleep_in_recv():
+    """50 sessions asleep in recv() (TCP and Unix) and 8 busy ones: each
+    gets the shutdown error after the grace, and the daemon exits."""
+    times = []
+    for r in range(4):
+        times.append(_stop_round(42, 8, 8, r))
+    print("thread io: stop of 58 sessions, 4 rounds: errors after %s s, exit after %s s"
+          % (", ".join("%.2f" % t for t, _ in times),
+             ", ".join("%.2f" % t for _, t in times)))
+
+
+# ------------------------------------------------ (c) idle timeout
+
+def test_thread_idle_timeout_blocking():
+    """SO_RCVTIMEO is the idle clock: a silent session and a trickler
+    (bytes, no newline) are both cut at the idle timeout, not before."""
+    with Daemon(_conf(extra="session = { idle_timeout = 1; };")) as d:
+        addr = d.addr()
+        silent = connect(addr)
+        trick = connect(addr)
+        _ask(silent, "a")
+        t_silent = time.monotonic()
+        _ask(trick, "b")
+        t_trick = time.monotonic()
+
+        def trickle():
+            try:
+                while True:
+                    time.sleep(0.2)
+                    trick.sendall(b"x")
+            except OSError:
+                pass
+
+        w = threading.Thread(target=trickle, daemon=True)
+        w.start()
+        out = recv_until(silent, until_eof=True, timeout=5)
+        el_silent = time.monotonic() - t_silent
+        out2 = recv_until(trick, until_eof=True, timeout=5)
+        el_trick = time.monotonic() - t_trick
+        silent.close()
+        trick.close()
+        check(out == b"ERROR idle timeout\n", "silent: %r" % out)
+        check(out2 == b"ERROR idle timeout\n", "trickler: %r" % out2)
+        print("thread io: idle_timeout 1: silent cut after %.3f s, trickler after %.3f s"
+              % (el_silent, el_trick))
+        check(el_silent >= 0.95, "silent session cut early: %.3f s" % el_silent)
+        check(el_silent <= 1.5 * SLOW, "silent session cut late: %.3f s" % el_silent)
+        check(el_trick >= 0.95, "trickler cut early: %.3f s" % el_trick)
+        check(el_trick <= 1.5 * SLOW, "trickler cut late: %.3f s" % el_trick)
+
+
+def test_thread_lines_restart_idle_clock():
+    """Complete lines keep a session: 6 lines 0.4 s apart outlive an idle
+    timeout of 1 s."""
+    with Daemon(_conf(extra="session = { idle_timeout = 1; };")) as d:
+        s = connect(d.addr())
+        for i in range(6):
+            _ask(s, "keep %d" % i)
+            time.sleep(0.4)
+        _ask(s, "still here")
+        s.close()
+
+
+# ------------------------------------------------ (d) reload
+
+def test_thread_reload_keeps_sessions_asleep_in_recv():
+    """SIGHUP with sessions asleep in recv(): no stop reaches them."""
+    with Daemon(_conf()) as d:
+        addr = d.addr()
+        socks = []
+        for i in range(20):
+            s = connect(addr)
+            _ask(s, "before %d" % i)
+            socks.append(s)
+        for r in range(3):
+            d.reload()
+            for i, s in enumerate(socks):
+                _ask(s, "after reload %d, %d" % (r, i))
+        for s in socks:
+            s.sendall(b"exit\n")
+            out = recv_until(s, until_eof=True)
+            check_reply(out, "exit")
+            s.close()
+
+
+# ------------------------------------------------ (e) fork children
+
+def _sigcgt(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def test_fork_child_has_no_sigrtmin_handler():
+    """The thread model installs a SIGRTMIN handler in the daemon; a fork
+    model child must not keep it."""
+    bit = 1 << (signal.SIGRTMIN - 1)
+    with Daemon(_conf("fork")) as d:
+        check(_sigcgt(d.pid) & bit, "the daemon has no SIGRTMIN handler")
+        s = connect(d.addr())
+        _ask(s, "hello")
+        kids = [pid for pid, _ in d.children()]
+        check(len(kids) == 1, "children: %r" % kids)
+        check(not _sigcgt(kids[0]) & bit,
+              "the fork child catches SIGRTMIN: SigCgt %x" % _sigcgt(kids[0]))
+        s.sendall(b"exit\n")
+        recv_until(s, until_eof=True)
+        s.close()
