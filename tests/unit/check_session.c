@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -830,6 +832,28 @@ blocking_join(struct brunner *r)
 	ck_assert_int_eq(pthread_timedjoin_np(r->th, NULL, &ts), 0);
 }
 
+/*
+ * The window a stop must not be lost in: between the session's last look
+ * at its stop flag and its recv().  This file's recv() (it takes the name
+ * from libc's for session.o) can hold the next call there, on demand.
+ */
+static atomic_bool	 hold_next;
+static sem_t		 hold_entered, hold_release;
+
+ssize_t		 held_recv(int fd, void *buf, size_t n, int flags)
+		    __asm__("recv");
+
+ssize_t
+held_recv(int fd, void *buf, size_t n, int flags)
+{
+	if (atomic_exchange(&hold_next, false)) {
+		sem_post(&hold_entered);
+		while (sem_wait(&hold_release) < 0 && errno == EINTR)
+			;
+	}
+	return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+}
+
 /* Lines one at a time, each answered before the next is sent. */
 START_TEST(test_blocking_lines)
 {
@@ -983,6 +1007,67 @@ START_TEST(test_blocking_stop)
 			EXPECT_REPLIES(buf, len, "a");
 		ck_assert_int_eq(s.end, SESSION_SHUTDOWN);
 	}
+}
+END_TEST
+
+/*
+ * The stop comes (flag, then signal) after the session read the flag and
+ * before its recv() starts: that recv() must not sleep.
+ */
+START_TEST(test_blocking_stop_window)
+{
+	struct brunner r;
+	struct timespec ts;
+	char buf[256];
+	size_t len = 0;
+
+	ck_assert_int_eq(sem_init(&hold_entered, 0, 0), 0);
+	ck_assert_int_eq(sem_init(&hold_release, 0, 0), 0);
+	session_init(&s, sv[0], 64, 0);
+	atomic_store(&hold_next, true);
+	blocking_start(&r);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	ck_assert_int_eq(sem_timedwait(&hold_entered, &ts), 0);
+	atomic_store(&r.stop, true);
+	ck_assert_int_eq(pthread_kill(r.th, SIGRTMIN), 0);
+	sem_post(&hold_release);
+	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+	blocking_join(&r);
+	ck_assert_int_eq(len, strlen("ERROR server shutting down\n"));
+	ck_assert(memcmp(buf, "ERROR server shutting down\n", len) == 0);
+	ck_assert_int_eq(s.end, SESSION_SHUTDOWN);
+	sem_destroy(&hold_entered);
+	sem_destroy(&hold_release);
+}
+END_TEST
+
+/*
+ * A SIGRTMIN that is no stop (someone's kill -RTMIN) costs the session
+ * nothing: it goes on answering, and sleeping in recv().
+ */
+START_TEST(test_blocking_stray_signal)
+{
+	struct brunner r;
+	char buf[256];
+	size_t len = 0;
+
+	session_init(&s, sv[0], 64, 0);
+	blocking_start(&r);
+	put("a\n");
+	ck_assert(!get(buf, sizeof(buf), &len, strlen("a ") +
+	    LP_TIMESTAMP_LEN + 1));
+	ck_assert_int_eq(pthread_kill(r.th, SIGRTMIN), 0);
+	put("b\n");
+	ck_assert(!get(buf, sizeof(buf), &len, strlen("a b ") +
+	    2 * LP_TIMESTAMP_LEN + 2));
+	/* Back asleep: blocking again. */
+	ck_assert_int_eq(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
+	put("exit\n");
+	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
+	blocking_join(&r);
+	EXPECT_REPLIES(buf, len, "a", "b", "exit");
+	ck_assert_int_eq(s.end, SESSION_EXIT);
 }
 END_TEST
 
@@ -1171,6 +1256,8 @@ session_suite(void)
 	tcase_add_test(tc, test_blocking_backpressure);
 	tcase_add_test(tc, test_blocking_idle);
 	tcase_add_test(tc, test_blocking_stop);
+	tcase_add_test(tc, test_blocking_stop_window);
+	tcase_add_test(tc, test_blocking_stray_signal);
 	suite_add_tcase(su, tc);
 
 	tc = tcase("primed bytes");
