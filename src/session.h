@@ -2,9 +2,10 @@
  * session.h - the line handler: glue between one socket and lineproto.
  *
  * A stream session is a non-blocking state machine.  The same machine is
- * driven by a blocking poll() loop (thread and fork models, inetd mode) or
- * by an event loop (connloop.c: the main loop or an event-model loop
- * thread), so the protocol behaves identically whatever runs it.  It never
+ * driven by a blocking poll() loop (fork model, inetd mode), by a blocking
+ * recv() loop that falls back to poll() (thread model), or by an event
+ * loop (connloop.c: the main loop or an event-model loop thread), so the
+ * protocol behaves identically whatever runs it.  It never
  * knows the transport or the model.  It logs only the per-line debug
  * message; the caller logs the session's open and close once.
  */

@@ -270,6 +270,30 @@ def test_thread_reload_keeps_sessions_asleep_in_recv():
             s.close()
 
 
+def test_thread_stray_sigrtmin_is_harmless():
+    """kill -RTMIN to the daemon (the signal its stop uses) neither stops
+    nor breaks sessions asleep in recv(), nor the daemon."""
+    with Daemon(_conf()) as d:
+        addr = d.addr()
+        socks = []
+        for i in range(5):
+            s = connect(addr)
+            _ask(s, "before %d" % i)
+            socks.append(s)
+        for r in range(10):
+            d.signal(signal.SIGRTMIN)
+            time.sleep(0.01)
+        for r in range(3):
+            for i, s in enumerate(socks):
+                _ask(s, "after %d, %d" % (r, i))
+        check(d.alive(), "the daemon died of SIGRTMIN")
+        for s in socks:
+            s.sendall(b"exit\n")
+            check_reply(recv_until(s, until_eof=True), "exit")
+            s.close()
+        _ask(connect(addr), "new session")
+
+
 # ------------------------------------------------ (e) fork children
 
 def _sigcgt(pid):
