@@ -250,24 +250,32 @@ def test_thread_lines_restart_idle_clock():
 
 # ------------------------------------------------ (d) reload
 
+def _asleep(addr, n):
+    """n sessions, each answered once: asleep in recv() now."""
+    socks = []
+    for i in range(n):
+        s = connect(addr)
+        _ask(s, "before %d" % i)
+        socks.append(s)
+    return socks
+
+
+def _exit_all(socks):
+    for s in socks:
+        s.sendall(b"exit\n")
+        check_reply(recv_until(s, until_eof=True), "exit")
+        s.close()
+
+
 def test_thread_reload_keeps_sessions_asleep_in_recv():
     """SIGHUP with sessions asleep in recv(): no stop reaches them."""
     with Daemon(_conf()) as d:
-        addr = d.addr()
-        socks = []
-        for i in range(20):
-            s = connect(addr)
-            _ask(s, "before %d" % i)
-            socks.append(s)
+        socks = _asleep(d.addr(), 20)
         for r in range(3):
             d.reload()
             for i, s in enumerate(socks):
                 _ask(s, "after reload %d, %d" % (r, i))
-        for s in socks:
-            s.sendall(b"exit\n")
-            out = recv_until(s, until_eof=True)
-            check_reply(out, "exit")
-            s.close()
+        _exit_all(socks)
 
 
 def test_thread_stray_sigrtmin_is_harmless():
@@ -275,11 +283,7 @@ def test_thread_stray_sigrtmin_is_harmless():
     nor breaks sessions asleep in recv(), nor the daemon."""
     with Daemon(_conf()) as d:
         addr = d.addr()
-        socks = []
-        for i in range(5):
-            s = connect(addr)
-            _ask(s, "before %d" % i)
-            socks.append(s)
+        socks = _asleep(addr, 5)
         for r in range(10):
             d.signal(signal.SIGRTMIN)
             time.sleep(0.01)
@@ -287,11 +291,10 @@ def test_thread_stray_sigrtmin_is_harmless():
             for i, s in enumerate(socks):
                 _ask(s, "after %d, %d" % (r, i))
         check(d.alive(), "the daemon died of SIGRTMIN")
-        for s in socks:
-            s.sendall(b"exit\n")
-            check_reply(recv_until(s, until_eof=True), "exit")
-            s.close()
-        _ask(connect(addr), "new session")
+        _exit_all(socks)
+        s = connect(addr)
+        _ask(s, "new session")
+        s.close()
 
 
 # ------------------------------------------------ (e) fork children

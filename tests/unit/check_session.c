@@ -738,14 +738,15 @@ run_session(void *arg)
 	return NULL;
 }
 
+/* Join a session's thread, which must end within WAIT_MS. */
 static void
-run_join(struct runner *r)
+run_join(pthread_t th)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += WAIT_MS / 1000;
-	ck_assert_int_eq(pthread_timedjoin_np(r->th, NULL, &ts), 0);
+	ck_assert_int_eq(pthread_timedjoin_np(th, NULL, &ts), 0);
 }
 
 START_TEST(test_run_exit)
@@ -759,7 +760,7 @@ START_TEST(test_run_exit)
 	put("a\n");
 	put("exit\n");
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	run_join(&r);
+	run_join(r.th);
 	EXPECT_REPLIES(buf, len, "a", "exit");
 	ck_assert_int_eq(s.end, SESSION_EXIT);
 }
@@ -782,7 +783,7 @@ START_TEST(test_run_stop)
 	    LP_TIMESTAMP_LEN + 1));
 	ck_assert_int_eq(write(stop[1], "x", 1), 1);
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	run_join(&r);
+	run_join(r.th);
 	close(stop[0]);
 	close(stop[1]);
 	expect_tail(buf, &len, "ERROR server shutting down\n");
@@ -820,16 +821,6 @@ blocking_start(struct brunner *r)
 	ck_assert_int_eq(sigaction(SIGRTMIN, &sa, NULL), 0);
 	atomic_init(&r->stop, false);
 	ck_assert_int_eq(pthread_create(&r->th, NULL, run_blocking, r), 0);
-}
-
-static void
-blocking_join(struct brunner *r)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	ck_assert_int_eq(pthread_timedjoin_np(r->th, NULL, &ts), 0);
 }
 
 /*
@@ -871,7 +862,7 @@ START_TEST(test_blocking_lines)
 	    2 * LP_TIMESTAMP_LEN + 2));
 	put("ee\nexit\n");
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	blocking_join(&r);
+	run_join(r.th);
 	EXPECT_REPLIES(buf, len, "one", "two", "three", "exit");
 	ck_assert_int_eq(s.end, SESSION_EXIT);
 	/* The socket was made blocking. */
@@ -894,7 +885,7 @@ START_TEST(test_blocking_primed)
 	put("o\n");
 	shutdown(sv[1], SHUT_WR);
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	blocking_join(&r);
+	run_join(r.th);
 	EXPECT_REPLIES(buf, len, "one", "two");
 	ck_assert_int_eq(s.end, SESSION_EOF);
 }
@@ -927,7 +918,7 @@ START_TEST(test_blocking_backpressure)
 	ck_assert_uint_eq(off, sizeof(in));
 	put("exit\n");
 	ck_assert(get(out, sizeof(out), &len, TO_EOF));
-	blocking_join(&r);
+	run_join(r.th);
 	ck_assert_uint_eq(s.lines, sizeof(in) / 2 + 1);
 	ck_assert_uint_eq(len, sizeof(in) / 2 * (LP_TIMESTAMP_LEN + 3) +
 	    strlen("exit ") + LP_TIMESTAMP_LEN + 1);
@@ -957,7 +948,7 @@ START_TEST(test_blocking_idle)
 	put("ckle");
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
 	el = clock_ms() - t0;
-	blocking_join(&r);
+	run_join(r.th);
 	expect_tail(buf, &len, "ERROR idle timeout\n");
 	EXPECT_REPLIES(buf, len, "a");
 	ck_assert_int_eq(s.end, SESSION_IDLE);
@@ -1001,7 +992,7 @@ START_TEST(test_blocking_stop)
 		atomic_store(&r.stop, true);
 		ck_assert_int_eq(pthread_kill(r.th, SIGRTMIN), 0);
 		ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-		blocking_join(&r);
+		run_join(r.th);
 		expect_tail(buf, &len, "ERROR server shutting down\n");
 		if (i % 2 == 0)
 			EXPECT_REPLIES(buf, len, "a");
@@ -1033,7 +1024,7 @@ START_TEST(test_blocking_stop_window)
 	ck_assert_int_eq(pthread_kill(r.th, SIGRTMIN), 0);
 	sem_post(&hold_release);
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	blocking_join(&r);
+	run_join(r.th);
 	ck_assert_int_eq(len, strlen("ERROR server shutting down\n"));
 	ck_assert(memcmp(buf, "ERROR server shutting down\n", len) == 0);
 	ck_assert_int_eq(s.end, SESSION_SHUTDOWN);
@@ -1065,7 +1056,7 @@ START_TEST(test_blocking_stray_signal)
 	ck_assert_int_eq(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
 	put("exit\n");
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	blocking_join(&r);
+	run_join(r.th);
 	EXPECT_REPLIES(buf, len, "a", "b", "exit");
 	ck_assert_int_eq(s.end, SESSION_EXIT);
 }
@@ -1130,7 +1121,7 @@ START_TEST(test_prime_run)
 	    LP_TIMESTAMP_LEN + 1));
 	put("exit\n");
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	run_join(&r);
+	run_join(r.th);
 	EXPECT_REPLIES(buf, len, "first", "exit");
 }
 END_TEST
