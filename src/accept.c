@@ -351,9 +351,12 @@ accept_streams(struct acceptor *a, struct lsock *s)
 
 /* ---- datagrams ---- */
 
-/* Checks shared by every model: access list, loops, rate.  true = serve. */
+/*
+ * Checks shared by every model: access list, loops, rate.  true = serve.
+ * The lines name the peer, so they name c first (conn_logs).
+ */
 static bool
-admit_dgram(struct acceptor *a, struct conn *c, uint64_t now_ns)
+admit_dgram(struct acceptor *a, struct conn *c)
 {
 	struct acl acl = config_acl(a->cfg);
 	struct lstats *st = conn_stats(c);
@@ -367,31 +370,35 @@ admit_dgram(struct acceptor *a, struct conn *c, uint64_t now_ns)
 	    (c->peer.ss_family == AF_UNIX &&
 	    c->peerlen <= offsetof(struct sockaddr_un, sun_path))) {
 		atomic_fetch_add(&st->dropped, 1);
-		log_msg(LOG_DEBUG, "datagram on %s from an unbound Unix socket: "
-		    "no address to answer, dropped", c->lname);
+		if (conn_logs(c, LOG_DEBUG))
+			log_msg(LOG_DEBUG, "datagram on %s from an unbound "
+			    "Unix socket: no address to answer, dropped",
+			    c->lname);
 		return false;
 	}
 	if (!acl_permits(&acl, (struct sockaddr *)&c->peer)) {
 		atomic_fetch_add(&st->refused, 1);
-		log_msg(LOG_DEBUG, "datagram from %s on %s denied by access "
-		    "list", c->peerstr, c->lname);
+		if (conn_logs(c, LOG_DEBUG))
+			log_msg(LOG_DEBUG, "datagram from %s on %s denied by "
+			    "access list", c->peerstr, c->lname);
 		return false;
 	}
 	v = dg_check_source((struct sockaddr *)&c->peer, a->bad_ports,
 	    a->nbad_ports);
 	if (v != DG_OK) {
 		atomic_fetch_add(&st->dropped, 1);
-		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: %s",
-		    c->peerstr, c->lname, dg_verdict_name(v));
+		if (conn_logs(c, LOG_DEBUG))
+			log_msg(LOG_DEBUG, "datagram from %s on %s dropped: %s",
+			    c->peerstr, c->lname, dg_verdict_name(v));
 		return false;
 	}
 	if (!a->rl || c->peer.ss_family == AF_UNIX)
 		return true;
 	source_of(a, (struct sockaddr *)&c->peer, 0, &src);
-	if (ratelimit_allow(a->rl, &src, sizeof(src), now_ns))
+	if (ratelimit_allow(a->rl, &src, sizeof(src), clock_ns()))
 		return true;
 	atomic_fetch_add(&st->dropped, 1);
-	if (log_enabled(LOG_DEBUG)) {
+	if (conn_logs(c, LOG_DEBUG)) {
 		netaddr_source_format(&src, text, sizeof(text));
 		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: rate limit "
 		    "of source %s", c->peerstr, c->lname, text);
@@ -399,30 +406,27 @@ admit_dgram(struct acceptor *a, struct conn *c, uint64_t now_ns)
 	return false;
 }
 
-/* Answer the admitted datagram in c (held in dgbuf) as the model does. */
+/*
+ * The admitted datagram in d (the acceptor's, held in dgbuf) to another
+ * thread or process: a conn of its own, named now (its listener may be
+ * gone by the time it logs), with a copy of the datagram.
+ */
 static void
-serve_dgram(struct acceptor *a, struct conn *c)
+hand_dgram(struct acceptor *a, struct lsock *s, const struct conn *d)
 {
-	struct lstats *st = conn_stats(c);
-	char msg[LP_ERROR_MAX];
-	size_t m;
+	struct conn *c;
 	int r;
 
-	if (a->model->dgram_in_loop) {
-		c->data = a->dgbuf;
-		conn_answer_dgram(c, a->dgout);
-		c->data = NULL;
-		conn_free(c);
+	if (!(c = new_conn(a, s)))
 		return;
-	}
-	if (a->env->conns->n >= capacity(a)) {
-		/* overflow = "reject": say so, without a session. */
-		m = lp_format_error(msg, LP_ERR_BUSY, 0);
-		if (conn_send_dgram(c, msg, m))
-			atomic_fetch_add(&st->rejects, 1);
-		conn_free(c);
-		return;
-	}
+	c->dgram = true;
+	c->fd = d->fd;
+	c->peer = d->peer;
+	c->peerlen = d->peerlen;
+	c->dgcred = d->dgcred;
+	c->datalen = d->datalen;
+	netaddr_format((struct sockaddr *)&c->peer, c->peerlen, c->peerstr,
+	    sizeof(c->peerstr));
 	if (!(c->data = malloc(c->datalen ? c->datalen : 1))) {
 		conn_free(c);
 		return;
@@ -435,53 +439,103 @@ serve_dgram(struct acceptor *a, struct conn *c)
 		conns_remove(a->env->conns, c);
 		conn_free(c);
 	}
+}
+
+/* Answer the admitted datagram in c (held in dgbuf) as the model does. */
+static void
+serve_dgram(struct acceptor *a, struct lsock *s, struct conn *c)
+{
+	struct lstats *st = conn_stats(c);
+	char msg[LP_ERROR_MAX];
+	size_t m;
+
+	if (a->model->dgram_in_loop) {
+		c->data = a->dgbuf;
+		conn_answer_dgram(c, a->dgout);
+		c->data = NULL;
+		return;
+	}
+	if (a->env->conns->n >= capacity(a)) {
+		/* overflow = "reject": say so, without a session. */
+		m = lp_format_error(msg, LP_ERR_BUSY, 0);
+		if (conn_send_dgram(c, msg, m))
+			atomic_fetch_add(&st->rejects, 1);
+		return;
+	}
+	hand_dgram(a, s, c);
 	accept_arm(a);
+}
+
+/*
+ * One datagram from s into dgbuf, its sender into c: its length as
+ * MSG_TRUNC reports it, or -errno; *call is the call used.  Only a Unix
+ * sender's credentials matter (dgpeer.h): UDP needs no control buffer.
+ */
+static ssize_t
+recv_dgram(struct acceptor *a, struct lsock *s, struct conn *c,
+    const char **call)
+{
+	ssize_t n;
+
+	c->peerlen = sizeof(c->peer);
+	if (s->l->conf.transport == TRANSPORT_UNIX_DGRAM) {
+		*call = "recvmsg";
+		return dgpeer_recv(s->l->fd, a->dgbuf, a->dgcap,
+		    MSG_DONTWAIT | MSG_TRUNC, &c->peer, &c->peerlen,
+		    &c->dgcred);
+	}
+	*call = "recvfrom";
+	c->dgcred.known = false;
+	n = recvfrom(s->l->fd, a->dgbuf, a->dgcap, MSG_DONTWAIT | MSG_TRUNC,
+	    (struct sockaddr *)&c->peer, &c->peerlen);
+	return n < 0 ? -errno : n;
+}
+
+/*
+ * The acceptor's conn c for a datagram on s.  Not counted in the slot's
+ * references: it never outlives this call, and the listener holds the
+ * slot meanwhile.
+ */
+static void
+dgram_conn(struct acceptor *a, struct lsock *s, struct conn *c)
+{
+	c->set = a->env->conns;
+	c->fd = s->l->fd;
+	c->dgram = true;
+	c->stats_slot = s->stats_slot;
+	c->transport = transport_name(s->l->conf.transport);
+	c->unnamed = lsock_label(s);
+	c->max_line = (size_t)a->cfg->session.max_line_length;
 }
 
 static void
 receive_dgrams(struct acceptor *a, struct lsock *s)
 {
-	struct sockaddr_storage peer;
-	struct dgpeer_cred cred;
-	socklen_t peerlen;
-	struct conn *c;
+	struct conn *c = &a->dgc;
+	const char *call;
 	ssize_t n;
 	int i;
 
 	for (i = 0; i < DGRAM_BATCH && s->io.events; i++) {
-		peerlen = sizeof(peer);
-		memset(&cred, 0, sizeof(cred));
-		n = dgpeer_recv(s->l->fd, a->dgbuf, a->dgcap,
-		    MSG_DONTWAIT | MSG_TRUNC, &peer, &peerlen, &cred);
-		if (n < 0) {
+		if ((n = recv_dgram(a, s, c, &call)) < 0) {
 			if (n == -EINTR)
 				continue;
 			if (n != -EAGAIN && n != -EWOULDBLOCK)
-				log_msg(LOG_WARNING, "recvmsg on %s: %s",
+				log_msg(LOG_WARNING, "%s on %s: %s", call,
 				    lsock_label(s), strerror((int)-n));
 			return;
 		}
-		if (!(c = new_conn(a, s)))
-			return;
-		c->dgram = true;
-		c->peer = peer;
-		c->peerlen = peerlen;
-		c->dgcred = cred;
-		netaddr_format((struct sockaddr *)&c->peer, c->peerlen,
-		    c->peerstr, sizeof(c->peerstr));
-		if (!admit_dgram(a, c, clock_ns())) {
-			conn_free(c);
+		dgram_conn(a, s, c);
+		if (!admit_dgram(a, c))
 			continue;
-		}
 		/*
 		 * MSG_TRUNC reports the real length; we keep what fits.  The
 		 * buffer holds max_line + 3 bytes, so a cut datagram is still
 		 * seen as too long after LF / CR LF stripping.
 		 */
 		c->datalen = (size_t)n < a->dgcap ? (size_t)n : a->dgcap;
-		c->fd = s->l->fd;
 		atomic_fetch_add(&conn_stats(c)->sessions, 1);
-		serve_dgram(a, c);
+		serve_dgram(a, s, c);
 	}
 }
 

@@ -32,6 +32,9 @@ struct acceptor {
 	char		*dgbuf;		/* one datagram */
 	size_t		 dgcap;
 	char		*dgout;		/* one datagram reply */
+	/* The datagram being received; answered in place by a model that
+	 * answers in the loop, so no conn is allocated per datagram. */
+	struct conn	 dgc;
 	int		*bad_ports;	/* configured + own datagram ports */
 	size_t		 nbad_ports;
 	bool		 paused;	/* out of descriptors: not accepting */

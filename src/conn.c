@@ -204,6 +204,20 @@ conn_peer_cred(struct conn *c, struct ucred *uc)
 		    (unsigned)uc->uid, (unsigned)uc->gid, (int)uc->pid);
 }
 
+bool
+conn_logs(struct conn *c, int prio)
+{
+	if (!log_enabled(prio))
+		return false;
+	if (c->unnamed) {
+		netaddr_format((struct sockaddr *)&c->peer, c->peerlen,
+		    c->peerstr, sizeof(c->peerstr));
+		snprintf(c->lname, sizeof(c->lname), "%s", c->unnamed);
+		c->unnamed = NULL;
+	}
+	return true;
+}
+
 void
 conn_log_fields(const struct conn *c, struct log_fields *f)
 {
@@ -256,7 +270,7 @@ conn_send_dgram(struct conn *c, const void *buf, size_t n)
 	if ((r = dgpeer_open(&p, (struct sockaddr *)&c->peer, c->peerlen,
 	    &c->dgcred)) < 0) {
 		atomic_fetch_add(&st->dropped, 1);
-		if (log_enabled(LOG_DEBUG)) {
+		if (conn_logs(c, LOG_DEBUG)) {
 			char who[48] = "";
 
 			if (c->dgcred.known)
@@ -270,9 +284,12 @@ conn_send_dgram(struct conn *c, const void *buf, size_t n)
 		return false;
 	}
 	if (sendto(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, p.sa,
-	    p.salen) < 0)
-		log_msg(LOG_DEBUG, "reply to %s: %s", c->peerstr,
-		    strerror(errno));
+	    p.salen) < 0) {
+		r = errno;	/* naming c may change errno */
+		if (conn_logs(c, LOG_DEBUG))
+			log_msg(LOG_DEBUG, "reply to %s: %s", c->peerstr,
+			    strerror(r));
+	}
 	dgpeer_close(&p);
 	return true;
 }
@@ -294,7 +311,7 @@ conn_answer_dgram(struct conn *c, char *out)
 		atomic_fetch_add(&st->errors, 1);
 	else
 		atomic_fetch_add(&st->lines, 1);
-	if (log_enabled(LOG_DEBUG)) {
+	if (conn_logs(c, LOG_DEBUG)) {
 		char esc[256];
 
 		log_escape(esc, sizeof(esc), c->data,

@@ -42,6 +42,10 @@ struct conn {
 	bool		 quiet;		/* a health check: open, close at debug */
 	struct dgpeer_cred dgcred;	/* a unix-dgram sender's, from the kernel */
 	char		 lname[NETADDR_STRLEN];	/* listener name or address */
+	/* A datagram's listener label while peerstr and lname are not yet
+	 * written: they are when a line first needs them (conn_logs), most
+	 * datagrams never do.  NULL once written, and for streams. */
+	const char	*unnamed;
 	const char	*transport;
 	int		 stats_slot;
 	struct netaddr_source src;	/* for max_connections_per_source */
@@ -124,6 +128,11 @@ void		 conn_free(struct conn *c);
 struct lstats	*conn_stats(const struct conn *c);
 /* A Unix peer's credentials: into c->cred for the log, and *uc. */
 void		 conn_peer_cred(struct conn *c, struct ucred *uc);
+/*
+ * True if a line at prio would be logged; c's peerstr and lname are then
+ * written (see unnamed).  Thread-safe for a conn the caller holds.
+ */
+bool		 conn_logs(struct conn *c, int prio);
 /* Fill the log fields of c. */
 void		 conn_log_fields(const struct conn *c, struct log_fields *f);
 /* Log the end of c's session. */
