@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from lib import (BINARY, SLOW, WRAP, Daemon, TestFailure, check, check_reply,
-                 connect, recv_until)
+                 connect, in_mount_namespace, recv_until)
 from test_systemd import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -194,20 +194,9 @@ def _ppid(pid):
 # ---- in a private mount namespace ------------------------------------------
 
 def _in_namespace(name):
-    """Run _inner_NAME in "unshare --mount": (skip, why) or its JSON."""
-    skip = need("unshare", "mount")
-    if skip:
-        return skip
-    if os.geteuid() != 0:
-        return ("skip", "needs root for a private mount namespace")
-    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "--",
-                        sys.executable, os.path.abspath(__file__), "--inner",
-                        name], capture_output=True, text=True,
-                       timeout=60 * SLOW, env=dict(os.environ, ECHOTIMED=BINARY))
-    if p.returncode != 0 and "unshare failed" in p.stderr:
-        return ("skip", "unshare: " + p.stderr.strip())
-    check(p.returncode == 0, "inner run failed:\n%s\n%s" % (p.stdout, p.stderr))
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    """Run _inner_NAME in a private mount namespace: (skip, why) or its
+    result."""
+    return in_mount_namespace(os.path.abspath(__file__), "--inner", name)
 
 
 def _inner_journal():
