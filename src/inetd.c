@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-
 #include "acl.h"
 #include "clock.h"
 #include "conn.h"

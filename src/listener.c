@@ -16,7 +16,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-
 #include "dgpeer.h"
 #include "listener.h"
 #include "process.h"

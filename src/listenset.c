@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "listenset.h"
 #include "log.h"
 #include "notify.h"
