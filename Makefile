@@ -28,7 +28,11 @@ VERSION		:= 1.0.0
 CC		?= cc
 PKGS		:= libconfig libsystemd
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lconfig -lsystemd)
+# libsystemd's headers only: src/sdlib.c dlopen()s the library when a
+# systemd feature is in use, so that a start without one (inetd mode under
+# a super-server) does not map and relocate its whole dependency chain.
+# dlopen() is in glibc's libc since 2.34; -ldl is an empty stub there.
+PKG_LIBS	:= $(shell pkg-config --libs libconfig 2>/dev/null || echo -lconfig) -ldl
 CHECK_CFLAGS	:= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
@@ -98,6 +102,10 @@ $(B)/check_main.o: tests/unit/check_main.c $(B)/flags | $(B)
 $(B)/check_%: tests/unit/check_%.c $(B)/check_main.o $(B)/libechotimed.a $(B)/flags
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc $(ALL_LDFLAGS) -o $@ \
 	    $(filter %.c %.o %.a,$^) $(CHECK_LIBS) $(LDLIBS)
+
+# The sdlib suite compares sdlib.c's socket checks with libsystemd's own.
+$(B)/check_sdlib: LDLIBS += $(shell pkg-config --libs libsystemd \
+		   2>/dev/null || echo -lsystemd)
 
 $(B):
 	mkdir -p $(B)

@@ -312,26 +312,35 @@ fail:
 
 /* Loading */
 
-/* libconfig only says "file I/O error"; find out which.  0 or -errno. */
+/*
+ * Open the main file, once: libconfig parses it from this stream and the
+ * integer scan reads it again from the start (a per-connection start in
+ * inetd mode pays for every open).  libconfig only says "file I/O
+ * error", and a directory opens: the error says which.  0 or -errno.
+ */
 static int
-check_readable(struct load_ctx *c, const char *path)
+open_main(struct load_ctx *c, const char *path, FILE **fpp)
 {
 	struct stat st;
 	FILE *fp;
 	int r;
 
+	*fpp = NULL;
 	if ((fp = fopen(path, "re")) == NULL) {
 		r = -errno;
 		err_printf(c, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	r = fstat(fileno(fp), &st) < 0 ? -errno : 0;
-	fclose(fp);
 	if (r == 0 && S_ISDIR(st.st_mode))
 		r = -EISDIR;
-	if (r < 0)
+	if (r < 0) {
+		fclose(fp);
 		err_printf(c, "%s: %s", path, strerror(-r));
-	return r;
+		return r;
+	}
+	*fpp = fp;
+	return 0;
 }
 
 /* The directory part of path ("." for none); NULL on ENOMEM. */
@@ -351,14 +360,19 @@ dir_of(const char *path)
 	return dir;
 }
 
-/* libconfig's parse of path, a syntax error reported; 0 or -errno. */
+/*
+ * libconfig's parse of fp (the file path), a syntax error reported; 0 or
+ * -errno.  Read from a stream, libconfig names no file for the main one:
+ * err_file() says path for that.
+ */
 static int
-read_file(struct load_ctx *c, config_t *lc, const char *path)
+read_file(struct load_ctx *c, config_t *lc, FILE *fp, const char *path)
 {
 	const char *text;
 	int r;
 
-	if (config_read_file(lc, path))
+	errno = 0;
+	if (config_read(lc, fp))
 		return 0;
 	if (config_error_type(lc) == CONFIG_ERR_FILE_IO) {
 		r = errno != 0 ? -errno : -EIO;
@@ -376,23 +390,25 @@ read_file(struct load_ctx *c, config_t *lc, const char *path)
 
 /*
  * Find the integers libconfig truncated (config_int.h) in every file it
- * read: the main one and its @includes, which it records relative to the
- * include directory.  Best effort: a file that cannot be opened again is
- * not scanned.
+ * read: the main one, main (read again from its start), and its
+ * @includes, which it records relative to the include directory.  Best
+ * effort: a file that cannot be read again is not scanned.
  */
 static void
-scan_truncated_ints(struct load_ctx *c, const config_t *lc)
+scan_truncated_ints(struct load_ctx *c, const config_t *lc, FILE *main)
 {
 	const char *f;
 	char *full;
 	unsigned i;
 	FILE *fp;
 
+	if (fseek(main, 0, SEEK_SET) == 0 && bigint_scan(main, c->path,
+	    &c->big) < 0)
+		c->nomem = true;
 	for (i = 0; i < lc->num_filenames; i++) {
 		f = lc->filenames[i];
 		full = NULL;
 		if (f[0] != '/' && c->include_dir != NULL &&
-		    strcmp(f, c->path) != 0 &&
 		    asprintf(&full, "%s/%s", c->include_dir, f) < 0) {
 			c->nomem = true;
 			return;
@@ -412,6 +428,7 @@ config_load(const char *path, struct config **cfgp, char **errp)
 	struct load_ctx c = { .path = path };
 	struct config *cfg = NULL;
 	char *dir = NULL;
+	FILE *fp = NULL;
 	config_t lc;
 	int r;
 
@@ -424,7 +441,7 @@ config_load(const char *path, struct config **cfgp, char **errp)
 		err_puts(&c, "no configuration file given");
 		goto out;
 	}
-	if ((r = check_readable(&c, path)) < 0)
+	if ((r = open_main(&c, path, &fp)) < 0)
 		goto out;
 	/* @include "x.conf" is relative to the file's own directory. */
 	if ((dir = dir_of(path)) == NULL) {
@@ -433,7 +450,7 @@ config_load(const char *path, struct config **cfgp, char **errp)
 	}
 	config_set_include_dir(&lc, dir);
 	c.include_dir = strcmp(dir, ".") == 0 ? NULL : dir;
-	if ((r = read_file(&c, &lc, path)) < 0)
+	if ((r = read_file(&c, &lc, fp, path)) < 0)
 		goto out;
 
 	if ((cfg = config_default()) == NULL ||
@@ -441,7 +458,7 @@ config_load(const char *path, struct config **cfgp, char **errp)
 		r = -ENOMEM;
 		goto out;
 	}
-	scan_truncated_ints(&c, &lc);
+	scan_truncated_ints(&c, &lc, fp);
 	parse_group(&c, config_root_setting(&lc), top_fields, cfg, -1);
 	if (c.nomem)
 		r = -ENOMEM;
@@ -449,6 +466,8 @@ config_load(const char *path, struct config **cfgp, char **errp)
 		r = -EINVAL;
 out:
 	config_destroy(&lc);
+	if (fp != NULL)
+		fclose(fp);
 	free(dir);
 	bigint_list_clear(&c.big);
 	if (r == -ENOMEM) {

@@ -31,7 +31,10 @@ truncated_literal(const struct load_ctx *c, const config_setting_t *s)
 {
 	const char *file = config_setting_source_file(s);
 
-	if (config_setting_type(s) != CONFIG_TYPE_INT || file == NULL)
+	/* Read from a stream, the main file has no name in libconfig. */
+	if (file == NULL)
+		file = c->path;
+	if (config_setting_type(s) != CONFIG_TYPE_INT)
 		return NULL;
 	return bigint_find(&c->big, file, config_setting_source_line(s),
 	    config_setting_get_int(s));

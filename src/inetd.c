@@ -10,24 +10,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "acl.h"
 #include "clock.h"
 #include "conn.h"
 #include "inetd.h"
 #include "log.h"
 #include "netaddr.h"
+#include "sdlib.h"
 
 int
 inetd_passed_fd(void)
 {
-	int fd = SD_LISTEN_FDS_START;
+	int fd = SDLIB_LISTEN_FDS_START;
 
-	if (sd_listen_fds(0) != 1)
+	if (sdlib_listen_fds_with_names(NULL) != 1)
 		return -1;
 	/* Connected (not listening) stream socket: Accept=yes. */
-	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) > 0)
+	if (sdlib_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) > 0)
 		return fd;
 	return -1;
 }
@@ -44,7 +43,7 @@ inetd_serve(const struct config *cfg, int fd)
 	int stopfd, fl;
 
 	c.start_ms = clock_ms();
-	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0) {
+	if (sdlib_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0) {
 		log_msg(LOG_ERR, "inetd mode: fd %d is not a connected stream "
 		    "socket", fd);
 		return 64;

@@ -16,11 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "dgpeer.h"
 #include "listener.h"
 #include "process.h"
+#include "sdlib.h"
 #include "sockfile.h"
 
 static int
@@ -389,18 +388,18 @@ listener_open(const struct listen_conf *lc, struct listener **lp, char *err,
 	return 0;
 }
 
-/* Check fd is a socket we can serve (sd_is_socket*); 0 or -errno + err. */
+/* Check fd is a socket we can serve (sdlib_is_socket*); 0 or -errno + err. */
 static int
 fd_check(int fd, char *err, size_t errlen)
 {
-	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 &&
-	    sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) <= 0) {
+	if (sdlib_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 &&
+	    sdlib_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) <= 0) {
 		snprintf(err, errlen, "passed fd %d is not a listening stream "
 		    "socket or a datagram socket", fd);
 		return -ENOTSOCK;
 	}
-	if (sd_is_socket_inet(fd, AF_UNSPEC, 0, -1, 0) <= 0 &&
-	    sd_is_socket(fd, AF_UNIX, 0, -1) <= 0) {
+	if (sdlib_is_socket_inet(fd, AF_UNSPEC, 0, -1, 0) <= 0 &&
+	    sdlib_is_socket(fd, AF_UNIX, 0, -1) <= 0) {
 		snprintf(err, errlen, "passed fd %d is neither an IP nor a "
 		    "Unix socket", fd);
 		return -EAFNOSUPPORT;
@@ -413,8 +412,8 @@ listener_fd_fits(int fd, const struct listen_conf *lc)
 {
 	int type = socktype_of(lc->transport);
 
-	return lc->path ? sd_is_socket(fd, AF_UNIX, type, -1) > 0 :
-	    sd_is_socket_inet(fd, AF_UNSPEC, type, -1, 0) > 0;
+	return lc->path ? sdlib_is_socket(fd, AF_UNIX, type, -1) > 0 :
+	    sdlib_is_socket_inet(fd, AF_UNSPEC, type, -1, 0) > 0;
 }
 
 bool
@@ -430,7 +429,7 @@ listener_fd_matches(int fd, const struct listen_conf *lc, bool any_port)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return false;
-	if (sd_is_socket(fd, AF_UNSPEC, type, -1) <= 0)
+	if (sdlib_is_socket(fd, AF_UNSPEC, type, -1) <= 0)
 		return false;
 	if (lc->path) {
 		if (ss.ss_family != AF_UNIX)
@@ -471,7 +470,7 @@ conf_from_fd(int fd, struct listen_conf *lc)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	char buf[NETADDR_STRLEN], host[INET6_ADDRSTRLEN], empty[1] = "";
-	bool dgram = sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0;
+	bool dgram = sdlib_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0;
 	struct listen_conf tmp;
 
 	memset(&tmp, 0, sizeof(tmp));
@@ -538,7 +537,7 @@ listener_adopt(int fd, const struct listen_conf *lc, struct listener **lp,
 	l->fd = fd;
 	l->adopted = true;
 	l->unmatched = lc == NULL;
-	l->socktype = sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0 ?
+	l->socktype = sdlib_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0 ?
 	    SOCK_DGRAM : SOCK_STREAM;
 	fill_bound(l);
 	*lp = l;

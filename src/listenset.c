@@ -8,11 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "listenset.h"
 #include "log.h"
 #include "notify.h"
+#include "sdlib.h"
 
 static const char *
 label_of(const struct listener *l)
@@ -317,11 +316,16 @@ adopt_passed(struct listenset *ls, struct lsock **list,
 	int n, i, fd, r = 0;
 	bool dup;
 
-	n = sd_listen_fds_with_names(0, &names);
+	n = sdlib_listen_fds_with_names(&names);
+	if (n == -ELIBACC) {
+		snprintf(err, errlen, "systemd passed sockets (LISTEN_FDS) "
+		    "but %s", sdlib_error());
+		return n;
+	}
 	if (n <= 0)
 		return 0;
 	for (i = 0; i < n && r == 0; i++) {
-		fd = SD_LISTEN_FDS_START + i;
+		fd = SDLIB_LISTEN_FDS_START + i;
 		dup = false;
 		for (x = *list; x; x = x->next)
 			dup |= same_open_socket(x->l->fd, fd);
@@ -335,7 +339,7 @@ adopt_passed(struct listenset *ls, struct lsock **list,
 	}
 	/* Close what a failure left unadopted, so no fd leaks. */
 	for (; r < 0 && i < n; i++)
-		close(SD_LISTEN_FDS_START + i);
+		close(SDLIB_LISTEN_FDS_START + i);
 	if (names)
 		for (i = 0; i < n; i++)
 			free(names[i]);

@@ -7,8 +7,6 @@
  * threshold is an atomic so that log_enabled() needs no lock on the hot
  * path (per-line debug messages).
  */
-#define SD_JOURNAL_SUPPRESS_LOCATION	/* CODE_FILE=log.c would say nothing */
-
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -23,9 +21,8 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#include <systemd/sd-journal.h>
-
 #include "log.h"
+#include "sdlib.h"
 #include "strbuf.h"
 
 #define LOG_IDENT		"echotimed"
@@ -99,10 +96,15 @@ stderr_is_journal_stream(void)
 	return (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
 }
 
+/*
+ * journald listens, and libsystemd loads (sdlib.c: the library is opened
+ * only here, once the journal is chosen).  Without the library messages
+ * go to stderr, as they do without journald.
+ */
 static int
-journal_socket_exists(void)
+journal_usable(void)
 {
-	return access(JOURNAL_SOCKET, F_OK) == 0;
+	return access(JOURNAL_SOCKET, F_OK) == 0 && sdlib_load() == 0;
 }
 
 /* Where "auto" goes outside systemd: stderr, or syslog for -d and inetd. */
@@ -128,13 +130,13 @@ resolve_target(enum log_target t)
 		 * journald; stderr at least shows them somewhere.
 		 * log_target_in_use() tells the caller.
 		 */
-		return journal_socket_exists() ? TARGET_JOURNAL :
+		return journal_usable() ? TARGET_JOURNAL :
 		    TARGET_STDERR;
 	case LOG_TARGET_AUTO:
 	default:
-		if (stderr_is_journal_stream())
+		if (stderr_is_journal_stream() && sdlib_load() == 0)
 			return TARGET_JOURNAL;
-		if (getenv("INVOCATION_ID") != NULL && journal_socket_exists())
+		if (getenv("INVOCATION_ID") != NULL && journal_usable())
 			return TARGET_JOURNAL;
 		return auto_fallback == LOG_TARGET_SYSLOG ? TARGET_SYSLOG :
 		    TARGET_STDERR;
@@ -362,7 +364,7 @@ send_journal(int prio, const char *line, size_t len,
 			journal_field(iov, &n, scratch, &used, "%s=%lld",
 			    fl[i].key, fl[i].num);
 	}
-	return sd_journal_sendv(iov, (int)n);
+	return sdlib_journal_sendv(iov, (int)n);
 }
 
 /*

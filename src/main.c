@@ -17,6 +17,7 @@
 #include "inetd.h"
 #include "log.h"
 #include "process.h"
+#include "sdlib.h"
 #include "server.h"
 #include "timecache.h"
 
@@ -285,6 +286,30 @@ open_log(const struct options *o, const struct config *cfg, bool builtin)
 		    "built-in defaults", CONFIG_DEFAULT_PATH);
 }
 
+/*
+ * systemd asked for something (readiness, sockets, the watchdog) that
+ * needs libsystemd, loaded only now (sdlib.c): if it cannot be, say so
+ * once, here, rather than time out silently.  Loaded here, on the main
+ * thread before any thread or child exists, it is ready for later calls.
+ */
+static void
+check_systemd(void)
+{
+	static const char *const vars[] = { "NOTIFY_SOCKET", "LISTEN_FDS",
+	    "WATCHDOG_USEC" };
+	size_t i;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (getenv(vars[i]) != NULL) {
+			if (sdlib_load() < 0)
+				log_msg(LOG_WARNING, "%s is set but %s: "
+				    "systemd's notifications, sockets and "
+				    "watchdog are not used", vars[i],
+				    sdlib_error());
+			return;
+		}
+}
+
 /* inetd mode: one connected socket, access lists and privileges apply. */
 static int
 serve_inetd(const struct options *o, struct config *cfg)
@@ -394,6 +419,7 @@ echotimed_main(int argc, char *argv[])
 		return r;
 	}
 	open_log(&o, cfg, builtin);
+	check_systemd();
 	if (o.inetd || inetd_passed_fd() >= 0)
 		return serve_inetd(&o, cfg);
 	return serve(&o, cfg);

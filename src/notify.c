@@ -1,7 +1,8 @@
 /*
  * notify.c - the systemd notification protocol (sd_notify) and fd store.
  *
- * Every call is a no-op without NOTIFY_SOCKET.  The environment is never
+ * Every call is a no-op without NOTIFY_SOCKET (and then loads no
+ * libsystemd: sdlib.c).  The environment is never
  * unset (a reload sends READY=1 again); keeping forked children away from
  * NOTIFY_SOCKET is the caller's job.  The one piece of state is the last
  * STATUS= text sent, so that an unchanged status is not sent again.
@@ -16,9 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "notify.h"
+#include "sdlib.h"
 
 #define STATUS_MAX	1024	/* longer STATUS= texts are cut */
 #define FDNAME_MAX	255	/* systemd's limit */
@@ -69,13 +69,13 @@ notify_enabled(void)
 static void
 send_status(const char *prefix, const char *status)
 {
-	char buf[STATUS_MAX];
+	char buf[STATUS_MAX], msg[STATUS_MAX + 32];
 
 	status_copy(buf, status);
+	snprintf(msg, sizeof(msg), "%sSTATUS=%s", prefix, buf);
 	pthread_mutex_lock(&status_lock);
 	if ((prefix[0] != '\0' || !status_sent ||
-	    strcmp(buf, status_last) != 0) &&
-	    sd_notifyf(0, "%sSTATUS=%s", prefix, buf) > 0) {
+	    strcmp(buf, status_last) != 0) && sdlib_notify(msg) > 0) {
 		memcpy(status_last, buf, sizeof(status_last));
 		status_sent = true;
 	}
@@ -88,7 +88,7 @@ notify_ready(const char *status)
 	if (!notify_enabled())
 		return;
 	if (status == NULL)
-		(void)sd_notify(0, "READY=1");
+		(void)sdlib_notify("READY=1");
 	else
 		send_status("READY=1\n", status);
 }
@@ -96,6 +96,7 @@ notify_ready(const char *status)
 void
 notify_reloading(void)
 {
+	char msg[64];
 	struct timespec ts;
 	uint64_t usec;
 
@@ -103,13 +104,14 @@ notify_reloading(void)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	usec = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, usec);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, usec);
+	(void)sdlib_notify(msg);
 }
 
 void
 notify_stopping(void)
 {
-	(void)sd_notify(0, "STOPPING=1");
+	(void)sdlib_notify("STOPPING=1");
 }
 
 void
@@ -124,7 +126,7 @@ notify_watchdog_usec(void)
 {
 	uint64_t usec = 0;
 
-	if (sd_watchdog_enabled(0, &usec) <= 0)
+	if (sdlib_watchdog_enabled(&usec) <= 0)
 		return 0;
 	return usec;
 }
@@ -132,7 +134,7 @@ notify_watchdog_usec(void)
 void
 notify_watchdog(void)
 {
-	(void)sd_notify(0, "WATCHDOG=1");
+	(void)sdlib_notify("WATCHDOG=1");
 }
 
 int
@@ -146,14 +148,17 @@ notify_fdstore(int fd, const char *name)
 	if (!notify_enabled())
 		return 0;
 	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
-	r = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+	r = sdlib_notify_with_fds(msg, &fd, 1);
 	return r < 0 ? r : 0;
 }
 
 void
 notify_fdstore_remove(const char *name)
 {
+	char msg[sizeof("FDSTOREREMOVE=1\nFDNAME=") + FDNAME_MAX];
+
 	if (!fdname_ok(name))
 		return;
-	(void)sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	(void)sdlib_notify(msg);
 }

@@ -4,12 +4,14 @@ Readiness is never guessed: every daemon gets a private NOTIFY_SOCKET and
 the harness waits for READY=1, then reads the real bound addresses from
 STATUS=.  Clients are real tools (nc, socat) or plain sockets.
 """
+import json
 import os
 import re
 import shutil
 import signal as _signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -316,6 +318,26 @@ class Daemon(LoggedProcess):
                 pass
         else:
             self.cleanup()
+
+
+def in_mount_namespace(script, *args):
+    """Run "python3 SCRIPT ARGS" in a private mount namespace (root and
+    unshare(1)): ("skip", why) where it cannot, else the JSON object the
+    last line of its output holds.  A failed run fails the test."""
+    missing = [t for t in ("unshare", "mount") if shutil.which(t) is None]
+    if missing:
+        return ("skip", "missing %s" % ", ".join(missing))
+    if os.geteuid() != 0:
+        return ("skip", "needs root for a private mount namespace")
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "--",
+                        sys.executable, script] + list(args),
+                       capture_output=True, text=True, timeout=60 * SLOW,
+                       env=dict(os.environ, ECHOTIMED=BINARY))
+    if p.returncode != 0 and "unshare failed" in p.stderr:
+        return ("skip", "unshare: " + p.stderr.strip())
+    check(p.returncode == 0, "inner run failed:\n%s\n%s" % (p.stdout,
+                                                            p.stderr))
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def tcp_config(model="thread", extra="", address="127.0.0.1", listen_extra=""):

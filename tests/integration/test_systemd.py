@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from lib import (BINARY, ROOT, SLOW, WRAP, Daemon, LoggedProcess,
-                 TestFailure, check,
+                 TestFailure, check, in_mount_namespace,
                  check_reply, connect, recv_until, split_replies, talk,
                  udp_ask)
 
@@ -782,20 +782,9 @@ def _journal_inner():
 
 
 def test_journal_fields_and_escaping():
-    skip = need("unshare", "mount")
-    if skip:
-        return skip
-    if os.geteuid() != 0:
-        return ("skip", "needs root for a private mount namespace")
-    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "--",
-                        sys.executable, os.path.abspath(__file__),
-                        "--journal-inner"], capture_output=True, text=True,
-                       timeout=60 * SLOW, env=dict(os.environ, ECHOTIMED=BINARY))
-    if p.returncode != 0 and "unshare failed" in p.stderr:
-        return ("skip", "unshare: " + p.stderr.strip())
-    check(p.returncode == 0, "inner run failed:\n%s\n%s" % (p.stdout,
-                                                            p.stderr))
-    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res = in_mount_namespace(os.path.abspath(__file__), "--journal-inner")
+    if isinstance(res, tuple):
+        return res
     recs = res["records"]
     check(recs, "no journal records; stderr was:\n" + res["stderr"])
     for r in recs:
