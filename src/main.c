@@ -295,19 +295,12 @@ open_log(const struct options *o, const struct config *cfg, bool builtin)
 static void
 check_systemd(void)
 {
-	static const char *const vars[] = { "NOTIFY_SOCKET", "LISTEN_FDS",
-	    "WATCHDOG_USEC" };
-	size_t i;
+	const char *var = sdlib_wanted();
 
-	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-		if (getenv(vars[i]) != NULL) {
-			if (sdlib_load() < 0)
-				log_msg(LOG_WARNING, "%s is set but %s: "
-				    "systemd's notifications, sockets and "
-				    "watchdog are not used", vars[i],
-				    sdlib_error());
-			return;
-		}
+	if (var != NULL && sdlib_load() < 0)
+		log_msg(LOG_WARNING, "%s is set but %s: systemd's "
+		    "notifications, sockets and watchdog are not used", var,
+		    sdlib_error());
 }
 
 /* inetd mode: one connected socket, access lists and privileges apply. */

@@ -108,47 +108,69 @@ sdlib_loaded(void)
 	return sd_ok;
 }
 
+/*
+ * Whether systemd asked for what var stands for: 0 if not (the caller
+ * does nothing), 1 with the library loaded, or -ELIBACC.
+ */
+static int
+need(const char *var)
+{
+	if (getenv(var) == NULL)
+		return 0;
+	return sdlib_load() < 0 ? -ELIBACC : 1;
+}
+
+const char *
+sdlib_wanted(void)
+{
+	static const char *const vars[] = { "NOTIFY_SOCKET", "LISTEN_FDS",
+	    "WATCHDOG_USEC" };
+	size_t i;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (getenv(vars[i]) != NULL)
+			return vars[i];
+	return NULL;
+}
+
 int
 sdlib_notify(const char *state)
 {
-	if (getenv("NOTIFY_SOCKET") == NULL)
-		return 0;
-	if (sdlib_load() < 0)
-		return -ELIBACC;
-	return sd.notify(0, state);
+	int r;
+
+	return (r = need("NOTIFY_SOCKET")) <= 0 ? r : sd.notify(0, state);
 }
 
 int
 sdlib_notify_with_fds(const char *state, const int *fds, unsigned n)
 {
-	if (getenv("NOTIFY_SOCKET") == NULL)
-		return 0;
-	if (sdlib_load() < 0)
-		return -ELIBACC;
-	return sd.pid_notify_with_fds(0, 0, state, fds, n);
+	int r;
+
+	return (r = need("NOTIFY_SOCKET")) <= 0 ? r :
+	    sd.pid_notify_with_fds(0, 0, state, fds, n);
 }
 
 int
 sdlib_watchdog_enabled(uint64_t *usec)
 {
-	if (getenv("WATCHDOG_USEC") == NULL)
-		return 0;
-	if (sdlib_load() < 0)
-		return -ELIBACC;
-	return sd.watchdog_enabled(0, usec);
+	int r;
+
+	return (r = need("WATCHDOG_USEC")) <= 0 ? r :
+	    sd.watchdog_enabled(0, usec);
 }
 
 int
 sdlib_listen_fds_with_names(char ***names)
 {
+	int r;
+
 	if (names != NULL)
 		*names = NULL;
 	/* sd_listen_fds() needs both; without either it returns 0. */
-	if (getenv("LISTEN_PID") == NULL || getenv("LISTEN_FDS") == NULL)
+	if (getenv("LISTEN_PID") == NULL)
 		return 0;
-	if (sdlib_load() < 0)
-		return -ELIBACC;
-	return sd.listen_fds_with_names(0, names);
+	return (r = need("LISTEN_FDS")) <= 0 ? r :
+	    sd.listen_fds_with_names(0, names);
 }
 
 int

@@ -20,6 +20,9 @@
 int	sdlib_load(void);
 /* Why the last sdlib_load() failed ("" if it did not). */
 const char *sdlib_error(void);
+/* The first of NOTIFY_SOCKET, LISTEN_FDS, WATCHDOG_USEC set, or NULL:
+ * what makes the daemon load libsystemd. */
+const char *sdlib_wanted(void);
 /* True once libsystemd is loaded (the tests look). */
 int	sdlib_loaded(void);
 

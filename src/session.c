@@ -580,9 +580,9 @@ set_blocking(struct session *s)
 #define ARM_SLACK_MS	20
 
 static bool
-arm_idle(struct session *s, int *armed)
+arm_idle(struct session *s, int *armed, uint64_t now)
 {
-	int left = session_timeout_ms(s, clock_ms());
+	int left = session_timeout_ms(s, now);
 	struct timeval tv;
 
 	if (left < 0 || (*armed >= 0 && *armed <= left + ARM_SLACK_MS))
@@ -603,6 +603,7 @@ session_run_blocking(struct session *s, int stop_fd,
 {
 	bool block, relax = false;
 	int armed = -1;
+	uint64_t now;
 
 	/*
 	 * A busy session costs recv() + send() per line: the recv() itself
@@ -635,9 +636,10 @@ session_run_blocking(struct session *s, int stop_fd,
 			session_shutdown(s);
 			continue;
 		}
-		if (session_tick(s, clock_ms()) != SS_RUNNING)
+		now = clock_ms();	/* one clock read a line */
+		if (session_tick(s, now) != SS_RUNNING)
 			continue;
-		if (!(block = arm_idle(s, &armed)))
+		if (!(block = arm_idle(s, &armed, now)))
 			continue;
 		if (!read_lines(s, true)) {
 			/* Timed out (maybe early) or woken: arm the rest. */
