@@ -1033,6 +1033,27 @@ START_TEST(test_blocking_stop_window)
 }
 END_TEST
 
+/* True once fd is blocking again, within WAIT_MS. */
+static bool
+becomes_blocking(int fd)
+{
+	struct timespec t0, t;
+	int flags;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		flags = fcntl(fd, F_GETFL);
+		ck_assert_int_ge(flags, 0);
+		if (!(flags & O_NONBLOCK))
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= WAIT_MS)
+			return false;
+		sched_yield();
+	}
+}
+
 /*
  * A SIGRTMIN that is no stop (someone's kill -RTMIN) costs the session
  * nothing: it goes on answering, and sleeping in recv().
@@ -1052,8 +1073,13 @@ START_TEST(test_blocking_stray_signal)
 	put("b\n");
 	ck_assert(!get(buf, sizeof(buf), &len, strlen("a b ") +
 	    2 * LP_TIMESTAMP_LEN + 2));
-	/* Back asleep: blocking again. */
-	ck_assert_int_eq(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
+	/*
+	 * Back asleep: blocking again.  The reply to "b" may come before the
+	 * thread's next turn makes the socket blocking, so wait for that
+	 * (bounded), never for a fixed time.
+	 */
+	ck_assert_msg(becomes_blocking(sv[0]),
+	    "socket still non-blocking %d ms after a stray signal", WAIT_MS);
 	put("exit\n");
 	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
 	run_join(r.th);
