@@ -356,10 +356,9 @@ accept_streams(struct acceptor *a, struct lsock *s)
  * The lines name the peer, so they name c first (conn_logs).
  */
 static bool
-admit_dgram(struct acceptor *a, struct conn *c)
+admit_dgram(struct acceptor *a, struct conn *c, struct lstats *st)
 {
 	struct acl acl = config_acl(a->cfg);
-	struct lstats *st = conn_stats(c);
 	struct netaddr_source src;
 	enum dg_verdict v;
 	char text[CIDR_STRLEN];
@@ -383,8 +382,7 @@ admit_dgram(struct acceptor *a, struct conn *c)
 			    "access list", c->peerstr, c->lname);
 		return false;
 	}
-	v = dg_check_source((struct sockaddr *)&c->peer, a->bad_ports,
-	    a->nbad_ports);
+	v = dg_check_source((struct sockaddr *)&c->peer, a->bad_ports);
 	if (v != DG_OK) {
 		atomic_fetch_add(&st->dropped, 1);
 		if (conn_logs(c, LOG_DEBUG))
@@ -443,9 +441,9 @@ hand_dgram(struct acceptor *a, struct lsock *s, const struct conn *d)
 
 /* Answer the admitted datagram in c (held in dgbuf) as the model does. */
 static void
-serve_dgram(struct acceptor *a, struct lsock *s, struct conn *c)
+serve_dgram(struct acceptor *a, struct lsock *s, struct conn *c,
+    struct lstats *st)
 {
-	struct lstats *st = conn_stats(c);
 	char msg[LP_ERROR_MAX];
 	size_t m;
 
@@ -492,9 +490,11 @@ recv_dgram(struct acceptor *a, struct lsock *s, struct conn *c,
 }
 
 /*
- * The acceptor's conn c for a datagram on s.  Not counted in the slot's
- * references: it never outlives this call, and the listener holds the
- * slot meanwhile.
+ * The acceptor's conn c for the datagrams on s: what they share is set once
+ * a wake-up, each one's peer by recv_dgram() and its name (formatted only
+ * when logged) by the loop.  Not counted in the slot's references: it
+ * never outlives receive_dgrams(), and the listener holds the slot
+ * meanwhile.
  */
 static void
 dgram_conn(struct acceptor *a, struct lsock *s, struct conn *c)
@@ -504,7 +504,6 @@ dgram_conn(struct acceptor *a, struct lsock *s, struct conn *c)
 	c->dgram = true;
 	c->stats_slot = s->stats_slot;
 	c->transport = transport_name(s->l->conf.transport);
-	c->unnamed = lsock_label(s);
 	c->max_line = (size_t)a->cfg->session.max_line_length;
 }
 
@@ -512,10 +511,13 @@ static void
 receive_dgrams(struct acceptor *a, struct lsock *s)
 {
 	struct conn *c = &a->dgc;
+	struct lstats *st;
 	const char *call;
 	ssize_t n;
 	int i;
 
+	dgram_conn(a, s, c);
+	st = conn_stats(c);
 	for (i = 0; i < DGRAM_BATCH && s->io.events; i++) {
 		if ((n = recv_dgram(a, s, c, &call)) < 0) {
 			if (n == -EINTR)
@@ -525,8 +527,8 @@ receive_dgrams(struct acceptor *a, struct lsock *s)
 				    lsock_label(s), strerror((int)-n));
 			return;
 		}
-		dgram_conn(a, s, c);
-		if (!admit_dgram(a, c))
+		c->unnamed = lsock_label(s);	/* a new peer: not named yet */
+		if (!admit_dgram(a, c, st))
 			continue;
 		/*
 		 * MSG_TRUNC reports the real length; we keep what fits.  The
@@ -534,8 +536,8 @@ receive_dgrams(struct acceptor *a, struct lsock *s)
 		 * seen as too long after LF / CR LF stripping.
 		 */
 		c->datalen = (size_t)n < a->dgcap ? (size_t)n : a->dgcap;
-		atomic_fetch_add(&conn_stats(c)->sessions, 1);
-		serve_dgram(a, s, c);
+		atomic_fetch_add(&st->sessions, 1);
+		serve_dgram(a, s, c, st);
 	}
 }
 
@@ -556,21 +558,27 @@ own_dgram_ports(struct acceptor *a)
 {
 	const struct config *cfg = a->cfg;
 	size_t n = cfg->datagram.ndeny_source_ports, i = 0;
+	struct dg_ports *set;
 	struct lsock *s;
 	int *p;
 
 	for (s = a->ls->head; s; s = s->next)
 		n++;
 	if (!(p = calloc(n ? n : 1, sizeof(*p))))
-		return;		/* keep the previous list */
+		return;		/* keep the previous set */
+	if (!(set = malloc(sizeof(*set)))) {
+		free(p);
+		return;
+	}
 	for (; i < cfg->datagram.ndeny_source_ports; i++)
 		p[i] = cfg->datagram.deny_source_ports[i];
 	for (s = a->ls->head; s; s = s->next)
 		if (s->l->socktype == SOCK_DGRAM && s->l->port > 0)
 			p[i++] = s->l->port;
+	dg_ports_set(set, p, i);
+	free(p);
 	free(a->bad_ports);
-	a->bad_ports = p;
-	a->nbad_ports = i;
+	a->bad_ports = set;
 }
 
 /* Room for a datagram and its reply under cfg.  0 or -ENOMEM. */

@@ -21,6 +21,8 @@
 #include "proxywait.h"
 #include "ratelimit.h"
 
+struct dg_ports;
+
 struct acceptor {
 	const struct config *cfg;
 	const struct model_ops *model;
@@ -35,8 +37,7 @@ struct acceptor {
 	/* The datagram being received; answered in place by a model that
 	 * answers in the loop, so no conn is allocated per datagram. */
 	struct conn	 dgc;
-	int		*bad_ports;	/* configured + own datagram ports */
-	size_t		 nbad_ports;
+	struct dg_ports	*bad_ports;	/* configured + own datagram ports */
 	bool		 paused;	/* out of descriptors: not accepting */
 	struct loop_timer pause;	/* until then */
 	uint64_t	 error_logged_ms;

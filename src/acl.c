@@ -227,13 +227,14 @@ cidr_of_peer(const struct sockaddr *sa, unsigned prefix4, unsigned prefix6,
 	return true;
 }
 
-bool
-acl_permits(const struct acl *acl, const struct sockaddr *sa)
+/* acl_permits() with a list to match: the peer's address converted. */
+static bool __attribute__((noinline))
+permits_peer(const struct acl *acl, const struct sockaddr *sa)
 {
 	struct peer	p;
 	size_t		i;
 
-	if (acl == NULL || !peer_of(sa, &p))
+	if (!peer_of(sa, &p))
 		return true;
 	for (i = 0; i < acl->ndeny; i++)
 		if (match_peer(&acl->deny[i], &p))
@@ -244,4 +245,13 @@ acl_permits(const struct acl *acl, const struct sockaddr *sa)
 		if (match_peer(&acl->allow[i], &p))
 			return true;
 	return false;
+}
+
+/* No list is the common case (every datagram asks): nothing to convert. */
+bool
+acl_permits(const struct acl *acl, const struct sockaddr *sa)
+{
+	if (acl == NULL || (acl->ndeny == 0 && acl->nallow == 0))
+		return true;
+	return permits_peer(acl, sa);
 }

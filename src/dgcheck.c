@@ -12,15 +12,21 @@
 
 #include "dgcheck.h"
 
-static bool
-port_denied(unsigned port, const int *ports, size_t nports)
+void
+dg_ports_set(struct dg_ports *p, const int *ports, size_t n)
 {
 	size_t	i;
 
-	for (i = 0; i < nports; i++)
-		if (ports[i] >= 0 && (unsigned)ports[i] == port)
-			return true;
-	return false;
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < n; i++)
+		if (ports[i] >= 0 && ports[i] <= 65535)
+			p->bits[ports[i] / 64] |= UINT64_C(1) << (ports[i] % 64);
+}
+
+static bool
+port_denied(unsigned port, const struct dg_ports *p)
+{
+	return p && (p->bits[port / 64] >> (port % 64) & 1);
 }
 
 /* a is an IPv4 address in network order. */
@@ -40,7 +46,7 @@ bad_v4(const uint8_t *a)
 }
 
 enum dg_verdict
-dg_check_source(const struct sockaddr *sa, const int *ports, size_t nports)
+dg_check_source(const struct sockaddr *sa, const struct dg_ports *p)
 {
 	static const uint8_t		 v4mapped[12] = {
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
@@ -55,13 +61,13 @@ dg_check_source(const struct sockaddr *sa, const int *ports, size_t nports)
 	switch (sa->sa_family) {
 	case AF_INET:
 		sin = (const struct sockaddr_in *)(const void *)sa;
-		if (port_denied(ntohs(sin->sin_port), ports, nports))
+		if (port_denied(ntohs(sin->sin_port), p))
 			return DG_BAD_PORT;
 		memcpy(a, &sin->sin_addr, 4);
 		return bad_v4(a) ? DG_BAD_ADDRESS : DG_OK;
 	case AF_INET6:
 		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-		if (port_denied(ntohs(sin6->sin6_port), ports, nports))
+		if (port_denied(ntohs(sin6->sin6_port), p))
 			return DG_BAD_PORT;
 		memcpy(a, &sin6->sin6_addr, 16);
 		if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0)

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 enum dg_verdict {
@@ -16,12 +17,24 @@ enum dg_verdict {
 };
 
 /*
- * Judge the source of a datagram.  ports[0..nports) are denied source ports
- * (the configured list plus the daemon's own datagram ports).  AF_UNIX
- * sources are always DG_OK.  v4-mapped v6 addresses are judged as v4.
+ * A set of denied source ports, one bit per port (8 KiB): a datagram's
+ * check costs the same whatever the list's length.
  */
-enum dg_verdict	dg_check_source(const struct sockaddr *sa, const int *ports,
-		    size_t nports);
+struct dg_ports {
+	uint64_t	bits[65536 / 64];
+};
+
+/* Make p the set of ports[0..n); entries outside 0..65535 deny nothing. */
+void		dg_ports_set(struct dg_ports *p, const int *ports, size_t n);
+
+/*
+ * Judge the source of a datagram.  p holds the denied source ports (the
+ * configured list plus the daemon's own datagram ports); NULL denies none.
+ * AF_UNIX sources are always DG_OK.  v4-mapped v6 addresses are judged as
+ * v4.
+ */
+enum dg_verdict	dg_check_source(const struct sockaddr *sa,
+		    const struct dg_ports *p);
 /* "ok", "denied source port", "bad source address". */
 const char	*dg_verdict_name(enum dg_verdict v);
 

@@ -31,14 +31,6 @@ stats_fini(struct stats *st)
 	st->slots = NULL;
 }
 
-struct lstats *
-stats_of(struct stats *st, int slot)
-{
-	if (slot < 0 || slot >= STATS_SLOTS)
-		return &st->retired;
-	return &st->slots[slot];
-}
-
 /*
  * A slot is in use while its listener or any session started on it (a
  * thread, a loop thread or a fork child may still count lines in it after

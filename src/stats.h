@@ -67,8 +67,17 @@ void		 stats_release(struct stats *st, int slot);
 /* A conn counts in slot from stats_ref() to stats_unref(). */
 void		 stats_ref(struct stats *st, int slot);
 void		 stats_unref(struct stats *st, int slot);
-/* The counters of slot (never NULL: -1 counts with the retired ones). */
-struct lstats	*stats_of(struct stats *st, int slot);
+/*
+ * The counters of slot (never NULL: -1 counts with the retired ones).
+ * Inline: every datagram counts through it.
+ */
+static inline struct lstats *
+stats_of(struct stats *st, int slot)
+{
+	if (slot < 0 || slot >= STATS_SLOTS)
+		return &st->retired;
+	return &st->slots[slot];
+}
 /*
  * The STATUS text into buf; with detail, the SIGUSR1 line: the same text
  * followed by each listener's figures.

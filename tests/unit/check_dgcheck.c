@@ -23,6 +23,16 @@ union addr {
 static const int ports[] = { 0, 7, 13, 19, 37, 9999 };
 #define NPORTS	(sizeof(ports) / sizeof(ports[0]))
 
+/* ports[] as the set the checks take. */
+static const struct dg_ports *
+port_set(void)
+{
+	static struct dg_ports set;
+
+	dg_ports_set(&set, ports, NPORTS);
+	return &set;
+}
+
 static enum dg_verdict
 check(const char *ip, int port)
 {
@@ -39,7 +49,7 @@ check(const char *ip, int port)
 		a.sin.sin_port = htons((uint16_t)port);
 		ck_assert_int_eq(inet_pton(AF_INET, ip, &a.sin.sin_addr), 1);
 	}
-	return dg_check_source(&a.sa, ports, NPORTS);
+	return dg_check_source(&a.sa, port_set());
 }
 
 START_TEST(test_ports)
@@ -64,19 +74,37 @@ END_TEST
 
 START_TEST(test_port_list_edges)
 {
-	static const int odd[] = { -1, 65535 };
+	static const int odd[] = { -1, 65536, 65535, 64, 63 };
+	static struct dg_ports set;
 	union addr	 a;
+	int		 port;
 
 	memset(&a, 0, sizeof(a));
 	a.sin.sin_family = AF_INET;
 	a.sin.sin_addr.s_addr = htonl(0xc0000201);	/* 192.0.2.1 */
+	/* No set, or an empty one, denies no port, not even 0. */
 	a.sin.sin_port = htons(0);
-	/* An empty list denies no port, not even 0. */
-	ck_assert_int_eq(dg_check_source(&a.sa, NULL, 0), DG_OK);
-	/* A negative entry matches nothing. */
-	ck_assert_int_eq(dg_check_source(&a.sa, odd, 1), DG_OK);
+	ck_assert_int_eq(dg_check_source(&a.sa, NULL), DG_OK);
+	dg_ports_set(&set, NULL, 0);
+	ck_assert_int_eq(dg_check_source(&a.sa, &set), DG_OK);
+	/* Entries outside 0..65535 deny nothing (no bit of another port). */
+	dg_ports_set(&set, odd, 2);
+	for (port = 0; port <= 65535; port++) {
+		a.sin.sin_port = htons((uint16_t)port);
+		ck_assert_int_eq(dg_check_source(&a.sa, &set), DG_OK);
+	}
+	/* Word edges: 63, 64 and the last port; nothing beside them. */
+	dg_ports_set(&set, odd, 5);
+	for (port = 0; port <= 65535; port++) {
+		a.sin.sin_port = htons((uint16_t)port);
+		ck_assert_int_eq(dg_check_source(&a.sa, &set),
+		    port == 63 || port == 64 || port == 65535 ?
+		    DG_BAD_PORT : DG_OK);
+	}
+	/* A new set replaces the old one. */
+	dg_ports_set(&set, ports, NPORTS);
 	a.sin.sin_port = htons(65535);
-	ck_assert_int_eq(dg_check_source(&a.sa, odd, 2), DG_BAD_PORT);
+	ck_assert_int_eq(dg_check_source(&a.sa, &set), DG_OK);
 }
 END_TEST
 
@@ -146,13 +174,13 @@ START_TEST(test_unix_and_other)
 	memset(&a, 0, sizeof(a));
 	a.sun.sun_family = AF_UNIX;
 	strcpy(a.sun.sun_path, "/run/client.sock");
-	ck_assert_int_eq(dg_check_source(&a.sa, ports, NPORTS), DG_OK);
+	ck_assert_int_eq(dg_check_source(&a.sa, port_set()), DG_OK);
 	a.sun.sun_path[0] = '\0';
-	ck_assert_int_eq(dg_check_source(&a.sa, ports, NPORTS), DG_OK);
+	ck_assert_int_eq(dg_check_source(&a.sa, port_set()), DG_OK);
 	memset(&a, 0, sizeof(a));
 	a.sa.sa_family = AF_UNSPEC;
-	ck_assert_int_eq(dg_check_source(&a.sa, ports, NPORTS), DG_OK);
-	ck_assert_int_eq(dg_check_source(NULL, ports, NPORTS), DG_OK);
+	ck_assert_int_eq(dg_check_source(&a.sa, port_set()), DG_OK);
+	ck_assert_int_eq(dg_check_source(NULL, port_set()), DG_OK);
 }
 END_TEST
 
