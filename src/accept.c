@@ -351,6 +351,25 @@ accept_streams(struct acceptor *a, struct lsock *s)
 
 /* ---- datagrams ---- */
 
+/* admit_dgram()'s rate limit, out of line with its buffers. */
+static bool __attribute__((noinline))
+admit_rate(struct acceptor *a, struct conn *c, struct lstats *st)
+{
+	struct netaddr_source src;
+	char text[CIDR_STRLEN];
+
+	source_of(a, (struct sockaddr *)&c->peer, 0, &src);
+	if (ratelimit_allow(a->rl, &src, sizeof(src), clock_ns()))
+		return true;
+	atomic_fetch_add(&st->dropped, 1);
+	if (conn_logs(c, LOG_DEBUG)) {
+		netaddr_source_format(&src, text, sizeof(text));
+		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: rate limit "
+		    "of source %s", c->peerstr, c->lname, text);
+	}
+	return false;
+}
+
 /*
  * Checks shared by every model: access list, loops, rate.  true = serve.
  * The lines name the peer, so they name c first (conn_logs).
@@ -359,9 +378,7 @@ static bool
 admit_dgram(struct acceptor *a, struct conn *c, struct lstats *st)
 {
 	struct acl acl = config_acl(a->cfg);
-	struct netaddr_source src;
 	enum dg_verdict v;
-	char text[CIDR_STRLEN];
 
 	/* Linux gives an unbound Unix sender's address as length 0 (older
 	 * kernels: the family alone). */
@@ -392,16 +409,7 @@ admit_dgram(struct acceptor *a, struct conn *c, struct lstats *st)
 	}
 	if (!a->rl || c->peer.ss_family == AF_UNIX)
 		return true;
-	source_of(a, (struct sockaddr *)&c->peer, 0, &src);
-	if (ratelimit_allow(a->rl, &src, sizeof(src), clock_ns()))
-		return true;
-	atomic_fetch_add(&st->dropped, 1);
-	if (conn_logs(c, LOG_DEBUG)) {
-		netaddr_source_format(&src, text, sizeof(text));
-		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: rate limit "
-		    "of source %s", c->peerstr, c->lname, text);
-	}
-	return false;
+	return admit_rate(a, c, st);
 }
 
 /*
@@ -511,8 +519,8 @@ static void
 receive_dgrams(struct acceptor *a, struct lsock *s)
 {
 	struct conn *c = &a->dgc;
+	const char *call, *label = lsock_label(s);
 	struct lstats *st;
-	const char *call;
 	ssize_t n;
 	int i;
 
@@ -524,10 +532,10 @@ receive_dgrams(struct acceptor *a, struct lsock *s)
 				continue;
 			if (n != -EAGAIN && n != -EWOULDBLOCK)
 				log_msg(LOG_WARNING, "%s on %s: %s", call,
-				    lsock_label(s), strerror((int)-n));
+				    label, strerror((int)-n));
 			return;
 		}
-		c->unnamed = lsock_label(s);	/* a new peer: not named yet */
+		c->unnamed = label;	/* a new peer: not named yet */
 		if (!admit_dgram(a, c, st))
 			continue;
 		/*
@@ -557,26 +565,18 @@ static void
 own_dgram_ports(struct acceptor *a)
 {
 	const struct config *cfg = a->cfg;
-	size_t n = cfg->datagram.ndeny_source_ports, i = 0;
 	struct dg_ports *set;
 	struct lsock *s;
-	int *p;
+	size_t i;
 
-	for (s = a->ls->head; s; s = s->next)
-		n++;
-	if (!(p = calloc(n ? n : 1, sizeof(*p))))
+	if (!(set = malloc(sizeof(*set))))
 		return;		/* keep the previous set */
-	if (!(set = malloc(sizeof(*set)))) {
-		free(p);
-		return;
-	}
-	for (; i < cfg->datagram.ndeny_source_ports; i++)
-		p[i] = cfg->datagram.deny_source_ports[i];
+	dg_ports_clear(set);
+	for (i = 0; i < cfg->datagram.ndeny_source_ports; i++)
+		dg_ports_add(set, cfg->datagram.deny_source_ports[i]);
 	for (s = a->ls->head; s; s = s->next)
 		if (s->l->socktype == SOCK_DGRAM && s->l->port > 0)
-			p[i++] = s->l->port;
-	dg_ports_set(set, p, i);
-	free(p);
+			dg_ports_add(set, s->l->port);
 	free(a->bad_ports);
 	a->bad_ports = set;
 }

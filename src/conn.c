@@ -257,30 +257,49 @@ conn_ended(struct conn *c)
 }
 
 /*
+ * The debug lines of the datagram path, out of line: a busy datagram path
+ * then keeps no stack buffer, and so no stack-protector check, of its own.
+ */
+static void __attribute__((cold, noinline))
+log_unverified(struct conn *c, int r)
+{
+	char who[48] = "";
+
+	if (!conn_logs(c, LOG_DEBUG))
+		return;
+	if (c->dgcred.known)
+		snprintf(who, sizeof(who), " (uid=%u pid=%d)",
+		    (unsigned)c->dgcred.uc.uid, (int)c->dgcred.uc.pid);
+	log_msg(LOG_DEBUG, "datagram from %s on %s dropped: cannot verify "
+	    "the sender's socket: %s%s", c->peerstr, c->lname,
+	    dgpeer_strerror(r), who);
+}
+
+static void __attribute__((noinline))
+log_dgram(struct conn *c, bool is_error)
+{
+	char esc[256];
+
+	log_escape(esc, sizeof(esc), c->data,
+	    lp_datagram_text(c->data, c->datalen));
+	log_msg(LOG_DEBUG, "%s: datagram \"%s\"%s", c->peerstr, esc,
+	    is_error ? " (too long)" : "");
+}
+
+/*
  * Checked here, in whichever thread or child replies, right before the
  * send.
  */
 bool
 conn_send_dgram(struct conn *c, const void *buf, size_t n)
 {
-	struct lstats *st = conn_stats(c);
 	struct dgpeer p;
 	int r;
 
 	if ((r = dgpeer_open(&p, (struct sockaddr *)&c->peer, c->peerlen,
 	    &c->dgcred)) < 0) {
-		atomic_fetch_add(&st->dropped, 1);
-		if (conn_logs(c, LOG_DEBUG)) {
-			char who[48] = "";
-
-			if (c->dgcred.known)
-				snprintf(who, sizeof(who), " (uid=%u pid=%d)",
-				    (unsigned)c->dgcred.uc.uid,
-				    (int)c->dgcred.uc.pid);
-			log_msg(LOG_DEBUG, "datagram from %s on %s dropped: "
-			    "cannot verify the sender's socket: %s%s",
-			    c->peerstr, c->lname, dgpeer_strerror(r), who);
-		}
+		atomic_fetch_add(&conn_stats(c)->dropped, 1);
+		log_unverified(c, r);
 		return false;
 	}
 	if (sendto(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, p.sa,
@@ -311,14 +330,8 @@ conn_answer_dgram(struct conn *c, char *out)
 		atomic_fetch_add(&st->errors, 1);
 	else
 		atomic_fetch_add(&st->lines, 1);
-	if (conn_logs(c, LOG_DEBUG)) {
-		char esc[256];
-
-		log_escape(esc, sizeof(esc), c->data,
-		    lp_datagram_text(c->data, c->datalen));
-		log_msg(LOG_DEBUG, "%s: datagram \"%s\"%s", c->peerstr, esc,
-		    is_error ? " (too long)" : "");
-	}
+	if (conn_logs(c, LOG_DEBUG))
+		log_dgram(c, is_error);
 done:
 	free(mine);
 }

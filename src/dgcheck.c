@@ -13,14 +13,16 @@
 #include "dgcheck.h"
 
 void
-dg_ports_set(struct dg_ports *p, const int *ports, size_t n)
+dg_ports_clear(struct dg_ports *p)
 {
-	size_t	i;
-
 	memset(p, 0, sizeof(*p));
-	for (i = 0; i < n; i++)
-		if (ports[i] >= 0 && ports[i] <= 65535)
-			p->bits[ports[i] / 64] |= UINT64_C(1) << (ports[i] % 64);
+}
+
+void
+dg_ports_add(struct dg_ports *p, int port)
+{
+	if (port >= 0 && port <= 65535)
+		p->bits[port / 64] |= UINT64_C(1) << (port % 64);
 }
 
 static bool
@@ -54,7 +56,7 @@ dg_check_source(const struct sockaddr *sa, const struct dg_ports *p)
 	static const uint8_t		 unspec[16];
 	const struct sockaddr_in	*sin;
 	const struct sockaddr_in6	*sin6;
-	uint8_t				 a[16];
+	const uint8_t			*a;	/* no copy: no stack array */
 
 	if (sa == NULL)
 		return DG_OK;
@@ -63,13 +65,13 @@ dg_check_source(const struct sockaddr *sa, const struct dg_ports *p)
 		sin = (const struct sockaddr_in *)(const void *)sa;
 		if (port_denied(ntohs(sin->sin_port), p))
 			return DG_BAD_PORT;
-		memcpy(a, &sin->sin_addr, 4);
+		a = (const uint8_t *)&sin->sin_addr;
 		return bad_v4(a) ? DG_BAD_ADDRESS : DG_OK;
 	case AF_INET6:
 		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
 		if (port_denied(ntohs(sin6->sin6_port), p))
 			return DG_BAD_PORT;
-		memcpy(a, &sin6->sin6_addr, 16);
+		a = sin6->sin6_addr.s6_addr;
 		if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0)
 			return bad_v4(a + 12) ? DG_BAD_ADDRESS : DG_OK;
 		/* :: and ff00::/8 (multicast). */

@@ -24,8 +24,10 @@ struct dg_ports {
 	uint64_t	bits[65536 / 64];
 };
 
-/* Make p the set of ports[0..n); entries outside 0..65535 deny nothing. */
-void		dg_ports_set(struct dg_ports *p, const int *ports, size_t n);
+/* Empty p. */
+void		dg_ports_clear(struct dg_ports *p);
+/* Deny port in p; one outside 0..65535 denies nothing. */
+void		dg_ports_add(struct dg_ports *p, int port);
 
 /*
  * Judge the source of a datagram.  p holds the denied source ports (the
