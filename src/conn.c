@@ -257,8 +257,8 @@ conn_ended(struct conn *c)
 }
 
 /*
- * The debug lines of the datagram path, out of line: a busy datagram path
- * then keeps no stack buffer, and so no stack-protector check, of its own.
+ * The debug lines of the datagram path, out of line: their buffers (and
+ * the calls that fill them) are not set up on every datagram.
  */
 static void __attribute__((cold, noinline))
 log_unverified(struct conn *c, int r)

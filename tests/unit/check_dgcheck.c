@@ -23,7 +23,7 @@ union addr {
 static const int ports[] = { 0, 7, 13, 19, 37, 9999 };
 #define NPORTS	(sizeof(ports) / sizeof(ports[0]))
 
-/* ports[] as the set the checks take. */
+/* The set of list[0..n), in set. */
 static struct dg_ports *
 set_of(struct dg_ports *set, const int *list, size_t n)
 {
@@ -35,6 +35,7 @@ set_of(struct dg_ports *set, const int *list, size_t n)
 	return set;
 }
 
+/* ports[] as the set the checks take. */
 static const struct dg_ports *
 port_set(void)
 {
