@@ -257,16 +257,14 @@ conn_ended(struct conn *c)
 }
 
 /*
- * The debug lines of the datagram path, out of line: their buffers (and
- * the calls that fill them) are not set up on every datagram.
+ * The debug lines of the datagram path (c already named by conn_logs()),
+ * out of line: their buffers are not set up on every datagram.
  */
 static void __attribute__((cold, noinline))
-log_unverified(struct conn *c, int r)
+log_unverified(const struct conn *c, int r)
 {
 	char who[48] = "";
 
-	if (!conn_logs(c, LOG_DEBUG))
-		return;
 	if (c->dgcred.known)
 		snprintf(who, sizeof(who), " (uid=%u pid=%d)",
 		    (unsigned)c->dgcred.uc.uid, (int)c->dgcred.uc.pid);
@@ -276,7 +274,7 @@ log_unverified(struct conn *c, int r)
 }
 
 static void __attribute__((noinline))
-log_dgram(struct conn *c, bool is_error)
+log_dgram(const struct conn *c, bool is_error)
 {
 	char esc[256];
 
@@ -299,7 +297,8 @@ conn_send_dgram(struct conn *c, const void *buf, size_t n)
 	if ((r = dgpeer_open(&p, (struct sockaddr *)&c->peer, c->peerlen,
 	    &c->dgcred)) < 0) {
 		atomic_fetch_add(&conn_stats(c)->dropped, 1);
-		log_unverified(c, r);
+		if (conn_logs(c, LOG_DEBUG))
+			log_unverified(c, r);
 		return false;
 	}
 	if (sendto(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, p.sa,

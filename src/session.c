@@ -636,7 +636,10 @@ session_run_blocking(struct session *s, int stop_fd,
 			session_shutdown(s);
 			continue;
 		}
-		now = clock_ms();	/* one clock read a line */
+		/* One clock read a turn for the tick and the timeout;
+		 * read_lines() reads it again when a line restarts the idle
+		 * clock (s->last_ms). */
+		now = clock_ms();
 		if (session_tick(s, now) != SS_RUNNING)
 			continue;
 		if (!(block = arm_idle(s, &armed, now)))
