@@ -221,7 +221,7 @@ bench: $(BIN) $(BENCH_REFS)
 # The whole benchmark in about a minute: it times nothing that can fail,
 # but every reply of every run is verified and any error fails it.
 bench-smoke: $(BIN) $(BENCH_REFS)
-	BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_PAIRS=1 PAIR_SECONDS=1 \
+	BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_PAIRS=1 PAIR_SECONDS=1 BENCH_ATONCE=1 \
 	    BENCH_IDLE_CLIENTS=1000 BENCH_IDLE_SECONDS=10 bash tests/bench/bench.sh
 
 # A real systemd 252 in systemd-nspawn: the package built by "make deb"

@@ -26,6 +26,9 @@
 #                        skips the groups, judges no target, and measures
 #                        their scenarios in the table instead)
 #   PAIR_SECONDS         length of one server's turn in a round (default 2)
+#   BENCH_ATONCE         rounds of the datagram CPU step, in which the
+#                        servers are loaded at the same time (default 8, at
+#                        most 20; 0 skips it)
 #   BENCH_IDLE_SECONDS   upper bound of the idle scenario (default 30; it
 #                        ends as soon as every connection was probed)
 #   BENCH_IDLE_CLIENTS   connections held in the idle scenario (default 10000)
@@ -52,6 +55,7 @@ SECS=${BENCH_SECONDS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 PAIRS=${BENCH_PAIRS:-5}
 PAIR_SECS=${PAIR_SECONDS:-2}
+ATONCE=${BENCH_ATONCE:-8}
 IDLE_SECS=${BENCH_IDLE_SECONDS:-30}
 IDLE_N=${BENCH_IDLE_CLIENTS:-10000}
 BUSY_POLL=${BUSY_POLL:-50}
@@ -68,6 +72,8 @@ case $IDLE_N in ''|*[!0-9]*) echo "bench: bad BENCH_IDLE_CLIENTS" >&2; exit 64;;
 case $BUSY_POLL in ''|*[!0-9]*) echo "bench: bad BUSY_POLL" >&2; exit 64;; esac
 case $ROUNDS in ''|*[!0-9]*) echo "bench: bad BENCH_ROUNDS" >&2; exit 64;; esac
 case $PAIRS in ''|*[!0-9]*) echo "bench: bad BENCH_PAIRS" >&2; exit 64;; esac
+case $ATONCE in ''|*[!0-9]*) echo "bench: bad BENCH_ATONCE" >&2; exit 64;; esac
+[ "$ATONCE" -le 20 ] || { echo "bench: BENCH_ATONCE must be in [0, 20]" >&2; exit 64; }
 case $PAIR_SECS in ''|*[!0-9.]*) echo "bench: bad PAIR_SECONDS" >&2; exit 64;; esac
 # loadgen refuses durations over 120 s; keep the whole run bounded.
 awk -v s="$SECS" -v i="$IDLE_SECS" 'BEGIN { exit !(s > 0 && s <= 60 && i > 0 && i <= 120) }' ||
@@ -752,6 +758,84 @@ if [ "$PAIRS" -gt 0 ]; then
 	done
 fi
 
+# --- datagram CPU, the servers loaded at once ------------------------------
+#
+# Taken in turn, the same server's CPU per datagram moves by 5 to 15 % from
+# one 2 s round to the next on this VM, so a paired round cannot tell 1 %.
+# Here the servers run under load at the same time, each with a load
+# generator of its own (8 clients, all load generators on the client CPU,
+# all servers on the server CPU), so whatever the machine does in a round
+# it does to all of them; the generators start in an order rotated every
+# round.  A second C reference is the control: its ratio to the first shows
+# what the method itself gives two equal servers.
+
+declare -A AC
+AT_ROWS=(sequential event ref-epoll ref-epoll)
+AT_NAMES=(sequential event ref-epoll ref-epoll-2)
+
+run_atonce() {
+	local n=${#AT_ROWS[@]} i j k r rc pids=() ports=() lgs=() out line
+	for ((i = 0; i < n; i++)); do
+		selected "${AT_ROWS[$i]}" || return 0
+	done
+	for ((i = 0; i < n; i++)); do
+		if ! start_row "${AT_ROWS[$i]}"; then
+			NOTE[${AT_ROWS[$i]}]="${NOTE[${AT_ROWS[$i]}]:-}did not start for the datagram CPU step; "
+			FAILED=1
+			for ((j = 0; j < i; j++)); do stop_pid "${pids[$j]}"; done
+			return 0
+		fi
+		pids+=("$SRV_PID") ports+=("$SRV_PORT")
+	done
+	for ((r = 1; r <= ATONCE; r++)); do
+		lgs=()
+		for ((k = 0; k < n; k++)); do
+			j=$(((k + r) % n))
+			"${CLI_PIN[@]}" "$LOADGEN" --mode udp --target "udp:127.0.0.1:${ports[$j]}" \
+			    --clients 8 --duration "$PAIR_SECS" --server-pid "${pids[$j]}" \
+			    >"$TMP/atonce-$r-$j.out" 2>&1 &
+			lgs+=($!)
+			PIDS+=("$!")
+		done
+		for ((k = 0; k < n; k++)); do
+			j=$(((k + r) % n))
+			rc=0
+			wait "${lgs[$k]}" || rc=$?
+			stop_pid "${lgs[$k]}"	# only forgets it: it has exited
+			out=$TMP/atonce-$r-$j.out
+			line=$(grep '^RESULT ' "$out" | tail -n 1 || true)
+			echo "atonce round $r ${AT_NAMES[$j]} rc=$rc $line" >>"$RESULTS"
+			if [ "$rc" != 0 ] || [ -z "$line" ] || [ "$(field "$line" errors)" != 0 ]; then
+				echo "bench: datagram CPU round $r against ${AT_NAMES[$j]}: rc=$rc, errors=$(field "$line" errors)" >&2
+				NOTE[${AT_ROWS[$j]}]="${NOTE[${AT_ROWS[$j]}]:-}udp: a round loaded at once failed or counted errors; "
+				FAILED=1
+				continue
+			fi
+			AC[$j,$r]=$(awk -v c="$(field "$line" server_cpu_s)" -v o="$(field "$line" ops)" \
+			    'BEGIN { if (c != "na" && o > 0) printf "%.4f", c * 1e6 / o }')
+		done
+	done
+	for ((i = 0; i < n; i++)); do stop_pid "${pids[$i]}"; done
+}
+
+# atonce_ratio I: "median min max n" of server I's per-round CPU per
+# datagram over the first C reference's (index 2).
+atonce_ratio() {
+	local r list=""
+	for ((r = 1; r <= ATONCE; r++)); do
+		if [ -z "${AC[$1,$r]:-}" ] || [ -z "${AC[2,$r]:-}" ]; then
+			continue
+		fi
+		list+=$(awk -v a="${AC[$1,$r]}" -v b="${AC[2,$r]}" 'BEGIN { if (b > 0) printf "%.5f", a / b }')$'\n'
+	done
+	stats <<<"$list"
+}
+
+if [ "$ATONCE" -gt 0 ]; then
+	echo "bench: datagram CPU: $ATONCE rounds of $PAIR_SECS s, ${AT_NAMES[*]} loaded at once"
+	run_atonce
+fi
+
 # --- report --------------------------------------------------------------
 
 # cell ROW SCEN: "rate" or "rate (N err)", "n/a" when the row could not run,
@@ -901,6 +985,33 @@ if [ "$PAIRS" -gt 0 ]; then
 	done
 else
 	echo "BENCH_PAIRS=0: no paired rounds, so no ratio is shown and no target judged."
+fi
+
+# The datagram CPU step: precise enough to judge a goal of 1.0x.
+if [ "$ATONCE" -gt 0 ] && [ -n "${AC[2,1]:-}${AC[2,2]:-}" ]; then
+	echo
+	echo "Server CPU per datagram, the servers loaded at once ($ATONCE rounds of $PAIR_SECS s;"
+	echo "each server its own load generator, 8 clients; per-round ratio to the C"
+	echo "reference, median and min-max; the second C reference is the control):"
+	echo
+	echo "| server | CPU/datagram us | vs C ref epoll | goal <= 1.00x |"
+	echo "|---|---:|---:|---|"
+	for i in 0 1 2 3; do
+		list=""
+		for ((r = 1; r <= ATONCE; r++)); do
+			list+=${AC[$i,$r]:-}$'\n'
+		done
+		rs=$(atonce_ratio "$i")
+		verdict="-"
+		if [ "$i" -lt 2 ] && [ -n "$rs" ]; then
+			verdict=$(awk -v m="${rs%% *}" 'BEGIN { print (m <= 1.0 ? "meets" : "**above**") }')
+		fi
+		[ "$i" = 2 ] && rs=""
+		echo "| $(label "${AT_ROWS[$i]}")$([ "$i" = 3 ] && echo " (control)") |" \
+		    "$(awk -v v="$(median <<<"$list")" 'BEGIN { if (v == "") print "n/a"; else printf "%.3f", v }') |" \
+		    "$(awk -v s="$rs" -v i="$i" 'BEGIN { split(s, f, " "); if (i == 2) print "(the reference)";
+			else if (s == "") print "n/a"; else printf "%.3fx (%.3f-%.3f)", f[1], f[2], f[3] }') | $verdict |"
+	done
 fi
 
 # The floor under the fork model on this machine: fork, _exit, waitpid of
