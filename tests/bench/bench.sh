@@ -45,8 +45,9 @@
 #
 # Exit status: 0, or 1 when a run of echotimed or of a C reference counted
 # an error (a reply that failed verification, a timeout, a refused or reset
-# connection) in any round, when any paired round (Python included) did,
-# when such a server died, or (with BENCH_STRICT=1) when a target was missed.
+# connection) in any round, when any paired round (Python included) or a
+# round of the datagram CPU step did, when such a server died, or (with
+# BENCH_STRICT=1) when a target was missed.
 set -eu
 
 cd "$(dirname "$0")/../.."
@@ -73,6 +74,7 @@ case $BUSY_POLL in ''|*[!0-9]*) echo "bench: bad BUSY_POLL" >&2; exit 64;; esac
 case $ROUNDS in ''|*[!0-9]*) echo "bench: bad BENCH_ROUNDS" >&2; exit 64;; esac
 case $PAIRS in ''|*[!0-9]*) echo "bench: bad BENCH_PAIRS" >&2; exit 64;; esac
 case $ATONCE in ''|*[!0-9]*) echo "bench: bad BENCH_ATONCE" >&2; exit 64;; esac
+ATONCE=$((10#$ATONCE))	# "08" is 8, not a bad octal number
 [ "$ATONCE" -le 20 ] || { echo "bench: BENCH_ATONCE must be in [0, 20]" >&2; exit 64; }
 case $PAIR_SECS in ''|*[!0-9.]*) echo "bench: bad PAIR_SECONDS" >&2; exit 64;; esac
 # loadgen refuses durations over 120 s; keep the whole run bounded.
@@ -776,7 +778,8 @@ AT_ROWS=(sequential event ref-epoll ref-epoll)
 AT_NAMES=(sequential event ref-epoll ref-epoll-2)
 AT_CLIENTS=(8 2)
 
-# atonce_load ROUND CLIENTS PIDS... -- PORTS...: one round of one load.
+# atonce_load ROUND CLIENTS PID... PORT...: one round of one load (a PID
+# and a PORT for each of AT_ROWS, in its order).
 atonce_load() {
 	local r=$1 cl=$2 n=${#AT_ROWS[@]} j k rc out line lgs=()
 	local pids=("${@:3:n}") ports=("${@:3+n:n}")
@@ -798,25 +801,43 @@ atonce_load() {
 		echo "atonce round $r clients $cl ${AT_NAMES[$j]} rc=$rc $line" >>"$RESULTS"
 		if [ "$rc" != 0 ] || [ -z "$line" ] || [ "$(field "$line" errors)" != 0 ]; then
 			echo "bench: datagram CPU round $r ($cl clients) against ${AT_NAMES[$j]}: rc=$rc, errors=$(field "$line" errors)" >&2
-			NOTE[${AT_ROWS[$j]}]="${NOTE[${AT_ROWS[$j]}]:-}udp: a round loaded at once failed or counted errors; "
+			AT_FAILS+="${AT_NAMES[$j]} (round $r, $cl clients) "
 			FAILED=1
 			continue
 		fi
 		AC[$cl,$j,$r]=$(awk -v c="$(field "$line" server_cpu_s)" -v o="$(field "$line" ops)" \
 		    'BEGIN { if (c != "na" && o > 0) printf "%.4f", c * 1e6 / o }')
+		AT_VALUES=$((AT_VALUES + 1))
 	done
 }
 
-run_atonce() {
-	local n=${#AT_ROWS[@]} i j r cl pids=() ports=()
-	for ((i = 0; i < n; i++)); do
-		selected "${AT_ROWS[$i]}" || return 0
+# Needs every row it loads.
+atonce_selected() {
+	local row
+	for row in "${AT_ROWS[@]}"; do
+		selected "$row" || return 1
 	done
+}
+
+# The step; its rounds that failed go to AT_FAILS.  A server that is not
+# built (77) or a model refused (78) skips it, as in the other steps.
+AT_FAILS=""
+AT_VALUES=0
+run_atonce() {
+	local n=${#AT_ROWS[@]} i j r cl rc pids=() ports=() row
 	for ((i = 0; i < n; i++)); do
-		if ! start_row "${AT_ROWS[$i]}"; then
-			NOTE[${AT_ROWS[$i]}]="${NOTE[${AT_ROWS[$i]}]:-}did not start for the datagram CPU step; "
-			FAILED=1
+		row=${AT_ROWS[$i]}
+		rc=0
+		start_row "$row" || rc=$?
+		if [ "$rc" != 0 ]; then
 			for ((j = 0; j < i; j++)); do stop_pid "${pids[$j]}"; done
+			if [ "$rc" = 78 ]; then
+				NOTE[$row]="model \"$(row_model "$row")\" refused by this echotimed (exit 78)"
+			elif [ "$rc" != 77 ]; then
+				NOTE[$row]="${NOTE[$row]:-}did not start for the datagram CPU step; "
+				FAILED=1
+			fi
+			echo "bench: datagram CPU step skipped: ${AT_NAMES[$i]} did not start"
 			return 0
 		fi
 		pids+=("$SRV_PID") ports+=("$SRV_PORT")
@@ -842,7 +863,9 @@ atonce_ratio() {
 	stats <<<"$list"
 }
 
-if [ "$ATONCE" -gt 0 ]; then
+if [ "$ATONCE" -gt 0 ] && ! atonce_selected; then
+	echo "bench: datagram CPU step skipped: it needs sequential, event and ref-epoll in BENCH_ONLY"
+elif [ "$ATONCE" -gt 0 ]; then
 	echo "bench: datagram CPU: $ATONCE rounds of $PAIR_SECS s at ${AT_CLIENTS[*]} clients a server, ${AT_NAMES[*]} loaded at once"
 	run_atonce
 fi
@@ -995,7 +1018,7 @@ if [ "$PAIRS" -gt 0 ]; then
 		    "$(pct "$(group_median GB "$gi" "$row")" 100) | $(pct "$(median <<<"$rsteal")" 1) |"
 	done
 else
-	echo "BENCH_PAIRS=0: no paired rounds, so no ratio is shown and no target judged."
+	echo "BENCH_PAIRS=0: no paired rounds, so no paired ratio is shown and no target judged."
 fi
 
 # The datagram CPU step: precise enough to judge a goal of 1.0x.
@@ -1013,7 +1036,11 @@ atonce_cell() {
 		else if (s == "") print "n/a"
 		else printf "%.3fx (%.3f-%.3f)\n", f[1], f[2], f[3] }'
 }
-if [ "$ATONCE" -gt 0 ] && [ -n "${AC[8,2,1]:-}${AC[8,2,2]:-}" ]; then
+if [ "$ATONCE" -gt 0 ] && [ -n "$AT_FAILS" ]; then
+	echo
+	echo "Datagram CPU step: rounds failed or counted errors: $AT_FAILS(see $RESULTS)"
+fi
+if [ "$AT_VALUES" -gt 0 ]; then
 	echo
 	echo "Server CPU per datagram, the servers loaded at once ($ATONCE rounds of $PAIR_SECS s"
 	echo "at each load; each server its own load generator; the median per-round"

@@ -150,6 +150,8 @@ h_value(unsigned idx)
 struct srv_sample {
 	bool		ok;
 	double		cpu_s;		/* self + reaped + live children */
+	double		cpu_ticks_s;	/* the same, self in clock ticks */
+	bool		cpu_clock;	/* cpu_s has self from its clock */
 	long		rss_kib;
 	long		hwm_kib;
 	long		child_rss_kib;
@@ -452,10 +454,11 @@ proc_stat(pid_t pid, pid_t *ppid, unsigned long long *ticks,
 
 /*
  * The process's own CPU time (all its threads, exited ones too) in
- * seconds, from its CPU-time clock: nanoseconds, where /proc/PID/stat's
- * utime+stime come in clock ticks.  A 2 s round of a UDP server is some 70
- * ticks, so the tick alone would be 1.5 % of a CPU-per-datagram figure.
- * -1 if the clock cannot be read.
+ * seconds, from its CPU-time clock, where /proc/PID/stat's utime+stime
+ * come in truncated clock ticks: a 2 s round of a UDP server is some 70
+ * ticks, so a tick would be 1.5 % of a CPU-per-datagram figure.  The clock
+ * counts nanoseconds; a thread on a CPU right now is counted up to its
+ * last scheduler tick.  -1 if the clock cannot be read.
  */
 static double
 proc_cpu_clock_s(pid_t pid)
@@ -545,8 +548,7 @@ sample_server(struct srv_sample *s, bool memory)
 	if (G.server_pid <= 0 ||
 	    proc_stat(G.server_pid, &ppid, &own, &ticks) < 0)
 		return;
-	if ((own_s = proc_cpu_clock_s(G.server_pid)) < 0)
-		own_s = (double)own / hz;
+	own_s = proc_cpu_clock_s(G.server_pid);
 	d = opendir("/proc");
 	if (d != NULL) {
 		while ((de = readdir(d)) != NULL) {
@@ -567,7 +569,9 @@ sample_server(struct srv_sample *s, bool memory)
 		}
 		closedir(d);
 	}
-	s->cpu_s = own_s + (double)ticks / hz;
+	s->cpu_ticks_s = (double)(own + ticks) / hz;
+	s->cpu_clock = own_s >= 0;
+	s->cpu_s = s->cpu_clock ? own_s + (double)ticks / hz : s->cpu_ticks_s;
 	if (memory) {
 		s->rss_kib = proc_kib(G.server_pid, "status", "VmRSS:");
 		s->hwm_kib = proc_kib(G.server_pid, "status", "VmHWM:");
@@ -575,6 +579,18 @@ sample_server(struct srv_sample *s, bool memory)
 			s->pss_kib += kib;
 	}
 	s->ok = true;
+}
+
+/*
+ * The server's CPU time between two samples: from its clock when both
+ * samples read it, else from clock ticks in both (never one of each).
+ */
+static double
+server_cpu_delta(const struct srv_sample *a, const struct srv_sample *b)
+{
+	if (a->cpu_clock && b->cpu_clock)
+		return b->cpu_s - a->cpu_s;
+	return b->cpu_ticks_s - a->cpu_ticks_s;
 }
 
 /* --- target parsing -------------------------------------------------- */
@@ -1685,7 +1701,7 @@ main(int argc, char **argv)
 		    "host\n", steal_pct);
 	if (s0.ok && s1.ok) {
 		printf("  server pid %d: cpu %.3f s, rss %ld KiB", (int)G.server_pid,
-		    s1.cpu_s - s0.cpu_s, smem.rss_kib);
+		    server_cpu_delta(&s0, &s1), smem.rss_kib);
 		if (smem.nchildren)
 			printf(" (+%d children, rss %ld KiB)", smem.nchildren,
 			    smem.child_rss_kib);
@@ -1704,7 +1720,7 @@ main(int argc, char **argv)
 	    G.nerr, ccpu);
 	if (s0.ok && s1.ok)
 		printf(" server_cpu_s=%.6f server_rss_kib=%ld",
-		    s1.cpu_s - s0.cpu_s, smem.rss_kib);
+		    server_cpu_delta(&s0, &s1), smem.rss_kib);
 	else
 		printf(" server_cpu_s=na server_rss_kib=na");
 	if (G.mode == MODE_IDLE) {
