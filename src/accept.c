@@ -13,6 +13,7 @@
 #include "accept.h"
 #include "acl.h"
 #include "clock.h"
+#include "dgbatch.h"
 #include "dgcheck.h"
 #include "log.h"
 
@@ -515,37 +516,135 @@ dgram_conn(struct acceptor *a, struct lsock *s, struct conn *c)
 	c->max_line = (size_t)a->cfg->session.max_line_length;
 }
 
+/* What a refused reply of a batch needs to name its peer. */
+struct batch_ctx {
+	struct dgbatch	*b;
+	struct conn	*c;
+	const char	*label;
+};
+
+/* Slot i's sender into c, not named yet. */
+static void
+batch_peer(struct dgbatch *b, unsigned i, struct conn *c, const char *label)
+{
+	const struct sockaddr *sa = dgbatch_peer(b, i, &c->peerlen);
+
+	if (c->peerlen > sizeof(c->peer))
+		c->peerlen = sizeof(c->peer);
+	memcpy(&c->peer, sa, c->peerlen);
+	c->unnamed = label;
+}
+
+static void
+batch_refused(void *arg, unsigned slot, int err)
+{
+	struct batch_ctx *x = arg;
+
+	batch_peer(x->b, slot, x->c, x->label);
+	conn_dgram_unsent(x->c, err);
+}
+
+/*
+ * Up to max datagrams from c's socket with one recvmmsg(), each admitted
+ * and answered as serve_dgram() answers one in the loop, the replies sent
+ * together.  UDP only: a Unix sender's reply needs its socket verified
+ * (dgpeer.h) and its credentials a control buffer of its own.  The count
+ * read, or -errno.
+ */
+static int
+receive_batch(struct acceptor *a, struct conn *c, struct lstats *st,
+    const char *label, unsigned max)
+{
+	struct batch_ctx x = { a->batch, c, label };
+	bool is_error;
+	size_t len, n;
+	unsigned i;
+	int k;
+
+	if ((k = dgbatch_recv(x.b, c->fd, max)) <= 0)
+		return k;
+	for (i = 0; i < (unsigned)k; i++) {
+		batch_peer(x.b, i, c, x.label);
+		if (!admit_dgram(a, c, st))
+			continue;
+		c->data = dgbatch_data(x.b, i, &len);
+		c->datalen = len < dgbatch_cap(x.b) ? len : dgbatch_cap(x.b);
+		atomic_fetch_add(&st->sessions, 1);
+		n = dgram_reply(c->data, c->datalen, c->max_line,
+		    dgbatch_reply(x.b, i), &is_error);
+		conn_dgram_answered(c, is_error);
+		dgbatch_queue(x.b, i, n);
+	}
+	c->data = NULL;
+	dgbatch_send(x.b, c->fd, batch_refused, &x);
+	return k;
+}
+
+/*
+ * One datagram from s, admitted and answered (or handed on) as the model
+ * does: 1, or -errno from the read.
+ */
+static ssize_t
+receive_one(struct acceptor *a, struct lsock *s, struct conn *c,
+    struct lstats *st, const char *label, const char **call)
+{
+	ssize_t n;
+
+	if ((n = recv_dgram(a, s, c, call)) < 0)
+		return n;
+	c->unnamed = label;	/* a new peer: not named yet */
+	if (!admit_dgram(a, c, st))
+		return 1;
+	/*
+	 * MSG_TRUNC reports the real length; we keep what fits.  The buffer
+	 * holds max_line + 3 bytes, so a cut datagram is still seen as too
+	 * long after LF / CR LF stripping.
+	 */
+	c->datalen = (size_t)n < a->dgcap ? (size_t)n : a->dgcap;
+	atomic_fetch_add(&st->sessions, 1);
+	serve_dgram(a, s, c, st);
+	return 1;
+}
+
+/*
+ * The datagrams queued on s, up to DGRAM_BATCH a wake-up.  The first is
+ * read alone (recvfrom(), or recvmsg() for a Unix socket): a wake-up of a
+ * lightly loaded server mostly finds one.  Where a model answers in the
+ * loop, the UDP datagrams after it are read in batches for as long as
+ * batches bring more than one: a recvmmsg() that brings one costs more
+ * than a recvfrom(), so after such a batch the next datagram is read
+ * alone again.
+ */
 static void
 receive_dgrams(struct acceptor *a, struct lsock *s)
 {
 	struct conn *c = &a->dgc;
-	const char *call, *label = lsock_label(s);
+	const char *call = "recvfrom", *label = lsock_label(s);
+	bool batches = a->batch && a->model->dgram_in_loop &&
+	    s->l->conf.transport == TRANSPORT_UDP;
+	bool batch = false;	/* the next read takes a batch */
 	struct lstats *st;
+	unsigned i;
 	ssize_t n;
-	int i;
 
 	dgram_conn(a, s, c);
 	st = conn_stats(c);
-	for (i = 0; i < DGRAM_BATCH && s->io.events; i++) {
-		if ((n = recv_dgram(a, s, c, &call)) < 0) {
-			if (n == -EINTR)
-				continue;
+	for (i = 0; i < DGRAM_BATCH && s->io.events;
+	    i += n > 0 ? (unsigned)n : 1) {
+		if (batch)
+			n = receive_batch(a, c, st, label, DGRAM_BATCH - i);
+		else
+			n = receive_one(a, s, c, st, label, &call);
+		if (n == -EINTR)
+			continue;
+		if (n < 0) {
 			if (n != -EAGAIN && n != -EWOULDBLOCK)
-				log_msg(LOG_WARNING, "%s on %s: %s", call,
-				    label, strerror((int)-n));
+				log_msg(LOG_WARNING, "%s on %s: %s",
+				    batch ? "recvmmsg" : call, label,
+				    strerror((int)-n));
 			return;
 		}
-		c->unnamed = label;	/* a new peer: not named yet */
-		if (!admit_dgram(a, c, st))
-			continue;
-		/*
-		 * MSG_TRUNC reports the real length; we keep what fits.  The
-		 * buffer holds max_line + 3 bytes, so a cut datagram is still
-		 * seen as too long after LF / CR LF stripping.
-		 */
-		c->datalen = (size_t)n < a->dgcap ? (size_t)n : a->dgcap;
-		atomic_fetch_add(&st->sessions, 1);
-		serve_dgram(a, s, c, st);
+		batch = batches && (!batch || n > 1);
 	}
 }
 
@@ -581,24 +680,35 @@ own_dgram_ports(struct acceptor *a)
 	a->bad_ports = set;
 }
 
-/* Room for a datagram and its reply under cfg.  0 or -ENOMEM. */
+/*
+ * Room for a datagram and its reply under cfg (kept when lines get
+ * shorter), and for a batch of them unless the lines are too long to
+ * batch.  0 or -ENOMEM.
+ */
 static int
 dgram_buffers_for(struct acceptor *a, const struct config *cfg)
 {
 	size_t cap = (size_t)cfg->session.max_line_length + 3;
+	struct dgbatch *b;
 	char *in, *out;
 
-	if (cap <= a->dgcap)
+	if (cap > a->dgcap) {
+		in = realloc(a->dgbuf, cap);
+		if (in)
+			a->dgbuf = in;
+		out = realloc(a->dgout, dgram_reply_cap(cap));
+		if (out)
+			a->dgout = out;
+		if (!in || !out)
+			return -ENOMEM;
+		a->dgcap = cap;
+	}
+	if (a->batch && dgbatch_cap(a->batch) >= cap)
 		return 0;
-	in = realloc(a->dgbuf, cap);
-	if (in)
-		a->dgbuf = in;
-	out = realloc(a->dgout, dgram_reply_cap(cap));
-	if (out)
-		a->dgout = out;
-	if (!in || !out)
+	if (!(b = dgbatch_new(cap, dgram_reply_cap(cap))) && errno != ERANGE)
 		return -ENOMEM;
-	a->dgcap = cap;
+	dgbatch_free(a->batch);
+	a->batch = b;
 	return 0;
 }
 
@@ -635,6 +745,8 @@ accept_fini(struct acceptor *a)
 	ratelimit_free(a->rl);
 	free(a->dgbuf);
 	free(a->dgout);
+	dgbatch_free(a->batch);
+	a->batch = NULL;
 	free(a->bad_ports);
 	a->rl = NULL;
 	a->dgbuf = a->dgout = NULL;

@@ -22,6 +22,7 @@
 #include "ratelimit.h"
 
 struct dg_ports;
+struct dgbatch;
 
 struct acceptor {
 	const struct config *cfg;
@@ -34,6 +35,8 @@ struct acceptor {
 	char		*dgbuf;		/* one datagram */
 	size_t		 dgcap;
 	char		*dgout;		/* one datagram reply */
+	struct dgbatch	*batch;		/* a queue of them (NULL: lines too
+					 * long to batch) */
 	/* The datagram being received; answered in place by a model that
 	 * answers in the loop, so no conn is allocated per datagram. */
 	struct conn	 dgc;

@@ -302,20 +302,36 @@ conn_send_dgram(struct conn *c, const void *buf, size_t n)
 		return false;
 	}
 	if (sendto(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, p.sa,
-	    p.salen) < 0) {
-		r = errno;	/* naming c may change errno */
-		if (conn_logs(c, LOG_DEBUG))
-			log_msg(LOG_DEBUG, "reply to %s: %s", c->peerstr,
-			    strerror(r));
-	}
+	    p.salen) < 0)
+		conn_dgram_unsent(c, errno);
 	dgpeer_close(&p);
 	return true;
 }
 
 void
-conn_answer_dgram(struct conn *c, char *out)
+conn_dgram_unsent(struct conn *c, int err)
+{
+	if (conn_logs(c, LOG_DEBUG))
+		log_msg(LOG_DEBUG, "reply to %s: %s", c->peerstr,
+		    strerror(err));
+}
+
+void
+conn_dgram_answered(struct conn *c, bool is_error)
 {
 	struct lstats *st = conn_stats(c);
+
+	if (is_error)
+		atomic_fetch_add(&st->errors, 1);
+	else
+		atomic_fetch_add(&st->lines, 1);
+	if (conn_logs(c, LOG_DEBUG))
+		log_dgram(c, is_error);
+}
+
+void
+conn_answer_dgram(struct conn *c, char *out)
+{
 	char *mine = NULL;
 	bool is_error;
 	size_t n;
@@ -323,14 +339,7 @@ conn_answer_dgram(struct conn *c, char *out)
 	if (!out && !(out = mine = malloc(dgram_reply_cap(c->max_line))))
 		return;
 	n = dgram_reply(c->data, c->datalen, c->max_line, out, &is_error);
-	if (!conn_send_dgram(c, out, n))
-		goto done;
-	if (is_error)
-		atomic_fetch_add(&st->errors, 1);
-	else
-		atomic_fetch_add(&st->lines, 1);
-	if (conn_logs(c, LOG_DEBUG))
-		log_dgram(c, is_error);
-done:
+	if (conn_send_dgram(c, out, n))
+		conn_dgram_answered(c, is_error);
 	free(mine);
 }

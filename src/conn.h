@@ -143,6 +143,10 @@ void		 conn_log_end(const struct conn *c);
  * nothing sent, counted as dropped.
  */
 bool		 conn_send_dgram(struct conn *c, const void *buf, size_t n);
+/* The kernel refused the reply to c's sender (errno err): logged. */
+void		 conn_dgram_unsent(struct conn *c, int err);
+/* c's datagram answered (is_error: "line too long"): counted, logged. */
+void		 conn_dgram_answered(struct conn *c, bool is_error);
 /* Count the end of c's session if an error, and log it. */
 void		 conn_ended(struct conn *c);
 /*

@@ -17,7 +17,7 @@ import sys
 
 LAYERS = [
     # 0: pure logic and leaves on libc (and libconfig)
-    ["lineproto", "netaddr", "acl", "ratelimit", "dgcheck", "timecache",
+    ["lineproto", "netaddr", "acl", "ratelimit", "dgcheck", "dgbatch", "timecache",
      "config", "config_int", "proxyproto", "dgpeer", "clock", "escape", "strbuf", "sockfile", "sdlib"],
     # 1: the process's services
     ["log", "notify", "process", "mailbox", "loop"],

@@ -1,12 +1,37 @@
 """Datagrams at the reference's cost (issue 16, item 3).
 
 A model that answers datagrams in the main loop (sequential, event) does
-so without a heap allocation per datagram; UDP is read with recvfrom (no
-control buffer: only a Unix sender's credentials matter), Unix datagrams
-still with recvmsg (SO_PASSCRED); the peer's and the listener's names are
-written only when a line needs them, and every line still names them.
+so without a heap allocation per datagram.  UDP is read with recvfrom (no
+control buffer: only a Unix sender's credentials matter): a lone datagram
+with one recvfrom, a queue of them in batches, the first alone and the
+rest with recvmmsg for as long as a batch brings more than one, their
+replies sent with one sendmmsg; each datagram of a batch is still admitted
+on its own (access list, denied source port, rate limit).  Unix datagrams
+are still read one at a time with recvmsg (SO_PASSCRED), and the thread
+and fork models read UDP one datagram at a time.  The peer's and the
+listener's names are written only when a line needs them, and every line
+still names them.
 
-  test_udp_recvfrom_unix_recvmsg_<model>  the calls, under strace
+A queue is made without sleeps: the test stops the daemon (SIGSTOP, and
+waits until every thread is stopped), sends the burst and lets it go on
+(SIGCONT).
+
+  test_udp_recvfrom_unix_recvmsg_<model>  the calls of a request/reply
+                                          client, under strace: each
+                                          datagram alone, read alone
+  test_burst_read_in_batches_<model>      a burst from 3 senders, queued:
+                                          replies right and in order,
+                                          recvmmsg and sendmmsg in the trace
+  test_burst_thread_unbatched             the thread model: the same burst
+                                          answered, no recvmmsg
+  test_long_lines_read_alone_until_reload lines too long to batch: a queue
+                                          read one at a time; in batches
+                                          after a reload to short lines
+  test_burst_checks_each_datagram_<model> a queued burst of allowed, denied
+                                          and denied-port senders: each
+                                          datagram admitted and logged on
+                                          its own, the rate limit per
+                                          datagram
   test_no_heap_per_datagram_<model>       memcheck's allocation count over
                                           1000 more datagrams
   test_debug_lines_name_each_peer_<model> replies, access list, denied
@@ -16,11 +41,16 @@ written only when a line needs them, and every line still names them.
 """
 import os
 import re
+import select
+import shutil
 import signal
 import socket
 import tempfile
+import time
+import types
 
-from lib import SLOW, VALGRIND, Daemon, check, check_reply
+from lib import SLOW, VALGRIND, Daemon, TestFailure, check, check_reply
+from test_sec_dgram import stopped, while_stopped
 from test_sec_files import traced_daemon
 
 QUIET = 0.3     # seconds without a reply that prove none comes
@@ -66,7 +96,7 @@ def calls_for(model):
     trace = os.path.join(tmp, "trace")
     srv, cli = os.path.join(tmp, "srv.sock"), os.path.join(tmp, "cli.sock")
     prefix = ["strace", "-f", "-qq", "-s", "32", "-o", trace,
-              "-e", "trace=recvfrom,recvmsg"]
+              "-e", "trace=recvfrom,recvmsg,recvmmsg"]
     with traced_daemon(config(model, srv), prefix) as (d, pid):
         check(pid is not None, "the daemon under strace did not start")
         d.wait_ready(20)
@@ -88,7 +118,8 @@ def calls_for(model):
         lines = f.read().splitlines()
     count = {}
     for ln in lines:
-        m = re.search(r"\b(recvfrom|recvmsg)\(.*\b(udp|unix)-cost-", ln)
+        m = re.search(r"\b(recvfrom|recvmsg|recvmmsg)\(.*\b(udp|unix)-cost-",
+                      ln)
         if m:
             k = (m.group(1), m.group(2))
             count[k] = count.get(k, 0) + 1
@@ -96,13 +127,18 @@ def calls_for(model):
 
 
 def check_calls(model):
+    """A request/reply client: each UDP datagram arrives alone (the client
+    sends the next only after the Unix datagram between them was
+    answered), so each is read alone with recvfrom; the recvmmsg a model
+    that batches tries after it (sequential) finds nothing."""
     c = calls_for(model)
     print("dgram cost: %s model: calls that read the datagrams: %s" % (
         model, ", ".join("%s %s x%d" % (k[1], k[0], n)
                          for k, n in sorted(c.items()))))
     check(c.get(("recvfrom", "udp"), 0) == 20 and
-          c.get(("recvmsg", "udp"), 0) == 0,
-          "UDP not read with recvfrom alone: %r" % c)
+          c.get(("recvmsg", "udp"), 0) == 0 and
+          c.get(("recvmmsg", "udp"), 0) == 0,
+          "a lone UDP datagram not read with recvfrom alone: %r" % c)
     check(c.get(("recvmsg", "unix"), 0) == 20,
           "Unix datagrams not read with recvmsg (credentials): %r" % c)
 
@@ -113,6 +149,359 @@ def test_udp_recvfrom_unix_recvmsg_sequential():
 
 def test_udp_recvfrom_unix_recvmsg_thread():
     check_calls("thread")
+
+
+# ------------------------------------------------ a queue of datagrams
+
+BURST = 40              # datagrams of a burst
+BURST_SENDERS = 3       # sockets it comes from, interleaved
+BURST_LINE = 64         # max_line_length of the burst
+TOO_LONG_AT = 20        # the burst's datagram longer than a line may be
+TOO_LONG = b"ERROR line too long (limit %d bytes)\n" % BURST_LINE
+SIGSTOP_BIT = 1 << (signal.SIGSTOP - 1)
+
+
+def stop_taken(pid):
+    """No thread of pid has SIGSTOP pending any more: one took it."""
+    paths = ["/proc/%d/status" % pid]
+    paths += ["/proc/%d/task/%s/status" % (pid, t)
+              for t in os.listdir("/proc/%d/task" % pid)]
+    for path in paths:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        for key in ("SigPnd", "ShdPnd"):
+            m = re.search(r"^%s:\s*([0-9a-f]+)$" % key, text, re.M)
+            if m and int(m.group(1), 16) & SIGSTOP_BIT:
+                return False
+    return True
+
+
+def while_traced_stopped(pid, fn):
+    """while_stopped() for the daemon strace runs (pid: not the Daemon's
+    own, which is strace's; strace passes SIGSTOP on and leaves it
+    stopped).  A tracee also shows "t" at each system call strace looks
+    at, so the stop counts only once SIGSTOP was taken as well; the trace
+    then shows "stopped by SIGSTOP"."""
+    def held():
+        deadline = time.monotonic() + 5 * SLOW
+        while not (stop_taken(pid) and stopped(pid)):
+            if time.monotonic() > deadline:
+                raise TestFailure("the traced daemon did not stop")
+            time.sleep(0.005)
+        fn()
+    while_stopped(types.SimpleNamespace(pid=pid), held)
+
+
+def burst():
+    """[(sender, datagram, its reply: text or TOO_LONG)], in sending order:
+    the senders take turns, every text is different, one datagram is too
+    long for a line."""
+    out = []
+    for i in range(BURST):
+        k = i % BURST_SENDERS
+        data = b"burst-%d-%02d" % (k, i)
+        if i == TOO_LONG_AT:
+            out.append((k, data + b"-" + b"x" * BURST_LINE, TOO_LONG))
+        else:
+            out.append((k, data, data))
+    return out
+
+
+def collect(socks, want, timeout=5.0):
+    """The datagrams each of socks receives: until socks[i] has want[i],
+    then for QUIET more, so that one too many is seen."""
+    got = [[] for _ in socks]
+    deadline = time.monotonic() + timeout * SLOW
+    while any(len(g) < w for g, w in zip(got, want)):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        for s in select.select(socks, [], [], left)[0]:
+            got[socks.index(s)].append(s.recv(65536))
+    end = time.monotonic() + QUIET
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return got
+        for s in select.select(socks, [], [], left)[0]:
+            got[socks.index(s)].append(s.recv(65536))
+
+
+def traced_calls(lines, call):
+    """[(line, result)] of each call that returned in an strace -f output
+    (a call another thread interrupted ends on its "resumed" line; one cut
+    short by the exit returns "?")."""
+    out = []
+    start = re.compile(r"(?:\b%s\(|<\.\.\. %s resumed>)" % (call, call))
+    for ln in lines:
+        m = re.search(r"\) += (-?\d+)(?: E[A-Z]+ \(.*\))?$", ln)
+        if m and start.search(ln):
+            out.append((ln, int(m.group(1))))
+    return out
+
+
+def traced_run(conf, calls, body):
+    """body(daemon, pid) on a daemon under strace (conf(tmp): its config,
+    calls: what strace traces), which is then stopped; the trace's
+    lines."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-dgcost-")
+    trace = os.path.join(tmp, "trace")
+    prefix = ["strace", "-f", "-qq", "-s", "32", "-o", trace,
+              "-e", "trace=" + calls]
+    try:
+        with traced_daemon(conf(tmp), prefix) as (d, pid):
+            check(pid is not None, "the daemon under strace did not start")
+            d.wait_ready(20)
+            body(d, pid)
+            os.kill(pid, signal.SIGTERM)
+            d.proc.wait(20 * SLOW)
+        with open(trace) as f:
+            return f.read().splitlines()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def burst_trace(model, in_order):
+    """Send the burst to a daemon stopped under strace, check each
+    sender's replies (in_order: in its order, as a model answering in the
+    loop sends them; the thread model's threads race); the trace's
+    lines."""
+    extra = ("session = { max_line_length = %d; };\n"
+             "datagram = { rate_limit = 0; };" % BURST_LINE)
+    items = burst()
+    got = []
+
+    def body(d, pid):
+        u = d.addr("udp")
+        socks = [udp_from() for _ in range(BURST_SENDERS)]
+        try:
+            def send():
+                for k, data, _ in items:
+                    socks[k].sendto(data, u)
+            while_traced_stopped(pid, send)
+            got[:] = collect(socks, [sum(1 for k, _, _ in items if k == j)
+                                     for j in range(BURST_SENDERS)])
+        finally:
+            for s in socks:
+                s.close()
+    lines = traced_run(lambda tmp: config(model, os.path.join(
+        tmp, "srv.sock"), extra), "recvfrom,recvmmsg,sendto,sendmmsg", body)
+    # The stop reached the daemon through strace.
+    check(any("--- stopped by SIGSTOP ---" in ln for ln in lines),
+          "the trace shows no stop")
+    for j in range(BURST_SENDERS):
+        want = [r for k, _, r in items if k == j]
+        check(len(got[j]) == len(want),
+              "sender %d: %d replies for %d datagrams: %r"
+              % (j, len(got[j]), len(want), got[j]))
+        if not in_order:
+            # The texts have one length: a reply sorts as its text does.
+            got[j].sort()
+            want.sort()
+        for reply, text in zip(got[j], want):
+            if text == TOO_LONG:
+                check(reply == TOO_LONG, "sender %d: %r for the long "
+                      "datagram" % (j, reply))
+            else:
+                check_reply(reply, text)
+    return lines
+
+
+def check_burst(model, batched):
+    lines = burst_trace(model, in_order=batched)
+    lone = [r for ln, r in traced_calls(lines, "recvfrom")
+            if r > 0 and '"burst-' in ln]
+    mm = [r for _, r in traced_calls(lines, "recvmmsg") if r > 0]
+    sent = [r for _, r in traced_calls(lines, "sendmmsg")]
+    print("dgram cost: %s model: a burst of %d datagrams read with %d "
+          "recvfrom and recvmmsg of %s, answered with sendmmsg of %s"
+          % (model, BURST, len(lone), mm or "none", sent or "none"))
+    # Each datagram read once, by one call or the other.
+    check(len(lone) + sum(mm) == BURST,
+          "%d recvfrom and recvmmsg of %r for %d datagrams"
+          % (len(lone), mm, BURST))
+    if batched:
+        check(mm and max(mm) >= 2, "no recvmmsg brought two datagrams "
+              "or more: %d recvfrom" % len(lone))
+        check(len(lone) < BURST, "each of %d datagrams read with its own "
+              "recvfrom" % BURST)
+        check(any(r >= 1 for r in sent), "no sendmmsg: %r" % sent)
+    else:
+        check(not mm and not sent, "this model batches: recvmmsg of %r, "
+              "sendmmsg of %r" % (mm, sent))
+
+
+def test_burst_read_in_batches_sequential():
+    check_burst("sequential", True)
+
+
+def test_burst_read_in_batches_event():
+    check_burst("event", True)
+
+
+def test_burst_thread_unbatched():
+    check_burst("thread", False)
+
+
+def test_long_lines_read_alone_until_reload():
+    """Lines too long to batch (max_line_length above 65520): a queue is
+    read one datagram at a time; reloaded with short lines, in batches."""
+    conf = ("session = { max_line_length = %d; };\n"
+            "datagram = { rate_limit = 0; };")
+
+    def body(d, pid):
+        u = d.addr("udp")
+        socks = [udp_from() for _ in range(2)]
+        try:
+            for tag in (b"early", b"late"):
+                def send():
+                    for i in range(12):
+                        socks[i % 2].sendto(b"%s-%02d" % (tag, i), u)
+                while_traced_stopped(pid, send)
+                got = collect(socks, [6, 6])
+                for j in range(2):
+                    check(len(got[j]) == 6, "%s burst, sender %d: %r"
+                          % (tag, j, got[j]))
+                    for i, r in enumerate(got[j]):
+                        check_reply(r, b"%s-%02d" % (tag, 2 * i + j))
+                if tag == b"early":
+                    with open(d.conf) as f:
+                        text = f.read()
+                    with open(d.conf, "w") as f:
+                        f.write(text.replace("65521", "64"))
+                    # To the daemon itself: strace would detach.
+                    d.drain_notify()
+                    os.kill(pid, signal.SIGHUP)
+                    d.wait_notify("RELOADING", "1", 10)
+                    d.wait_notify("READY", "1", 10)
+                    check(not d.status.startswith("reload failed"),
+                          "reload failed: " + d.status)
+        finally:
+            for s in socks:
+                s.close()
+    lines = traced_run(lambda tmp: config("sequential", os.path.join(
+        tmp, "srv.sock"), conf % 65521), "recvfrom,recvmmsg", body)
+    mm = traced_calls(lines, "recvmmsg")
+    early = [r for ln, r in mm if r > 0 and '"early-' in ln]
+    late = [r for ln, r in mm if r > 0 and '"late-' in ln]
+    print("dgram cost: lines of 65521 bytes: recvmmsg of %s; reloaded to "
+          "64: recvmmsg of %s" % (early or "none", late or "none"))
+    check(not early, "long lines read in batches: %r" % early)
+    check(late and max(late) >= 2, "short lines after the reload not read "
+          "in batches: %r" % late)
+
+
+def admission_burst(model):
+    """Queue, interleaved, 10 datagrams of an allowed sender, 3 of a
+    denied address, 3 of a denied source port; each is decided on its own:
+    3 answered (the rate limit's burst), the rest logged and dropped."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-dgcost-")
+    bad = udp_from()    # its port is denied
+    extra = """
+access = { deny = [ "127.0.0.2/32" ]; };
+datagram = { rate_limit = 1; rate_burst = 3; deny_source_ports = [ %d ]; };
+""" % bad.getsockname()[1]
+    socks = [bad]
+    try:
+        with Daemon(config(model, os.path.join(tmp, "srv.sock"), extra,
+                           'name = "dg-burst";'),
+                    args=["-l", "debug"]) as d:
+            u = d.addr("udp")
+            denied, ok = udp_from("127.0.0.2"), udp_from("127.0.0.3")
+            socks += [denied, ok]
+            order = []
+            for i in range(10):
+                order.append((ok, b"ok-%d" % i))
+                if i in (1, 4, 7):
+                    order.append((denied, b"denied-%d" % i))
+                if i in (2, 5, 8):
+                    order.append((bad, b"port-%d" % i))
+
+            def send():
+                for s, data in order:
+                    s.sendto(data, u)
+            t0 = time.monotonic()
+            while_stopped(d, send)
+            lines = {
+                "acl": r"debug: datagram from %s on dg-burst denied by "
+                       r"access list" % re.escape(name(denied)),
+                "port": r"debug: datagram from %s on dg-burst dropped: "
+                        r"denied source port" % re.escape(name(bad)),
+                "rate": r"debug: datagram from %s on dg-burst dropped: "
+                        r"rate limit of source 127\.0\.0\.3(/32)?\n"
+                        % re.escape(name(ok)),
+                "served": r"debug: %s: datagram \"ok-\d+\"\n"
+                          % re.escape(name(ok)),
+            }
+
+            def counts():
+                text = d.logtext()
+                return {k: len(re.findall(p, text)) for k, p in lines.items()}
+            # Until each of the 16 datagrams was logged and every one
+            # served answered; a denied sender answered fails at once.
+            replies = []
+            deadline = time.monotonic() + 5 * SLOW
+            while True:
+                for s in select.select([ok, denied, bad], [], [], 0.02)[0]:
+                    got = s.recv(65536)
+                    check(s is ok, "the %s answered: %r" % (
+                        "denied peer" if s is denied else "denied port",
+                        got))
+                    replies.append(got)
+                c = counts()
+                if c["acl"] >= 3 and c["port"] >= 3 and \
+                        c["rate"] + c["served"] >= 10 and \
+                        len(replies) >= c["served"]:
+                    break
+                check(time.monotonic() < deadline,
+                      "not every datagram decided: %r, %d replies:\n%s"
+                      % (c, len(replies), d.logtext()))
+            elapsed = time.monotonic() - t0
+            for s in select.select([ok, denied, bad], [], [], QUIET)[0]:
+                check(False, "one datagram too many for %s: %r"
+                      % (name(s), s.recv(65536)))
+            c = counts()
+    finally:
+        for s in socks:
+            s.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return c, replies, elapsed
+
+
+def check_admission(model):
+    c, replies, elapsed = admission_burst(model)
+    print("dgram cost: %s model: a queued burst: %r, %d replies in %.2fs"
+          % (model, c, len(replies), elapsed))
+    check(c["acl"] == 3, "%d access list lines for 3 denied datagrams"
+          % c["acl"])
+    check(c["port"] == 3, "%d denied port lines for 3 datagrams"
+          % c["port"])
+    # The limiter refills 1 a second: a slow run may answer one more a
+    # whole second.
+    check(3 <= c["served"] <= 3 + int(elapsed),
+          "%d of 10 datagrams answered past a burst of 3 in %.2fs"
+          % (c["served"], elapsed))
+    check(c["served"] + c["rate"] == 10 and len(replies) == c["served"],
+          "%r, %d replies" % (c, len(replies)))
+    seen = []
+    for r in replies:
+        m = re.match(rb"ok-(\d+) ", r)
+        check(m is not None, "bad reply %r" % r)
+        check_reply(r, m.group(0)[:-1])
+        seen.append(int(m.group(1)))
+    check(seen[:3] == [0, 1, 2] and seen == sorted(seen),
+          "the burst's first 3 not answered first, in order: %r" % seen)
+
+
+def test_burst_checks_each_datagram_sequential():
+    check_admission("sequential")
+
+
+def test_burst_checks_each_datagram_event():
+    check_admission("event")
 
 
 # ------------------------------------------------ heap allocations
