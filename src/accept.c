@@ -620,15 +620,17 @@ receive_dgrams(struct acceptor *a, struct lsock *s)
 {
 	struct conn *c = &a->dgc;
 	const char *call = "recvfrom", *label = lsock_label(s);
-	bool batches = a->batch && a->model->dgram_in_loop &&
-	    s->l->conf.transport == TRANSPORT_UDP;
-	bool batch = false;	/* the next read takes a batch */
+	bool batches, batch = false;	/* the next read takes a batch */
 	struct lstats *st;
 	unsigned i;
 	ssize_t n;
 
 	dgram_conn(a, s, c);
 	st = conn_stats(c);
+	/* A batch's slots hold max_line + 3 bytes, as dgbuf does. */
+	batches = a->model->dgram_in_loop &&
+	    s->l->conf.transport == TRANSPORT_UDP && a->batch &&
+	    dgbatch_cap(a->batch) >= c->max_line + 3;
 	for (i = 0; i < DGRAM_BATCH && s->io.events;
 	    i += n > 0 ? (unsigned)n : 1) {
 		if (batch)
@@ -681,34 +683,41 @@ own_dgram_ports(struct acceptor *a)
 }
 
 /*
- * Room for a datagram and its reply under cfg (kept when lines get
- * shorter), and for a batch of them unless the lines are too long to
- * batch.  0 or -ENOMEM.
+ * Room for a datagram and its reply under cfg; kept when lines get
+ * shorter, so that growing them is all a reload may do here.  0 or
+ * -ENOMEM.
  */
 static int
 dgram_buffers_for(struct acceptor *a, const struct config *cfg)
 {
 	size_t cap = (size_t)cfg->session.max_line_length + 3;
-	struct dgbatch *b;
 	char *in, *out;
 
-	if (cap > a->dgcap) {
-		in = realloc(a->dgbuf, cap);
-		if (in)
-			a->dgbuf = in;
-		out = realloc(a->dgout, dgram_reply_cap(cap));
-		if (out)
-			a->dgout = out;
-		if (!in || !out)
-			return -ENOMEM;
-		a->dgcap = cap;
-	}
-	if (a->batch && dgbatch_cap(a->batch) >= cap)
+	if (cap <= a->dgcap)
 		return 0;
-	if (!(b = dgbatch_new(cap, dgram_reply_cap(cap))) && errno != ERANGE)
+	in = realloc(a->dgbuf, cap);
+	if (in)
+		a->dgbuf = in;
+	out = realloc(a->dgout, dgram_reply_cap(cap));
+	if (out)
+		a->dgout = out;
+	if (!in || !out)
 		return -ENOMEM;
-	dgbatch_free(a->batch);
-	a->batch = b;
+	a->dgcap = cap;
+	return 0;
+}
+
+/*
+ * A batch sized for cfg's lines into *b: NULL when they are too long to
+ * batch.  0 or -ENOMEM.
+ */
+static int
+dgram_batch_for(const struct config *cfg, struct dgbatch **b)
+{
+	size_t cap = (size_t)cfg->session.max_line_length + 3;
+
+	if (!(*b = dgbatch_new(cap, dgram_reply_cap(cap))) && errno != ERANGE)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -732,6 +741,7 @@ accept_init(struct acceptor *a, const struct config *cfg,
 	loop_timer_add(env->loop, &a->pause, pause_due, a);
 	proxywait_init(&a->pw, env->loop, &proxied_ops, a);
 	if (dgram_buffers_for(a, cfg) < 0 ||
+	    dgram_batch_for(cfg, &a->batch) < 0 ||
 	    (cfg->datagram.rate_limit > 0 && !(a->rl = ratelimit_for(cfg))))
 		return -ENOMEM;
 	own_dgram_ports(a);
@@ -772,10 +782,14 @@ accept_reload_prepare(struct acceptor *a, const struct config *cfg,
 	    cfg->datagram.rate_burst != old->datagram.rate_burst ||
 	    rl->prefix_changed;
 	rl->rl = NULL;
+	rl->batch_changed = cfg->session.max_line_length !=
+	    old->session.max_line_length;
+	rl->batch = NULL;
 	if (rl->rl_changed && cfg->datagram.rate_limit > 0 &&
 	    !(rl->rl = ratelimit_for(cfg)))
 		return -ENOMEM;
-	if (dgram_buffers_for(a, cfg) < 0) {
+	if ((rl->batch_changed && dgram_batch_for(cfg, &rl->batch) < 0) ||
+	    dgram_buffers_for(a, cfg) < 0) {
 		accept_reload_cancel(rl);
 		return -ENOMEM;
 	}
@@ -786,7 +800,9 @@ void
 accept_reload_cancel(struct accept_reload *rl)
 {
 	ratelimit_free(rl->rl);
+	dgbatch_free(rl->batch);
 	rl->rl = NULL;
+	rl->batch = NULL;
 }
 
 void
@@ -799,6 +815,11 @@ accept_reload_commit(struct acceptor *a, const struct config *cfg,
 		ratelimit_free(a->rl);
 		a->rl = rl->rl;
 		rl->rl = NULL;
+	}
+	if (rl->batch_changed) {
+		dgbatch_free(a->batch);
+		a->batch = rl->batch;
+		rl->batch = NULL;
 	}
 	if (rl->prefix_changed)
 		conns_rekey(a->env->conns, (unsigned)cfg->source_prefix_v4,

@@ -35,8 +35,8 @@ struct acceptor {
 	char		*dgbuf;		/* one datagram */
 	size_t		 dgcap;
 	char		*dgout;		/* one datagram reply */
-	struct dgbatch	*batch;		/* a queue of them (NULL: lines too
-					 * long to batch) */
+	struct dgbatch	*batch;		/* a queue of them, sized for the
+					 * lines (NULL: too long to batch) */
 	/* The datagram being received; answered in place by a model that
 	 * answers in the loop, so no conn is allocated per datagram. */
 	struct conn	 dgc;
@@ -51,6 +51,8 @@ struct accept_reload {
 	struct ratelimit *rl;		/* the new limiter (if it changes) */
 	bool		 rl_changed;
 	bool		 prefix_changed;
+	struct dgbatch	*batch;		/* the new batch (if lines change) */
+	bool		 batch_changed;
 };
 
 /*
@@ -68,7 +70,10 @@ void		 accept_ready(struct lsock *s, void *arg);
 void		 accept_arm(struct acceptor *a);
 /* A session ended: descriptors are free again (a conns callback). */
 void		 accept_resume(void *arg);
-/* Make what reloading to cfg needs.  0 or -ENOMEM (nothing changed). */
+/*
+ * Make what reloading to cfg needs.  0 or -ENOMEM (nothing changed that
+ * the running configuration would notice).
+ */
 int		 accept_reload_prepare(struct acceptor *a,
 		    const struct config *cfg, struct accept_reload *rl);
 /* The reload failed: drop what prepare made. */

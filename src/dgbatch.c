@@ -1,6 +1,7 @@
 /*
  * dgbatch.c - datagrams read and answered in batches (see dgbatch.h).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -120,6 +121,7 @@ dgbatch_queue(struct dgbatch *b, unsigned i, size_t n)
 {
 	unsigned q = b->nout++;
 
+	assert(q < b->nslots && i < b->nslots);
 	b->slot_of[q] = i;
 	b->iout[q].iov_base = dgbatch_reply(b, i);
 	b->iout[q].iov_len = n;

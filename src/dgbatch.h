@@ -44,7 +44,8 @@ const struct sockaddr *dgbatch_peer(const struct dgbatch *b, unsigned i,
 		    socklen_t *len);
 /* Where slot i's reply is written (dgbatch_reply_cap() bytes). */
 char		*dgbatch_reply(struct dgbatch *b, unsigned i);
-/* Send slot i's reply, its n bytes, to its sender with the next send. */
+/* Send slot i's reply, its n bytes, to its sender with the next send
+ * (once a slot). */
 void		 dgbatch_queue(struct dgbatch *b, unsigned i, size_t n);
 
 /*

@@ -17,8 +17,9 @@ import sys
 
 LAYERS = [
     # 0: pure logic and leaves on libc (and libconfig)
-    ["lineproto", "netaddr", "acl", "ratelimit", "dgcheck", "dgbatch", "timecache",
-     "config", "config_int", "proxyproto", "dgpeer", "clock", "escape", "strbuf", "sockfile", "sdlib"],
+    ["lineproto", "netaddr", "acl", "ratelimit", "dgcheck", "dgbatch",
+     "timecache", "config", "config_int", "proxyproto", "dgpeer", "clock",
+     "escape", "strbuf", "sockfile", "sdlib"],
     # 1: the process's services
     ["log", "notify", "process", "mailbox", "loop"],
     # 2: one socket or one session

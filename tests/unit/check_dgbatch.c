@@ -77,11 +77,11 @@ START_TEST(test_slots)
 	struct dgbatch *b;
 
 	/* The default max_line_length: 4099 + its reply. */
-	b = dgbatch_new(4099, 4127);
+	b = dgbatch_new(4099, 4125);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq(dgbatch_slots(b), DGBATCH_SLOTS);
 	ck_assert_uint_eq(dgbatch_cap(b), 4099);
-	ck_assert_uint_eq(dgbatch_reply_cap(b), 4127);
+	ck_assert_uint_eq(dgbatch_reply_cap(b), 4125);
 	dgbatch_free(b);
 	/* Longer lines: as many as DGBATCH_BYTES holds. */
 	b = dgbatch_new(20000, 20000);
@@ -216,8 +216,8 @@ END_TEST
 
 /*
  * A reply longer than a UDP datagram can be (EMSGSIZE) in the middle of
- * a batch, at its end, and alone: each is reported with its slot, and
- * every other reply still goes out.
+ * a batch, at its end, after a slot without a reply, and alone: each is
+ * reported with its slot, and every other reply still goes out.
  */
 START_TEST(test_send_refused)
 {
@@ -255,6 +255,20 @@ START_TEST(test_send_refused)
 	ck_assert_uint_eq(r.slot[0], 0);
 	ck_assert_uint_eq(r.slot[1], 2);
 	ck_assert_str_eq(next(a), "middle");
+	ck_empty(a);
+
+	/* A slot without a reply before a refused one: the refusal names
+	 * the refused reply's slot, not its place in the queue. */
+	for (i = 0; i < 3; i++)
+		send_to(a, srv, "x", 1);
+	ck_assert_int_eq(dgbatch_recv(b, srv, DGBATCH_SLOTS), 3);
+	reply(b, 0, "kept", 4);
+	reply(b, 2, "huge", 70000);
+	r.n = 0;
+	dgbatch_send(b, srv, refused, &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_uint_eq(r.slot[0], 2);
+	ck_assert_str_eq(next(a), "kept");
 	ck_empty(a);
 
 	send_to(a, srv, "x", 1);
