@@ -97,19 +97,14 @@ def name(s):
 # ------------------------------------------------ the calls used
 
 def calls_for(model):
-    tmp = tempfile.mkdtemp(prefix="echotimed-dgcost-")
-    trace = os.path.join(tmp, "trace")
-    srv, cli = os.path.join(tmp, "srv.sock"), os.path.join(tmp, "cli.sock")
-    prefix = ["strace", "-f", "-qq", "-s", "32", "-o", trace,
-              "-e", "trace=recvfrom,recvmsg,recvmmsg"]
-    with traced_daemon(config(model, srv), prefix) as (d, pid):
-        check(pid is not None, "the daemon under strace did not start")
-        d.wait_ready(20)
-        u = d.addr("udp")
+    """The calls that read each of 20 UDP and 20 Unix datagrams sent by a
+    request/reply client: {(call, "udp" or "unix"): count}."""
+    def body(d, pid, tmp):
+        u, srv = d.addr("udp"), os.path.join(tmp, "srv.sock")
         s = udp_from()
         x = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        x.bind(cli)
         try:
+            x.bind(os.path.join(tmp, "cli.sock"))
             for i in range(20):
                 check_reply(ask(s, u, b"udp-cost-%d" % i), "udp-cost-%d" % i)
                 check_reply(ask(x, srv, b"unix-cost-%d" % i),
@@ -117,10 +112,8 @@ def calls_for(model):
         finally:
             s.close()
             x.close()
-        os.kill(pid, signal.SIGTERM)
-        d.proc.wait(20 * SLOW)
-    with open(trace) as f:
-        lines = f.read().splitlines()
+    lines = traced_run(lambda tmp: config(model, os.path.join(
+        tmp, "srv.sock")), "recvfrom,recvmsg,recvmmsg", body)
     count = {}
     for ln in lines:
         m = re.search(r"\b(recvfrom|recvmsg|recvmmsg)\(.*\b(udp|unix)-cost-",
@@ -255,9 +248,9 @@ def traced_calls(lines, call):
 
 
 def traced_run(conf, calls, body):
-    """body(daemon, pid) on a daemon under strace (conf(tmp): its config,
-    calls: what strace traces), which is then stopped; the trace's
-    lines."""
+    """body(daemon, pid, tmp) on a daemon under strace (conf(tmp): its
+    config, tmp a directory removed afterwards; calls: what strace
+    traces), which is then stopped; the trace's lines."""
     tmp = tempfile.mkdtemp(prefix="echotimed-dgcost-")
     trace = os.path.join(tmp, "trace")
     prefix = ["strace", "-f", "-qq", "-s", "32", "-o", trace,
@@ -266,7 +259,7 @@ def traced_run(conf, calls, body):
         with traced_daemon(conf(tmp), prefix) as (d, pid):
             check(pid is not None, "the daemon under strace did not start")
             d.wait_ready(20)
-            body(d, pid)
+            body(d, pid, tmp)
             os.kill(pid, signal.SIGTERM)
             d.proc.wait(20 * SLOW)
         with open(trace) as f:
@@ -285,7 +278,7 @@ def burst_trace(model, in_order, address="127.0.0.1"):
     items = burst()
     got = []
 
-    def body(d, pid):
+    def body(d, pid, tmp):
         u = d.addr("udp")
         socks = [udp_from(address) for _ in range(BURST_SENDERS)]
         try:
@@ -382,7 +375,7 @@ def test_batches_follow_line_length():
     lines in batches of up to 16 again."""
     phases = [(b"long", 65521), (b"mid", 40000), (b"short", 64)]
 
-    def body(d, pid):
+    def body(d, pid, tmp):
         u = d.addr("udp")
         socks = [udp_from() for _ in range(2)]
         try:
@@ -487,7 +480,7 @@ log = { level = "debug"; };
     socks = [bad]
     out = {}
 
-    def body(d, pid):
+    def body(d, pid, tmp):
         u = d.addr("udp")
         denied, ok = udp_from("127.0.0.2"), udp_from("127.0.0.3")
         socks.extend([denied, ok])
@@ -614,6 +607,7 @@ def allocs_after(model, n):
         text = d.logtext()
     finally:
         d.stop(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
     m = re.search(r"total heap usage: ([0-9,]+) allocs", text)
     check(m is not None, "no memcheck summary:\n" + text)
     return int(m.group(1).replace(",", ""))
@@ -695,6 +689,7 @@ datagram = { rate_limit = 1; rate_burst = 3; deny_source_ports = [ %d ]; };
     finally:
         for s in socks:
             s.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_debug_lines_name_each_peer_sequential():
