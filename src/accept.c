@@ -1,5 +1,7 @@
 /*
- * accept.c - admission of connections and datagrams (see accept.h).
+ * accept.c - admission (see accept.h): arming the listeners, accepting
+ * stream connections, and the configuration; datagrams are in
+ * accept_dgram.c.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -7,26 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "accept.h"
+#include "accept_impl.h"
 #include "acl.h"
 #include "clock.h"
 #include "dgbatch.h"
-#include "dgcheck.h"
 #include "log.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up, for fairness */
-#define DGRAM_BATCH	64	/* datagrams per wake-up */
 #define RATELIMIT_SLOTS	4096	/* source buckets, fixed */
 #define PAUSE_MS	100	/* out of descriptors: accepting waits */
 #define ERROR_LOG_MS	10000	/* and says so at most this often */
 
 /* ---- arming ---- */
 
-static size_t
-capacity(const struct acceptor *a)
+size_t
+accept_capacity(const struct acceptor *a)
 {
 	if (a->model->one_at_a_time)
 		return 1;
@@ -34,7 +34,7 @@ capacity(const struct acceptor *a)
 }
 
 /*
- * No room for another connection: capacity() sessions run, or with the
+ * No room for another connection: accept_capacity() sessions run, or with the
  * connections waiting for a PROXY header (they hold descriptors, and a
  * session is coming for each) max_connections are open.  The waiting
  * ones do not count in the sequential model's one session: a client
@@ -45,7 +45,7 @@ no_room(const struct acceptor *a)
 {
 	size_t n = a->env->conns->n;
 
-	return n >= capacity(a) || n + proxywait_count(&a->pw) >=
+	return n >= accept_capacity(a) || n + proxywait_count(&a->pw) >=
 	    (size_t)a->cfg->concurrency.max_connections;
 }
 
@@ -105,16 +105,16 @@ pause_accepting(struct acceptor *a, struct lsock *s, int e)
 /* ---- streams ---- */
 
 /* The source a peer counts as under the current source_prefix_v4/_v6. */
-static void
-source_of(const struct acceptor *a, const struct sockaddr *sa, uint32_t uid,
+void
+accept_source_of(const struct acceptor *a, const struct sockaddr *sa, uint32_t uid,
     struct netaddr_source *src)
 {
 	netaddr_source(sa, uid, (unsigned)a->cfg->source_prefix_v4,
 	    (unsigned)a->cfg->source_prefix_v6, src);
 }
 
-static struct conn *
-new_conn(struct acceptor *a, struct lsock *s)
+struct conn *
+accept_new_conn(struct acceptor *a, struct lsock *s)
 {
 	return conn_new(a->env->conns, s->stats_slot,
 	    transport_name(s->l->conf.transport), lsock_label(s),
@@ -159,7 +159,7 @@ identify(struct acceptor *a, struct conn *c, const struct sockaddr_storage *ss,
 			snprintf(c->peerstr, sizeof(c->peerstr), "unix:pid=%d",
 			    (int)uc.pid);
 	}
-	source_of(a, (struct sockaddr *)ss, uc.uid, &c->src);
+	accept_source_of(a, (struct sockaddr *)ss, uc.uid, &c->src);
 }
 
 /* No room: "ERROR server busy". */
@@ -271,7 +271,7 @@ accept_one(struct acceptor *a, struct lsock *s, int fd,
 {
 	struct conn *c;
 
-	if (!(c = new_conn(a, s))) {
+	if (!(c = accept_new_conn(a, s))) {
 		turn_away(fd, NULL, &stats_of(a->ls->stats,
 		    s->stats_slot)->rejects, LP_ERR_BUSY);
 		return;
@@ -297,7 +297,7 @@ proxied_admit(void *arg, struct conn *c, const char *early, size_t n)
 	int r;
 
 	if (c->peer.ss_family != AF_UNIX)
-		source_of(a, (struct sockaddr *)&c->peer, 0, &c->src);
+		accept_source_of(a, (struct sockaddr *)&c->peer, 0, &c->src);
 	if ((r = admit_stream(a, c, true)) == -EBUSY)
 		return r;
 	if (r > 0)
@@ -350,376 +350,16 @@ accept_streams(struct acceptor *a, struct lsock *s)
 	}
 }
 
-/* ---- datagrams ---- */
-
-/* admit_dgram()'s rate limit, out of line with its buffers. */
-static bool __attribute__((noinline))
-admit_rate(struct acceptor *a, struct conn *c, struct lstats *st)
-{
-	struct netaddr_source src;
-	char text[CIDR_STRLEN];
-
-	source_of(a, (struct sockaddr *)&c->peer, 0, &src);
-	if (ratelimit_allow(a->rl, &src, sizeof(src), clock_ns()))
-		return true;
-	atomic_fetch_add(&st->dropped, 1);
-	if (conn_logs(c, LOG_DEBUG)) {
-		netaddr_source_format(&src, text, sizeof(text));
-		log_msg(LOG_DEBUG, "datagram from %s on %s dropped: rate limit "
-		    "of source %s", c->peerstr, c->lname, text);
-	}
-	return false;
-}
-
-/*
- * Checks shared by every model: access list, loops, rate.  true = serve.
- * The lines name the peer, so they name c first (conn_logs).
- */
-static bool
-admit_dgram(struct acceptor *a, struct conn *c, struct lstats *st)
-{
-	struct acl acl = config_acl(a->cfg);
-	enum dg_verdict v;
-
-	/* Linux gives an unbound Unix sender's address as length 0 (older
-	 * kernels: the family alone). */
-	if (c->peerlen < sizeof(sa_family_t) ||
-	    (c->peer.ss_family == AF_UNIX &&
-	    c->peerlen <= offsetof(struct sockaddr_un, sun_path))) {
-		atomic_fetch_add(&st->dropped, 1);
-		if (conn_logs(c, LOG_DEBUG))
-			log_msg(LOG_DEBUG, "datagram on %s from an unbound "
-			    "Unix socket: no address to answer, dropped",
-			    c->lname);
-		return false;
-	}
-	if (!acl_permits(&acl, (struct sockaddr *)&c->peer)) {
-		atomic_fetch_add(&st->refused, 1);
-		if (conn_logs(c, LOG_DEBUG))
-			log_msg(LOG_DEBUG, "datagram from %s on %s denied by "
-			    "access list", c->peerstr, c->lname);
-		return false;
-	}
-	v = dg_check_source((struct sockaddr *)&c->peer, a->bad_ports);
-	if (v != DG_OK) {
-		atomic_fetch_add(&st->dropped, 1);
-		if (conn_logs(c, LOG_DEBUG))
-			log_msg(LOG_DEBUG, "datagram from %s on %s dropped: %s",
-			    c->peerstr, c->lname, dg_verdict_name(v));
-		return false;
-	}
-	if (!a->rl || c->peer.ss_family == AF_UNIX)
-		return true;
-	return admit_rate(a, c, st);
-}
-
-/*
- * The admitted datagram in d (the acceptor's, held in dgbuf) to another
- * thread or process: a conn of its own, named now (its listener may be
- * gone by the time it logs), with a copy of the datagram.
- */
-static void
-hand_dgram(struct acceptor *a, struct lsock *s, const struct conn *d)
-{
-	struct conn *c;
-	int r;
-
-	if (!(c = new_conn(a, s)))
-		return;
-	c->dgram = true;
-	c->fd = d->fd;
-	c->peer = d->peer;
-	c->peerlen = d->peerlen;
-	c->dgcred = d->dgcred;
-	c->datalen = d->datalen;
-	netaddr_format((struct sockaddr *)&c->peer, c->peerlen, c->peerstr,
-	    sizeof(c->peerstr));
-	if (!(c->data = malloc(c->datalen ? c->datalen : 1))) {
-		conn_free(c);
-		return;
-	}
-	memcpy(c->data, a->dgbuf, c->datalen);
-	conns_add(a->env->conns, c);
-	if ((r = a->model->dgram(a->env, c)) < 0) {
-		log_msg(LOG_ERR, "cannot answer datagram from %s: %s",
-		    c->peerstr, strerror(-r));
-		conns_remove(a->env->conns, c);
-		conn_free(c);
-	}
-}
-
-/* Answer the admitted datagram in c (held in dgbuf) as the model does. */
-static void
-serve_dgram(struct acceptor *a, struct lsock *s, struct conn *c,
-    struct lstats *st)
-{
-	char msg[LP_ERROR_MAX];
-	size_t m;
-
-	if (a->model->dgram_in_loop) {
-		c->data = a->dgbuf;
-		conn_answer_dgram(c, a->dgout);
-		c->data = NULL;
-		return;
-	}
-	if (a->env->conns->n >= capacity(a)) {
-		/* overflow = "reject": say so, without a session. */
-		m = lp_format_error(msg, LP_ERR_BUSY, 0);
-		if (conn_send_dgram(c, msg, m))
-			atomic_fetch_add(&st->rejects, 1);
-		return;
-	}
-	hand_dgram(a, s, c);
-	accept_arm(a);
-}
-
-/*
- * One datagram from s into dgbuf, its sender into c: its length as
- * MSG_TRUNC reports it, or -errno; *call is the call used.  Only a Unix
- * sender's credentials matter (dgpeer.h): UDP needs no control buffer.
- */
-static ssize_t
-recv_dgram(struct acceptor *a, struct lsock *s, struct conn *c,
-    const char **call)
-{
-	ssize_t n;
-
-	c->peerlen = sizeof(c->peer);
-	if (s->l->conf.transport == TRANSPORT_UNIX_DGRAM) {
-		*call = "recvmsg";
-		return dgpeer_recv(s->l->fd, a->dgbuf, a->dgcap,
-		    MSG_DONTWAIT | MSG_TRUNC, &c->peer, &c->peerlen,
-		    &c->dgcred);
-	}
-	*call = "recvfrom";
-	c->dgcred.known = false;
-	n = recvfrom(s->l->fd, a->dgbuf, a->dgcap, MSG_DONTWAIT | MSG_TRUNC,
-	    (struct sockaddr *)&c->peer, &c->peerlen);
-	return n < 0 ? -errno : n;
-}
-
-/*
- * The acceptor's conn c for the datagrams on s: what they share is set once
- * a wake-up, each one's peer by recv_dgram() and its name (formatted only
- * when logged) by the loop.  Not counted in the slot's references: it
- * never outlives receive_dgrams(), and the listener holds the slot
- * meanwhile.
- */
-static void
-dgram_conn(struct acceptor *a, struct lsock *s, struct conn *c)
-{
-	c->set = a->env->conns;
-	c->fd = s->l->fd;
-	c->dgram = true;
-	c->stats_slot = s->stats_slot;
-	c->transport = transport_name(s->l->conf.transport);
-	c->max_line = (size_t)a->cfg->session.max_line_length;
-}
-
-/* What a refused reply of a batch needs to name its peer. */
-struct batch_ctx {
-	struct dgbatch	*b;
-	struct conn	*c;
-	const char	*label;
-};
-
-/* Slot i's sender into c, not named yet. */
-static void
-batch_peer(struct dgbatch *b, unsigned i, struct conn *c, const char *label)
-{
-	const struct sockaddr *sa = dgbatch_peer(b, i, &c->peerlen);
-
-	if (c->peerlen > sizeof(c->peer))
-		c->peerlen = sizeof(c->peer);
-	memcpy(&c->peer, sa, c->peerlen);
-	c->unnamed = label;
-}
-
-static void
-batch_refused(void *arg, unsigned slot, int err)
-{
-	struct batch_ctx *x = arg;
-
-	batch_peer(x->b, slot, x->c, x->label);
-	conn_dgram_unsent(x->c, err);
-}
-
-/*
- * Up to max datagrams from c's socket with one recvmmsg(), each admitted
- * and answered as serve_dgram() answers one in the loop, the replies sent
- * together.  UDP only: a Unix sender's reply needs its socket verified
- * (dgpeer.h) and its credentials a control buffer of its own.  The count
- * read, or -errno.
- */
-static int
-receive_batch(struct acceptor *a, struct conn *c, struct lstats *st,
-    const char *label, unsigned max)
-{
-	struct batch_ctx x = { a->batch, c, label };
-	bool is_error;
-	size_t len, n;
-	unsigned i;
-	int k;
-
-	if ((k = dgbatch_recv(x.b, c->fd, max)) <= 0)
-		return k;
-	for (i = 0; i < (unsigned)k; i++) {
-		batch_peer(x.b, i, c, x.label);
-		if (!admit_dgram(a, c, st))
-			continue;
-		c->data = dgbatch_data(x.b, i, &len);
-		c->datalen = len < dgbatch_cap(x.b) ? len : dgbatch_cap(x.b);
-		atomic_fetch_add(&st->sessions, 1);
-		n = dgram_reply(c->data, c->datalen, c->max_line,
-		    dgbatch_reply(x.b, i), &is_error);
-		conn_dgram_answered(c, is_error);
-		dgbatch_queue(x.b, i, n);
-	}
-	c->data = NULL;
-	dgbatch_send(x.b, c->fd, batch_refused, &x);
-	return k;
-}
-
-/*
- * One datagram from s, admitted and answered (or handed on) as the model
- * does: 1, or -errno from the read.
- */
-static ssize_t
-receive_one(struct acceptor *a, struct lsock *s, struct conn *c,
-    struct lstats *st, const char *label, const char **call)
-{
-	ssize_t n;
-
-	if ((n = recv_dgram(a, s, c, call)) < 0)
-		return n;
-	c->unnamed = label;	/* a new peer: not named yet */
-	if (!admit_dgram(a, c, st))
-		return 1;
-	/*
-	 * MSG_TRUNC reports the real length; we keep what fits.  The buffer
-	 * holds max_line + 3 bytes, so a cut datagram is still seen as too
-	 * long after LF / CR LF stripping.
-	 */
-	c->datalen = (size_t)n < a->dgcap ? (size_t)n : a->dgcap;
-	atomic_fetch_add(&st->sessions, 1);
-	serve_dgram(a, s, c, st);
-	return 1;
-}
-
-/*
- * The datagrams queued on s, up to DGRAM_BATCH a wake-up.  The first is
- * read alone (recvfrom(), or recvmsg() for a Unix socket): a wake-up of a
- * lightly loaded server mostly finds one.  Where a model answers in the
- * loop, the UDP datagrams after it are read in batches for as long as
- * batches bring more than one: a recvmmsg() that brings one costs more
- * than a recvfrom(), so after such a batch the next datagram is read
- * alone again.
- */
-static void
-receive_dgrams(struct acceptor *a, struct lsock *s)
-{
-	struct conn *c = &a->dgc;
-	const char *call = "recvfrom", *label = lsock_label(s);
-	bool batches, batch = false;	/* the next read takes a batch */
-	struct lstats *st;
-	unsigned i;
-	ssize_t n;
-
-	dgram_conn(a, s, c);
-	st = conn_stats(c);
-	/* A batch's slots hold max_line + 3 bytes, as dgbuf does. */
-	batches = a->model->dgram_in_loop &&
-	    s->l->conf.transport == TRANSPORT_UDP && a->batch &&
-	    dgbatch_cap(a->batch) >= c->max_line + 3;
-	for (i = 0; i < DGRAM_BATCH && s->io.events;
-	    i += n > 0 ? (unsigned)n : 1) {
-		if (batch)
-			n = receive_batch(a, c, st, label, DGRAM_BATCH - i);
-		else
-			n = receive_one(a, s, c, st, label, &call);
-		if (n == -EINTR)
-			continue;
-		if (n < 0) {
-			if (n != -EAGAIN && n != -EWOULDBLOCK)
-				log_msg(LOG_WARNING, "%s on %s: %s",
-				    batch ? "recvmmsg" : call, label,
-				    strerror((int)-n));
-			return;
-		}
-		batch = batches && (!batch || n > 1);
-	}
-}
-
 void
 accept_ready(struct lsock *s, void *arg)
 {
 	if (s->l->socktype == SOCK_DGRAM)
-		receive_dgrams(arg, s);
+		accept_dgrams(arg, s);
 	else
 		accept_streams(arg, s);
 }
 
 /* ---- configuration ---- */
-
-/* Never answer our own datagram ports: no loops between daemons. */
-static void
-own_dgram_ports(struct acceptor *a)
-{
-	const struct config *cfg = a->cfg;
-	struct dg_ports *set;
-	struct lsock *s;
-	size_t i;
-
-	if (!(set = malloc(sizeof(*set))))
-		return;		/* keep the previous set */
-	dg_ports_clear(set);
-	for (i = 0; i < cfg->datagram.ndeny_source_ports; i++)
-		dg_ports_add(set, cfg->datagram.deny_source_ports[i]);
-	for (s = a->ls->head; s; s = s->next)
-		if (s->l->socktype == SOCK_DGRAM && s->l->port > 0)
-			dg_ports_add(set, s->l->port);
-	free(a->bad_ports);
-	a->bad_ports = set;
-}
-
-/*
- * Room for a datagram and its reply under cfg; kept when lines get
- * shorter, so that growing them is all a reload may do here.  0 or
- * -ENOMEM.
- */
-static int
-dgram_buffers_for(struct acceptor *a, const struct config *cfg)
-{
-	size_t cap = (size_t)cfg->session.max_line_length + 3;
-	char *in, *out;
-
-	if (cap <= a->dgcap)
-		return 0;
-	in = realloc(a->dgbuf, cap);
-	if (in)
-		a->dgbuf = in;
-	out = realloc(a->dgout, dgram_reply_cap(cap));
-	if (out)
-		a->dgout = out;
-	if (!in || !out)
-		return -ENOMEM;
-	a->dgcap = cap;
-	return 0;
-}
-
-/*
- * A batch sized for cfg's lines into *b: NULL when they are too long to
- * batch.  0 or -ENOMEM.
- */
-static int
-dgram_batch_for(const struct config *cfg, struct dgbatch **b)
-{
-	size_t cap = (size_t)cfg->session.max_line_length + 3;
-
-	if (!(*b = dgbatch_new(cap, dgram_reply_cap(cap))) && errno != ERANGE)
-		return -ENOMEM;
-	return 0;
-}
 
 static struct ratelimit *
 ratelimit_for(const struct config *cfg)
@@ -740,11 +380,11 @@ accept_init(struct acceptor *a, const struct config *cfg,
 	a->ls = ls;
 	loop_timer_add(env->loop, &a->pause, pause_due, a);
 	proxywait_init(&a->pw, env->loop, &proxied_ops, a);
-	if (dgram_buffers_for(a, cfg) < 0 ||
-	    dgram_batch_for(cfg, &a->batch) < 0 ||
+	if (accept_dgram_buffers(a, cfg) < 0 ||
+	    accept_dgram_batch(cfg, &a->batch) < 0 ||
 	    (cfg->datagram.rate_limit > 0 && !(a->rl = ratelimit_for(cfg))))
 		return -ENOMEM;
-	own_dgram_ports(a);
+	accept_own_dgram_ports(a);
 	return 0;
 }
 
@@ -788,8 +428,8 @@ accept_reload_prepare(struct acceptor *a, const struct config *cfg,
 	if (rl->rl_changed && cfg->datagram.rate_limit > 0 &&
 	    !(rl->rl = ratelimit_for(cfg)))
 		return -ENOMEM;
-	if ((rl->batch_changed && dgram_batch_for(cfg, &rl->batch) < 0) ||
-	    dgram_buffers_for(a, cfg) < 0) {
+	if ((rl->batch_changed && accept_dgram_batch(cfg, &rl->batch) < 0) ||
+	    accept_dgram_buffers(a, cfg) < 0) {
 		accept_reload_cancel(rl);
 		return -ENOMEM;
 	}
@@ -824,5 +464,5 @@ accept_reload_commit(struct acceptor *a, const struct config *cfg,
 	if (rl->prefix_changed)
 		conns_rekey(a->env->conns, (unsigned)cfg->source_prefix_v4,
 		    (unsigned)cfg->source_prefix_v6);
-	own_dgram_ports(a);
+	accept_own_dgram_ports(a);
 }

@@ -36,9 +36,12 @@ LAYERS = [
     ["main"],
 ]
 
-# Objects that are files of one module (config_impl.h): its schema tables
-# name the printer's functions, and the printer walks the tables.
+# Objects that are files of one module (accept_impl.h, config_impl.h):
+# admission's stream and datagram halves share its arming and conn
+# helpers; config's schema tables name the printer's functions, and the
+# printer walks the tables.
 PARTS = {
+    "accept_dgram": "accept",
     "config_schema": "config",
     "config_error": "config",
     "config_print": "config",

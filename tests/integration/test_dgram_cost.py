@@ -28,6 +28,9 @@ waits until every thread is stopped), sends the burst and lets it go on
                                           read one at a time; reloaded to
                                           40000 and to 64 bytes, batches
                                           sized for them
+  test_refused_replies_of_a_batch_name_their_peers
+                                          replies too long for UDP in a
+                                          batch: each logged with its peer
   test_failed_reload_keeps_the_lines      a failed reload to shorter lines:
                                           queued lines still echoed whole
   test_burst_checks_each_datagram_<model> a queued burst of allowed, denied
@@ -418,6 +421,42 @@ def test_batches_follow_line_length():
     check(sizes[b"short"] and max(sizes[b"short"]) > 3,
           "64-byte lines after 40000 still in small batches: %r"
           % sizes[b"short"])
+
+
+def test_refused_replies_of_a_batch_name_their_peers():
+    """Replies the kernel refuses in a batch (longer than a UDP datagram
+    may be: a 65490-byte line and its timestamp) are logged, each naming
+    its own sender, and nothing is sent."""
+    line = 65500       # 2 slots fit in the batch's 256 KiB
+    data = b"z" * 65490
+
+    def body(d, pid, tmp):
+        u = d.addr("udp")
+        socks = [udp_from() for _ in range(3)]
+        try:
+            def send():
+                for s in socks:
+                    s.sendto(data, u)
+            while_traced_stopped(pid, send)
+            for s in socks:
+                d.wait_log(r"debug: reply to %s: Message too long"
+                           % re.escape(name(s)))
+            got = collect(socks, [0, 0, 0], timeout=0)
+            check(got == [[], [], []], "replies sent: %r"
+                  % [len(g) for g in got])
+        finally:
+            for s in socks:
+                s.close()
+    lines = traced_run(lambda tmp: config("sequential", os.path.join(
+        tmp, "srv.sock"), "session = { max_line_length = %d; };\n"
+        "datagram = { rate_limit = 0; };\nlog = { level = \"debug\"; };"
+        % line), "recvmmsg,sendmmsg", body)
+    mm = [r for _, r in traced_calls(lines, "recvmmsg") if r > 0]
+    sent = [r for _, r in traced_calls(lines, "sendmmsg")]
+    print("dgram cost: 3 queued replies too long for UDP: recvmmsg of %s, "
+          "sendmmsg returned %s, each logged with its peer" % (mm, sent))
+    check(mm == [2], "the last two not read in one batch: %r" % mm)
+    check(sent and sent[0] == -1, "no sendmmsg refused: %r" % sent)
 
 
 def test_failed_reload_keeps_the_lines():

@@ -150,6 +150,17 @@ START_TEST(test_recv_queue)
 }
 END_TEST
 
+/* n datagrams from "from" to srv, read into b. */
+static void
+received(struct dgbatch *b, int from, int srv, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		send_to(from, srv, "x", 1);
+	ck_assert_int_eq(dgbatch_recv(b, srv, DGBATCH_SLOTS), n);
+}
+
 /* The refusals dgbatch_send() reported. */
 struct refusals {
 	unsigned	n;
@@ -224,13 +235,10 @@ START_TEST(test_send_refused)
 	int srv = udp(), a = udp();
 	struct dgbatch *b = dgbatch_new(8, 70000);
 	struct refusals r = { 0 };
-	int i;
 
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq(dgbatch_slots(b), 3);
-	for (i = 0; i < 3; i++)
-		send_to(a, srv, "x", 1);
-	ck_assert_int_eq(dgbatch_recv(b, srv, DGBATCH_SLOTS), 3);
+	received(b, a, srv, 3);
 	reply(b, 0, "first", 5);
 	reply(b, 1, "huge", 70000);
 	reply(b, 2, "third", 5);
@@ -243,9 +251,7 @@ START_TEST(test_send_refused)
 	ck_empty(a);
 
 	/* Refused first and last; then one alone (sendto). */
-	for (i = 0; i < 3; i++)
-		send_to(a, srv, "x", 1);
-	ck_assert_int_eq(dgbatch_recv(b, srv, DGBATCH_SLOTS), 3);
+	received(b, a, srv, 3);
 	reply(b, 0, "huge", 70000);
 	reply(b, 1, "middle", 6);
 	reply(b, 2, "huge", 70000);
@@ -259,9 +265,7 @@ START_TEST(test_send_refused)
 
 	/* A slot without a reply before a refused one: the refusal names
 	 * the refused reply's slot, not its place in the queue. */
-	for (i = 0; i < 3; i++)
-		send_to(a, srv, "x", 1);
-	ck_assert_int_eq(dgbatch_recv(b, srv, DGBATCH_SLOTS), 3);
+	received(b, a, srv, 3);
 	reply(b, 0, "kept", 4);
 	reply(b, 2, "huge", 70000);
 	r.n = 0;
@@ -271,8 +275,7 @@ START_TEST(test_send_refused)
 	ck_assert_str_eq(next(a), "kept");
 	ck_empty(a);
 
-	send_to(a, srv, "x", 1);
-	ck_assert_int_eq(dgbatch_recv(b, srv, DGBATCH_SLOTS), 1);
+	received(b, a, srv, 1);
 	reply(b, 0, "huge", 70000);
 	r.n = 0;
 	dgbatch_send(b, srv, refused, &r);
