@@ -104,10 +104,9 @@ pause_accepting(struct acceptor *a, struct lsock *s, int e)
 
 /* ---- streams ---- */
 
-/* The source a peer counts as under the current source_prefix_v4/_v6. */
 void
-accept_source_of(const struct acceptor *a, const struct sockaddr *sa, uint32_t uid,
-    struct netaddr_source *src)
+accept_source_of(const struct acceptor *a, const struct sockaddr *sa,
+    uint32_t uid, struct netaddr_source *src)
 {
 	netaddr_source(sa, uid, (unsigned)a->cfg->source_prefix_v4,
 	    (unsigned)a->cfg->source_prefix_v6, src);
