@@ -400,7 +400,7 @@ read_lines(struct session *s, bool block)
 	 * complete none, or replies the peer reads a byte at a time, must not
 	 * keep a session for longer than silence would.
 	 */
-	if (s->lines != lines_before)
+	if (s->lines != lines_before && s->idle_timeout > 0)
 		s->last_ms = clock_ms();
 	s->linger = linger;
 	if (o > 0)
@@ -601,9 +601,9 @@ void
 session_run_blocking(struct session *s, int stop_fd,
     const atomic_bool *stop)
 {
-	bool block, relax = false;
+	bool block, relax = false, read_line = false;
 	int armed = -1;
-	uint64_t now;
+	uint64_t lines;
 
 	/*
 	 * A busy session costs recv() + send() per line: the recv() itself
@@ -615,6 +615,10 @@ session_run_blocking(struct session *s, int stop_fd,
 	tl_block_fd = s->fd;
 	block = set_blocking(s);
 	while (s->state != SS_DONE) {
+		/* Whether the last turn was a recv() that completed a line. */
+		bool fresh = read_line;
+
+		read_line = false;
 		if (!block || s->state != SS_RUNNING || s->outlen > s->outoff) {
 			poll_once(s, &stop_fd);
 			continue;
@@ -636,19 +640,27 @@ session_run_blocking(struct session *s, int stop_fd,
 			session_shutdown(s);
 			continue;
 		}
-		/* One clock read a turn for the tick and the timeout;
-		 * read_lines() reads it again when a line restarts the idle
-		 * clock (s->last_ms). */
-		now = clock_ms();
-		if (session_tick(s, now) != SS_RUNNING)
-			continue;
-		if (!(block = arm_idle(s, &armed, now)))
-			continue;
+		/*
+		 * The idle clock costs no clock read a line: none without an
+		 * idle timeout, and with one, the reading read_lines() took
+		 * when the last turn completed a line (s->last_ms, as old as
+		 * one send()) serves this turn's tick and timeout.
+		 */
+		if (s->idle_timeout > 0) {
+			uint64_t now = fresh ? s->last_ms : clock_ms();
+
+			if (session_tick(s, now) != SS_RUNNING)
+				continue;
+			if (!(block = arm_idle(s, &armed, now)))
+				continue;
+		}
+		lines = s->lines;
 		if (!read_lines(s, true)) {
 			/* Timed out (maybe early) or woken: arm the rest. */
 			relax = true;
 			armed = -1;
 		}
+		read_line = s->lines != lines;
 	}
 	tl_block_fd = -1;
 }
