@@ -26,9 +26,9 @@
 #                        skips the groups, judges no target, and measures
 #                        their scenarios in the table instead)
 #   PAIR_SECONDS         length of one server's turn in a round (default 2)
-#   BENCH_ATONCE         rounds of the datagram CPU step, in which the
-#                        servers are loaded at the same time (default 8, at
-#                        most 20; 0 skips it)
+#   BENCH_ATONCE         rounds of each step in which the servers are
+#                        loaded at the same time, datagram CPU and thread
+#                        model (default 8, at most 20; 0 skips them)
 #   BENCH_IDLE_SECONDS   upper bound of the idle scenario (default 30; it
 #                        ends as soon as every connection was probed)
 #   BENCH_IDLE_CLIENTS   connections held in the idle scenario (default 10000)
@@ -46,8 +46,8 @@
 # Exit status: 0, or 1 when a run of echotimed or of a C reference counted
 # an error (a reply that failed verification, a timeout, a refused or reset
 # connection) in any round, when any paired round (Python included) or a
-# round of the datagram CPU step did, when such a server died, or (with
-# BENCH_STRICT=1) when a target was missed.
+# round of a step with the servers loaded at once did, when such a server
+# died, or (with BENCH_STRICT=1) when a target was missed.
 set -eu
 
 cd "$(dirname "$0")/../.."
@@ -760,34 +760,55 @@ if [ "$PAIRS" -gt 0 ]; then
 	done
 fi
 
-# --- datagram CPU, the servers loaded at once ------------------------------
+# --- the servers loaded at once: datagram CPU, the thread model -----------
 #
 # Taken in turn, the same server's CPU per datagram moves by 5 to 15 % from
 # one 2 s round to the next on this VM, so a paired round cannot tell 1 %.
 # Here the servers run under load at the same time, each with a load
 # generator of its own (all load generators on the client CPU, all servers
 # on the server CPU), so whatever the machine does in a round it does to
-# all of them; the generators start in an order rotated every round.  A
-# second C reference is the control: its ratio to the first shows what the
-# method itself gives two equal servers.  Two loads a round: 8 clients a
-# server (the server CPU is saturated, datagrams queue up between wake-ups)
-# and 2 (light: about one wake-up a datagram).
+# all of them; the generators start in an order rotated every round.  The
+# last two servers of a step are the same C reference: the second is the
+# control, and its ratio to the first shows what the method itself gives
+# two equal servers.
+#
+# Two steps:
+#   dgram   sequential, event, ref_epoll twice; UDP at two loads a round:
+#           8 clients a server (the server CPU is saturated, datagrams
+#           queue up between wake-ups) and 2 (light: about one wake-up a
+#           datagram).  Judged on CPU per datagram.
+#   thread  the thread model, ref_thread twice; 50 persistent TCP clients a
+#           server.  The servers share the server CPU, so each one's rate
+#           is its share of that CPU over its CPU per request: judged on
+#           the rate, with CPU per request beside it.
 
-declare -A AC
-AT_ROWS=(sequential event ref-epoll ref-epoll)
-AT_NAMES=(sequential event ref-epoll ref-epoll-2)
-AT_CLIENTS=(8 2)
+declare -A AC AR	# CPU us per operation, rate: STEP,CLIENTS,I,ROUND
+declare -A AT_ROWS_OF=([dgram]="sequential event ref-epoll ref-epoll"
+    [thread]="thread ref-thread ref-thread")
+declare -A AT_NAMES_OF=([dgram]="sequential event ref-epoll ref-epoll-2"
+    [thread]="thread ref-thread ref-thread-2")
+declare -A AT_CLIENTS_OF=([dgram]="8 2" [thread]="50")
+declare -A AT_MODE_OF=([dgram]="udp udp" [thread]="persistent tcp")
+declare -A AT_TITLE_OF=([dgram]="datagram CPU" [thread]="thread model at once")
+declare -A AT_VALUES=([dgram]=0 [thread]=0)
+AT_STEPS=(dgram thread)
+AT_FAILS=""
 
-# atonce_load ROUND CLIENTS PID... PORT...: one round of one load (a PID
-# and a PORT for each of AT_ROWS, in its order).
+# atonce_load STEP ROUND CLIENTS PID... PORT...: one round of one load (a
+# PID and a PORT for each of the step's rows, in its order).
 atonce_load() {
-	local r=$1 cl=$2 n=${#AT_ROWS[@]} j k rc out line lgs=()
-	local pids=("${@:3:n}") ports=("${@:3+n:n}")
+	local step=$1 r=$2 cl=$3 j k rc out line lgs=() rows names mode
+	read -ra rows <<<"${AT_ROWS_OF[$step]}"
+	read -ra names <<<"${AT_NAMES_OF[$step]}"
+	read -ra mode <<<"${AT_MODE_OF[$step]}"
+	local n=${#rows[@]}
+	local pids=("${@:4:n}") ports=("${@:4+n:n}")
 	for ((k = 0; k < n; k++)); do
 		j=$(((k + r) % n))
-		"${CLI_PIN[@]}" "$LOADGEN" --mode udp --target "udp:127.0.0.1:${ports[$j]}" \
+		"${CLI_PIN[@]}" "$LOADGEN" --mode "${mode[0]}" \
+		    --target "${mode[1]}:127.0.0.1:${ports[$j]}" \
 		    --clients "$cl" --duration "$PAIR_SECS" --server-pid "${pids[$j]}" \
-		    >"$TMP/atonce-$r-$cl-$j.out" 2>&1 &
+		    >"$TMP/atonce-$step-$r-$cl-$j.out" 2>&1 &
 		lgs+=($!)
 		PIDS+=("$!")
 	done
@@ -796,37 +817,40 @@ atonce_load() {
 		rc=0
 		wait "${lgs[$k]}" || rc=$?
 		stop_pid "${lgs[$k]}"	# only forgets it: it has exited
-		out=$TMP/atonce-$r-$cl-$j.out
+		out=$TMP/atonce-$step-$r-$cl-$j.out
 		line=$(grep '^RESULT ' "$out" | tail -n 1 || true)
-		echo "atonce round $r clients $cl ${AT_NAMES[$j]} rc=$rc $line" >>"$RESULTS"
+		echo "atonce $step round $r clients $cl ${names[$j]} rc=$rc $line" >>"$RESULTS"
 		if [ "$rc" != 0 ] || [ -z "$line" ] || [ "$(field "$line" errors)" != 0 ]; then
-			echo "bench: datagram CPU round $r ($cl clients) against ${AT_NAMES[$j]}: rc=$rc, errors=$(field "$line" errors)" >&2
-			AT_FAILS+="${AT_NAMES[$j]} (round $r, $cl clients) "
+			echo "bench: ${AT_TITLE_OF[$step]} round $r ($cl clients) against ${names[$j]}: rc=$rc, errors=$(field "$line" errors)" >&2
+			AT_FAILS+="${names[$j]} (${AT_TITLE_OF[$step]}, round $r, $cl clients) "
 			FAILED=1
 			continue
 		fi
-		AC[$cl,$j,$r]=$(awk -v c="$(field "$line" server_cpu_s)" -v o="$(field "$line" ops)" \
+		# shellcheck disable=SC2034  # read through a nameref
+		AC[$step,$cl,$j,$r]=$(awk -v c="$(field "$line" server_cpu_s)" -v o="$(field "$line" ops)" \
 		    'BEGIN { if (c != "na" && o > 0) printf "%.4f", c * 1e6 / o }')
-		AT_VALUES=$((AT_VALUES + 1))
+		# shellcheck disable=SC2034  # read through a nameref
+		AR[$step,$cl,$j,$r]=$(field "$line" rate)
+		AT_VALUES[$step]=$((AT_VALUES[$step] + 1))
 	done
 }
 
-# Needs every row it loads.
+# atonce_selected STEP: are all the step's rows in BENCH_ONLY?
 atonce_selected() {
 	local row
-	for row in "${AT_ROWS[@]}"; do
+	for row in ${AT_ROWS_OF[$1]}; do
 		selected "$row" || return 1
 	done
 }
 
-# The step; its rounds that failed go to AT_FAILS.  A server that is not
-# built (77) or a model refused (78) skips it, as in the other steps.
-AT_FAILS=""
-AT_VALUES=0
+# run_atonce STEP; its rounds that failed go to AT_FAILS.  A server that is
+# not built (77) or a model refused (78) skips it, as in the other steps.
 run_atonce() {
-	local n=${#AT_ROWS[@]} i j r cl rc pids=() ports=() row
-	for ((i = 0; i < n; i++)); do
-		row=${AT_ROWS[$i]}
+	local step=$1 i j r cl rc pids=() ports=() row rows names
+	read -ra rows <<<"${AT_ROWS_OF[$step]}"
+	read -ra names <<<"${AT_NAMES_OF[$step]}"
+	for ((i = 0; i < ${#rows[@]}; i++)); do
+		row=${rows[$i]}
 		rc=0
 		start_row "$row" || rc=$?
 		if [ "$rc" != 0 ]; then
@@ -834,40 +858,57 @@ run_atonce() {
 			if [ "$rc" = 78 ]; then
 				NOTE[$row]="model \"$(row_model "$row")\" refused by this echotimed (exit 78)"
 			elif [ "$rc" != 77 ]; then
-				NOTE[$row]="${NOTE[$row]:-}did not start for the datagram CPU step; "
+				NOTE[$row]="${NOTE[$row]:-}did not start for the ${AT_TITLE_OF[$step]} step; "
 				FAILED=1
 			fi
-			echo "bench: datagram CPU step skipped: ${AT_NAMES[$i]} did not start"
+			echo "bench: ${AT_TITLE_OF[$step]} step skipped: ${names[$i]} did not start"
 			return 0
 		fi
 		pids+=("$SRV_PID") ports+=("$SRV_PORT")
 	done
 	for ((r = 1; r <= ATONCE; r++)); do
-		for cl in "${AT_CLIENTS[@]}"; do
-			atonce_load "$r" "$cl" "${pids[@]}" "${ports[@]}"
+		for cl in ${AT_CLIENTS_OF[$step]}; do
+			atonce_load "$step" "$r" "$cl" "${pids[@]}" "${ports[@]}"
 		done
 	done
-	for ((i = 0; i < n; i++)); do stop_pid "${pids[$i]}"; done
+	for ((i = 0; i < ${#rows[@]}; i++)); do stop_pid "${pids[$i]}"; done
 }
 
-# atonce_ratio CLIENTS I: "median min max n" of server I's per-round CPU
-# per datagram over the first C reference's (index 2).
+# atonce_ref STEP: the index of the step's C reference (the control after
+# it is the last).
+atonce_ref() {
+	local rows
+	read -ra rows <<<"${AT_ROWS_OF[$1]}"
+	echo $((${#rows[@]} - 2))
+}
+
+# atonce_ratio AC|AR STEP CLIENTS I: "median min max n" of server I's
+# per-round value over the step's C reference's.
 atonce_ratio() {
-	local r list=""
+	local -n arr=$1
+	local step=$2 cl=$3 i=$4 ref r list=""
+	ref=$(atonce_ref "$step")
 	for ((r = 1; r <= ATONCE; r++)); do
-		if [ -z "${AC[$1,$2,$r]:-}" ] || [ -z "${AC[$1,2,$r]:-}" ]; then
+		if [ -z "${arr[$step,$cl,$i,$r]:-}" ] || [ -z "${arr[$step,$cl,$ref,$r]:-}" ]; then
 			continue
 		fi
-		list+=$(awk -v a="${AC[$1,$2,$r]}" -v b="${AC[$1,2,$r]}" 'BEGIN { if (b > 0) printf "%.5f", a / b }')$'\n'
+		list+=$(awk -v a="${arr[$step,$cl,$i,$r]}" -v b="${arr[$step,$cl,$ref,$r]}" \
+		    'BEGIN { if (b > 0) printf "%.5f", a / b }')$'\n'
 	done
 	stats <<<"$list"
 }
 
-if [ "$ATONCE" -gt 0 ] && ! atonce_selected; then
-	echo "bench: datagram CPU step skipped: it needs sequential, event and ref-epoll in BENCH_ONLY"
-elif [ "$ATONCE" -gt 0 ]; then
-	echo "bench: datagram CPU: $ATONCE rounds of $PAIR_SECS s at ${AT_CLIENTS[*]} clients a server, ${AT_NAMES[*]} loaded at once"
-	run_atonce
+if [ "$ATONCE" -gt 0 ]; then
+	for step in "${AT_STEPS[@]}"; do
+		if ! atonce_selected "$step"; then
+			echo "bench: ${AT_TITLE_OF[$step]} step skipped: it needs" \
+			    "$(tr ' ' '\n' <<<"${AT_ROWS_OF[$step]}" | awk '!seen[$0]++' | paste -sd ' ')" \
+			    "in BENCH_ONLY"
+			continue
+		fi
+		echo "bench: ${AT_TITLE_OF[$step]}: $ATONCE rounds of $PAIR_SECS s at ${AT_CLIENTS_OF[$step]// / and } clients a server, ${AT_NAMES_OF[$step]} loaded at once"
+		run_atonce "$step"
+	done
 fi
 
 # --- report --------------------------------------------------------------
@@ -1021,26 +1062,33 @@ else
 	echo "BENCH_PAIRS=0: no paired rounds, so no paired ratio is shown and no target judged."
 fi
 
-# The datagram CPU step: precise enough to judge a goal of 1.0x.
-# atonce_cell CLIENTS I: CPU per datagram and the ratio to the reference.
+# The steps with the servers loaded at once: precise enough to judge a goal
+# of 1.0x.
+# atonce_cell AC|AR STEP CLIENTS I FORMAT: server I's median value and its
+# ratio to the step's C reference.
 atonce_cell() {
+	local -n vals=$1
 	local r list="" rs
 	for ((r = 1; r <= ATONCE; r++)); do
-		list+=${AC[$1,$2,$r]:-}$'\n'
+		list+=${vals[$2,$3,$4,$r]:-}$'\n'
 	done
-	rs=$(atonce_ratio "$1" "$2")
-	awk -v v="$(median <<<"$list")" -v s="$rs" -v i="$2" 'BEGIN {
-		printf "%s | ", v == "" ? "n/a" : sprintf("%.3f", v)
-		split(s, f, " ")
-		if (i == 2) print "(the reference)"
+	rs=$(atonce_ratio "$1" "$2" "$3" "$4")
+	awk -v v="$(median <<<"$list")" -v s="$rs" -v ref="$4" -v f="$5" \
+	    -v isref="$([ "$4" = "$(atonce_ref "$2")" ] && echo 1)" 'BEGIN {
+		printf "%s | ", v == "" ? "n/a" : sprintf(f, v)
+		split(s, x, " ")
+		if (isref) print "(the reference)"
 		else if (s == "") print "n/a"
-		else printf "%.3fx (%.3f-%.3f)\n", f[1], f[2], f[3] }'
+		else printf "%.3fx (%.3f-%.3f)\n", x[1], x[2], x[3] }'
+}
+atonce_median() {	# atonce_median AC|AR STEP CLIENTS I: the median ratio
+	atonce_ratio "$@" | cut -d' ' -f1
 }
 if [ "$ATONCE" -gt 0 ] && [ -n "$AT_FAILS" ]; then
 	echo
-	echo "Datagram CPU step: rounds failed or counted errors: $AT_FAILS(see $RESULTS)"
+	echo "Servers loaded at once: rounds failed or counted errors: $AT_FAILS(see $RESULTS)"
 fi
-if [ "$AT_VALUES" -gt 0 ]; then
+if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 	echo
 	echo "Server CPU per datagram, the servers loaded at once ($ATONCE rounds of $PAIR_SECS s"
 	echo "at each load; each server its own load generator; the median per-round"
@@ -1050,18 +1098,42 @@ if [ "$AT_VALUES" -gt 0 ]; then
 	echo
 	echo "| server | 8 clients: CPU/datagram us | vs C ref epoll | 2 clients: CPU/datagram us | vs C ref epoll | goal <= 1.00x |"
 	echo "|---|---:|---:|---:|---:|---|"
+	read -ra at_rows <<<"${AT_ROWS_OF[dgram]}"
 	for i in 0 1 2 3; do
 		verdict="-"
 		if [ "$i" -lt 2 ]; then
-			verdict=$(awk -v a="$(atonce_ratio 8 "$i" | cut -d' ' -f1)" \
-			    -v b="$(atonce_ratio 2 "$i" | cut -d' ' -f1)" 'BEGIN {
+			verdict=$(awk -v a="$(atonce_median AC dgram 8 "$i")" \
+			    -v b="$(atonce_median AC dgram 2 "$i")" 'BEGIN {
 				if (a == "" || b == "") print "n/a"
 				else if (a <= 1.0 && b <= 1.0) print "meets"
 				else if (a <= 1.0 || b <= 1.0) print "meets at " (a <= 1.0 ? 8 : 2) " clients only"
 				else print "**above**" }')
 		fi
-		echo "| $(label "${AT_ROWS[$i]}")$([ "$i" = 3 ] && echo " (control)") |" \
-		    "$(atonce_cell 8 "$i") | $(atonce_cell 2 "$i") | $verdict |"
+		echo "| $(label "${at_rows[$i]}")$([ "$i" = 3 ] && echo " (control)") |" \
+		    "$(atonce_cell AC dgram 8 "$i" %.3f) | $(atonce_cell AC dgram 2 "$i" %.3f) | $verdict |"
+	done
+fi
+if [ "${AT_VALUES[thread]}" -gt 0 ]; then
+	echo
+	echo "The thread model and its C reference loaded at once ($ATONCE rounds of $PAIR_SECS s,"
+	echo "50 persistent clients a server, each server its own load generator; the"
+	echo "median per-round ratio to the C reference, min-max; the second C reference"
+	echo "is the control.  The servers share the server CPU, so a server's rate is"
+	echo "its share of that CPU over its CPU per request):"
+	echo
+	echo "| server | req/s | vs C ref thread | CPU/request us | vs C ref thread | goal rate >= 1.00x |"
+	echo "|---|---:|---:|---:|---:|---|"
+	read -ra at_rows <<<"${AT_ROWS_OF[thread]}"
+	for i in 0 1 2; do
+		verdict="-"
+		if [ "$i" = 0 ]; then
+			verdict=$(awk -v a="$(atonce_median AR thread 50 0)" 'BEGIN {
+				if (a == "") print "n/a"
+				else if (a >= 1.0) print "meets"
+				else print "**below**" }')
+		fi
+		echo "| $(label "${at_rows[$i]}")$([ "$i" = 2 ] && echo " (control)") |" \
+		    "$(atonce_cell AR thread 50 "$i" %.0f) | $(atonce_cell AC thread 50 "$i" %.3f) | $verdict |"
 	done
 fi
 
