@@ -788,6 +788,7 @@ declare -A AT_ROWS_OF=([dgram]="sequential event ref-epoll ref-epoll"
 declare -A AT_NAMES_OF=([dgram]="sequential event ref-epoll ref-epoll-2"
     [thread]="thread ref-thread ref-thread-2")
 declare -A AT_CLIENTS_OF=([dgram]="8 2" [thread]="50")
+# The load generator's --mode and the transport of its --target.
 declare -A AT_MODE_OF=([dgram]="udp udp" [thread]="persistent tcp")
 declare -A AT_TITLE_OF=([dgram]="datagram CPU" [thread]="thread model at once")
 declare -A AT_VALUES=([dgram]=0 [thread]=0)
@@ -1073,7 +1074,7 @@ atonce_cell() {
 		list+=${vals[$2,$3,$4,$r]:-}$'\n'
 	done
 	rs=$(atonce_ratio "$1" "$2" "$3" "$4")
-	awk -v v="$(median <<<"$list")" -v s="$rs" -v ref="$4" -v f="$5" \
+	awk -v v="$(median <<<"$list")" -v s="$rs" -v f="$5" \
 	    -v isref="$([ "$4" = "$(atonce_ref "$2")" ] && echo 1)" 'BEGIN {
 		printf "%s | ", v == "" ? "n/a" : sprintf(f, v)
 		split(s, x, " ")
