@@ -48,7 +48,8 @@ struct session {
 	size_t		 outlen;
 	size_t		 outoff;
 	uint64_t	 lines;
-	uint64_t	 last_ms;	/* monotonic ms of the last complete line */
+	uint64_t	 last_ms;	/* monotonic ms of the last complete line
+					 * (updated only with an idle timeout) */
 	uint64_t	 linger_until_ms;
 	bool		 linger;	/* drain input after the final reply */
 	char		*early;		/* primed bytes, read before the socket */

@@ -790,7 +790,7 @@ declare -A AT_NAMES_OF=([dgram]="sequential event ref-epoll ref-epoll-2"
 declare -A AT_CLIENTS_OF=([dgram]="8 2" [thread]="50")
 # The load generator's --mode and the transport of its --target.
 declare -A AT_MODE_OF=([dgram]="udp udp" [thread]="persistent tcp")
-declare -A AT_TITLE_OF=([dgram]="datagram CPU" [thread]="thread model at once")
+declare -A AT_TITLE_OF=([dgram]="datagram CPU" [thread]="thread model")
 declare -A AT_VALUES=([dgram]=0 [thread]=0)
 AT_STEPS=(dgram thread)
 AT_FAILS=""
@@ -1116,8 +1116,9 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 fi
 if [ "${AT_VALUES[thread]}" -gt 0 ]; then
 	echo
+	cl=${AT_CLIENTS_OF[thread]}
 	echo "The thread model and its C reference loaded at once ($ATONCE rounds of $PAIR_SECS s,"
-	echo "50 persistent clients a server, each server its own load generator; the"
+	echo "$cl persistent clients a server, each server its own load generator; the"
 	echo "median per-round ratio to the C reference, min-max; the second C reference"
 	echo "is the control.  The servers share the server CPU, so a server's rate is"
 	echo "its share of that CPU over its CPU per request):"
@@ -1128,13 +1129,13 @@ if [ "${AT_VALUES[thread]}" -gt 0 ]; then
 	for i in 0 1 2; do
 		verdict="-"
 		if [ "$i" = 0 ]; then
-			verdict=$(awk -v a="$(atonce_median AR thread 50 0)" 'BEGIN {
+			verdict=$(awk -v a="$(atonce_median AR thread "$cl" 0)" 'BEGIN {
 				if (a == "") print "n/a"
 				else if (a >= 1.0) print "meets"
 				else print "**below**" }')
 		fi
 		echo "| $(label "${at_rows[$i]}")$([ "$i" = 2 ] && echo " (control)") |" \
-		    "$(atonce_cell AR thread 50 "$i" %.0f) | $(atonce_cell AC thread 50 "$i" %.3f) | $verdict |"
+		    "$(atonce_cell AR thread "$cl" "$i" %.0f) | $(atonce_cell AC thread "$cl" "$i" %.3f) | $verdict |"
 	done
 fi
 
