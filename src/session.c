@@ -501,6 +501,18 @@ session_shutdown(struct session *s)
 	return s->state;
 }
 
+/*
+ * The clock for s's deadlines: read only when s has one (an idle timeout,
+ * a lingering close), so that a session without costs no clock read a
+ * line; 0 otherwise, which session_timeout_ms() and session_tick() then
+ * ignore.
+ */
+static uint64_t
+deadline_clock(const struct session *s)
+{
+	return s->idle_timeout > 0 || s->state == SS_LINGERING ? clock_ms() : 0;
+}
+
 /* One poll() round; *stop_fd becomes -1 once the stop is seen. */
 static void
 poll_once(struct session *s, int *stop_fd)
@@ -519,7 +531,7 @@ poll_once(struct session *s, int *stop_fd)
 		pfd[1].revents = 0;
 		n = 2;
 	}
-	r = poll(pfd, n, session_timeout_ms(s, clock_ms()));
+	r = poll(pfd, n, session_timeout_ms(s, deadline_clock(s)));
 	if (r < 0 && errno != EINTR) {
 		finish(s, SESSION_RESET);
 		return;
@@ -531,7 +543,7 @@ poll_once(struct session *s, int *stop_fd)
 	}
 	if (r > 0 && pfd[0].revents)
 		session_io(s, pfd[0].revents);
-	session_tick(s, clock_ms());
+	session_tick(s, deadline_clock(s));
 }
 
 void
@@ -603,7 +615,7 @@ session_run_blocking(struct session *s, int stop_fd,
 {
 	bool block, relax = false, read_line = false;
 	int armed = -1;
-	uint64_t lines;
+	uint64_t lines, now;
 
 	/*
 	 * A busy session costs recv() + send() per line: the recv() itself
@@ -641,19 +653,15 @@ session_run_blocking(struct session *s, int stop_fd,
 			continue;
 		}
 		/*
-		 * The idle clock costs no clock read a line: none without an
-		 * idle timeout, and with one, the reading read_lines() took
-		 * when the last turn completed a line (s->last_ms, as old as
-		 * one send()) serves this turn's tick and timeout.
+		 * At most one clock read a line: the reading read_lines()
+		 * took when the last turn completed a line (s->last_ms, as old
+		 * as one send()) serves this turn's tick and timeout.
 		 */
-		if (s->idle_timeout > 0) {
-			uint64_t now = fresh ? s->last_ms : clock_ms();
-
-			if (session_tick(s, now) != SS_RUNNING)
-				continue;
-			if (!(block = arm_idle(s, &armed, now)))
-				continue;
-		}
+		now = fresh ? s->last_ms : deadline_clock(s);
+		if (session_tick(s, now) != SS_RUNNING)
+			continue;
+		if (!(block = arm_idle(s, &armed, now)))
+			continue;
 		lines = s->lines;
 		if (!read_lines(s, true)) {
 			/* Timed out (maybe early) or woken: arm the rest. */

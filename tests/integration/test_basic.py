@@ -88,6 +88,36 @@ def test_idle_timeout():
               % (time.monotonic() - t0))
 
 
+def test_lingering_close_ends_without_idle_timeout():
+    """A line too long with more input unread, from a peer that never
+    closes: the daemon answers, shuts its write side, drains for its
+    lingering close (2 s) and then closes, so that the peer's next bytes
+    draw a reset.  Without an idle timeout too, in every model: the
+    lingering close has a clock of its own."""
+    for model in ("sequential", "fork", "thread", "event"):
+        with Daemon(tcp_config(model, "session = { idle_timeout = 0; "
+                               "max_line_length = 64; };")) as d:
+            s = connect(d.addr())
+            s.sendall(b"x" * 200)
+            out = recv_until(s, until_eof=True, timeout=5)
+            t0 = time.monotonic()
+            check(out == b"ERROR line too long (limit 64 bytes)\n",
+                  "%s: %r" % (model, out))
+            closed = None
+            while time.monotonic() - t0 < 2 + 3 * SLOW:
+                try:
+                    s.sendall(b"more\n")
+                except OSError:
+                    closed = time.monotonic() - t0
+                    break
+                time.sleep(0.1)
+            s.close()
+            check(closed is not None, "%s: still lingering after %.1f s"
+                  % (model, 2 + 3 * SLOW))
+            check(closed >= 1.5, "%s: closed after %.2f s, before the 2 s "
+                  "lingering close" % (model, closed))
+
+
 def test_ipv6_and_dual_stack():
     with Daemon(tcp_config(address="::")) as d:
         _, port = d.addr()
