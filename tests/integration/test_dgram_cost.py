@@ -337,6 +337,8 @@ def check_burst(model, batched, address="127.0.0.1"):
         check(len(lone) < BURST, "each of %d datagrams read with its own "
               "recvfrom" % BURST)
         check(any(r >= 1 for r in sent), "no sendmmsg: %r" % sent)
+        check(max(sent) >= 2, "no sendmmsg sent two replies or more: %r"
+              % sent)
         long_in = '"burst-%d-%02d-' % (TOO_LONG_AT % BURST_SENDERS,
                                       TOO_LONG_AT)
         check(any(long_in in ln for ln, r in traced_calls(lines, "recvmmsg")

@@ -95,7 +95,15 @@ START_TEST(test_slots)
 	ck_assert_ptr_nonnull(b = dgbatch_new(DGBATCH_BYTES / 4, 1));
 	ck_assert_uint_eq(dgbatch_slots(b), 3);
 	dgbatch_free(b);
+	errno = 0;
 	ck_assert_ptr_null(dgbatch_new(0, 0));
+	ck_assert_int_eq(errno, ERANGE);
+	/* Room for a datagram and for a reply, or no batch. */
+	errno = 0;
+	ck_assert_ptr_null(dgbatch_new(0, 64));
+	ck_assert_int_eq(errno, ERANGE);
+	errno = 0;
+	ck_assert_ptr_null(dgbatch_new(64, 0));
 	ck_assert_int_eq(errno, ERANGE);
 	dgbatch_free(NULL);
 }
@@ -178,6 +186,14 @@ refused(void *arg, unsigned slot, int err)
 	r->err[r->n++] = err;
 }
 
+/* Send the queued replies; *r records the refusals of this send only. */
+static void
+send_queued(struct dgbatch *b, int fd, struct refusals *r)
+{
+	r->n = 0;
+	dgbatch_send(b, fd, refused, r);
+}
+
 /* Reply to slot i with text, n bytes of it (more than text: the rest of
  * the slot, for a reply too long for UDP). */
 static void
@@ -242,7 +258,7 @@ START_TEST(test_send_refused)
 	reply(b, 0, "first", 5);
 	reply(b, 1, "huge", 70000);
 	reply(b, 2, "third", 5);
-	dgbatch_send(b, srv, refused, &r);
+	send_queued(b, srv, &r);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_uint_eq(r.slot[0], 1);
 	ck_assert_int_eq(r.err[0], EMSGSIZE);
@@ -255,11 +271,12 @@ START_TEST(test_send_refused)
 	reply(b, 0, "huge", 70000);
 	reply(b, 1, "middle", 6);
 	reply(b, 2, "huge", 70000);
-	r.n = 0;
-	dgbatch_send(b, srv, refused, &r);
+	send_queued(b, srv, &r);
 	ck_assert_uint_eq(r.n, 2);
 	ck_assert_uint_eq(r.slot[0], 0);
 	ck_assert_uint_eq(r.slot[1], 2);
+	ck_assert_int_eq(r.err[0], EMSGSIZE);
+	ck_assert_int_eq(r.err[1], EMSGSIZE);
 	ck_assert_str_eq(next(a), "middle");
 	ck_empty(a);
 
@@ -268,17 +285,16 @@ START_TEST(test_send_refused)
 	received(b, a, srv, 3);
 	reply(b, 0, "kept", 4);
 	reply(b, 2, "huge", 70000);
-	r.n = 0;
-	dgbatch_send(b, srv, refused, &r);
+	send_queued(b, srv, &r);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_uint_eq(r.slot[0], 2);
+	ck_assert_int_eq(r.err[0], EMSGSIZE);
 	ck_assert_str_eq(next(a), "kept");
 	ck_empty(a);
 
 	received(b, a, srv, 1);
 	reply(b, 0, "huge", 70000);
-	r.n = 0;
-	dgbatch_send(b, srv, refused, &r);
+	send_queued(b, srv, &r);
 	ck_assert_uint_eq(r.n, 1);
 	ck_assert_uint_eq(r.slot[0], 0);
 	ck_assert_int_eq(r.err[0], EMSGSIZE);
