@@ -5,14 +5,22 @@
  * it from SIGCHLD at once and logs the session's end.  Locks a child may
  * need (time, logging) are held across fork() by their modules' atfork
  * handlers, so the child never inherits one locked.
+ *
+ * A stream child has a process of its own, so it runs the session as a
+ * session thread does (session_run_blocking: recv + send per line, no
+ * poll), and a stop reaches it the same way, by a signal: SIGTERM, from
+ * fork_stop() or PR_SET_PDEATHSIG, is the one signal a stream child
+ * unblocks, and child_term() handles it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,19 +217,58 @@ fork_child_cleanup(void)
 	close(resultfd[0]);
 }
 
-/*
- * Set up the child: it stops with the parent (PDEATHSIG), and SIGTERM,
- * still blocked from main, arrives on a signalfd the session polls.
- */
-static int
-child_setup(const struct model_env *env, struct conn *c, pid_t parent,
-    const sigset_t *term)
+/* In a forked child: it stops with the parent (PDEATHSIG). */
+static void
+child_setup(const struct model_env *env, struct conn *c, pid_t parent)
 {
 	env->child_close(env->arg, c->fd);
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(0);
-	return signalfd(-1, term, SFD_CLOEXEC);
+}
+
+/*
+ * A stream child's stop.  SIGTERM sets child_stopping, makes
+ * child_stopfd readable for a session waiting in poll(), and wakes a
+ * recv() asleep in session_run_blocking() (session_interrupt()).
+ */
+static atomic_bool	 child_stopping;
+static int		 child_stopfd = -1;
+
+static void
+child_term(int sig)
+{
+	int e = errno;
+	uint64_t one = 1;
+
+	atomic_store(&child_stopping, true);
+	if (child_stopfd >= 0)
+		(void)!write(child_stopfd, &one, sizeof(one));
+	errno = e;
+	session_interrupt(sig);
+}
+
+/*
+ * Catch SIGTERM (blocked since main, so one sent before now is pending
+ * and handled at the unblock; no SA_RESTART, so that a recv() asleep
+ * returns EINTR).  Without the eventfd a stop still wakes the recv(); a
+ * session waiting in poll() for a peer that reads nothing then waits for
+ * the parent's SIGKILL at the end of the shutdown grace.
+ */
+static void
+child_stop_setup(void)
+{
+	struct sigaction sa;
+	sigset_t term;
+
+	child_stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = child_term;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigaction(SIGTERM, &sa, NULL) == 0)
+		(void)sigprocmask(SIG_UNBLOCK, &term, NULL);
 }
 
 static int
@@ -229,23 +276,19 @@ fork_run(const struct model_env *env, struct conn *c)
 {
 	char ts[LP_TIMESTAMP_LEN + 1];
 	pid_t parent = getpid(), pid;
-	sigset_t term;
-	int stopfd;
 
 	/*
 	 * Every page a child touches costs it a page fault (the kernel's
 	 * most expensive part of a fork connection after fork and exit), so
 	 * the child inherits what it would otherwise make: this second's
 	 * timestamp (formatted here at most once a second, not by every
-	 * child with localtime_r() and snprintf()), scratch buffers (no
-	 * malloc() in the child) and its signal set.  Page faults per child,
-	 * perf record -e page-faults over 500 connections: 34 before, 21.
+	 * child with localtime_r() and snprintf()) and scratch buffers (no
+	 * malloc() in the child).  Page faults per child, perf record -e
+	 * page-faults over 500 connections: 34 before, 21.
 	 */
 	timecache_now(ts);
 	if (!c->dgram)
 		session_scratch_reserve(c->max_line);
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -259,11 +302,12 @@ fork_run(const struct model_env *env, struct conn *c)
 		}
 		return 0;
 	}
-	stopfd = child_setup(env, c, parent, &term);
+	child_setup(env, c, parent);
 	if (c->dgram)
 		conn_answer_dgram(c, NULL);
 	else {
-		session_run(&c->sess, stopfd);
+		child_stop_setup();
+		session_run_blocking(&c->sess, child_stopfd, &child_stopping);
 		/* The report may have to wait for the parent: the client
 		 * must not. */
 		close(c->fd);

@@ -3,8 +3,9 @@
  *
  * One exception to "threads never see signals" (STYLE.md) lives here:
  * session_run_blocking() sleeps in a blocking recv(), which no fd can
- * wake, so the thread model stops such a thread with a signal whose
- * handler, session_interrupt(), does one async-signal-safe fcntl().
+ * wake, so the thread model stops such a thread (and the fork model such
+ * a child) with a signal whose handler ends in session_interrupt(), one
+ * async-signal-safe fcntl().
  */
 #include <errno.h>
 #include <fcntl.h>

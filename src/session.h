@@ -97,16 +97,18 @@ enum session_state session_shutdown(struct session *s);
 void		session_run(struct session *s, int stop_fd);
 /*
  * session_run() at two system calls per line (recv, send) for a session
- * that has a thread of its own: the socket is made blocking and the idle
- * clock is its SO_RCVTIMEO.  Stops when *stop is set and the thread is
- * sent a signal handled by session_interrupt() (or stop_fd is readable
- * while it polls).
+ * that has a thread (or a process) of its own: the socket is made
+ * blocking and the idle clock is its SO_RCVTIMEO.  Stops when *stop is
+ * set and the thread is sent a signal whose handler calls
+ * session_interrupt() (and stop_fd is readable, for a session waiting in
+ * poll()).
  */
 void		session_run_blocking(struct session *s, int stop_fd,
 		    const atomic_bool *stop);
 /*
- * Signal handler (without SA_RESTART): a session_run_blocking() on this
- * thread stops waiting in recv() and reads its stop flag.
+ * Signal handler, or the end of one (without SA_RESTART): a
+ * session_run_blocking() on this thread stops waiting in recv() and reads
+ * its stop flag.
  */
 void		session_interrupt(int sig);
 /* Free the calling thread's scratch buffers (at thread exit). */

@@ -1045,6 +1045,23 @@ def test_sigpipe_client_vanishes_mid_reply():
         shutil.rmtree(sockdir, ignore_errors=True)
 
 
+def _fds(pid):
+    """pid's open fds: {fd: (link, eventfd id)}; the id is None where the
+    kernel shows none (before 6.0): the count of eventfds still tells."""
+    out = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                info = f.read()
+        except OSError:
+            continue
+        ids = [l.split(":", 1)[1].strip() for l in info.splitlines()
+               if l.startswith("eventfd-id:")]
+        out[int(fd)] = (link, ids[0] if ids else None)
+    return out
+
+
 def _fork_child_does_not_hold(old):
     """After a reload from old to fork, a forked child must not keep a
     running session's socket: that session's close reaches its client at
@@ -1063,16 +1080,19 @@ def _fork_child_does_not_hold(old):
         _model_of_session(d, b, "fork")
         kids = _kids(d)
         check(len(kids) == 1, "b's session is not in a child: %r" % kids)
-        # Nor the parent's epoll instances and eventfds (the loops' too).
+        # Nor the parent's epoll instances and eventfds (the loops' too):
+        # the child's one eventfd is its own stop fd, not one of the
+        # parent's (eventfd-id in fdinfo tells them apart).
         child = kids.pop()
-        links = []
-        for fd in os.listdir("/proc/%d/fd" % child):
-            try:
-                links.append(os.readlink("/proc/%d/fd/%s" % (child, fd)))
-            except OSError:
-                pass
-        check(not [l for l in links if "eventpoll" in l or "eventfd" in l],
-              "the fork child holds the parent's %r" % links)
+        links = _fds(child)
+        parent_ids = {i for l, i in _fds(d.pid).values()
+                      if "eventfd" in l and i is not None}
+        check(not [l for l, _ in links.values() if "eventpoll" in l],
+              "the fork child holds an epoll instance: %r" % links)
+        mine = [i for l, i in links.values() if "eventfd" in l]
+        check(len(mine) <= 1 and not parent_ids & set(mine),
+              "the fork child holds the parent's eventfds %r (the parent's: %r)"
+              % (links, sorted(parent_ids)))
         a.sendall(b"exit\n")
         t0 = time.monotonic()
         out = recv_until(a, until_eof=True, timeout=5)

@@ -1,13 +1,15 @@
-"""The thread model's blocking session loop (issue 16 item 2).
+"""The blocking session loop of the thread and fork models (issue 16).
 
-A busy thread-model session costs two system calls per line (recv, send):
-it sleeps in a blocking recv() with the idle clock as SO_RCVTIMEO, and a
-stop reaches it through SIGRTMIN (src/model_thread.c).  These tests count
-the system calls with strace, stop and reload daemons whose sessions sleep
-in recv(), check the idle clock, and check that a forked child does not
-keep the SIGRTMIN handler.
+A busy session of either model costs two system calls per line (recv,
+send): it sleeps in a blocking recv() with the idle clock as SO_RCVTIMEO,
+and a stop reaches it through a signal: SIGRTMIN to a session thread
+(src/model_thread.c), SIGTERM to a fork child (src/model_fork.c).  These
+tests count the system calls with strace, stop and reload daemons whose
+sessions sleep in recv(), check the idle clock, and check that a forked
+child does not keep the SIGRTMIN handler.
 """
 import os
+import select
 import shutil
 import signal
 import socket
@@ -48,13 +50,14 @@ def _tid_names(pid):
 
 # ------------------------------------------------ (a) syscalls per line
 
-def test_thread_two_syscalls_per_line():
-    """strace every system call of the session's thread while one client
-    sends N lines one at a time: recv + send per line, no poll."""
+def _two_syscalls_per_line(model):
+    """strace every system call of the session's thread (or child) while
+    one client sends N lines one at a time: recv + send per line, no
+    poll."""
     if not shutil.which("strace"):
         return ("skip", "no strace")
     n = 2000
-    with Daemon(_conf(extra="session = { idle_timeout = 300; };")) as d:
+    with Daemon(_conf(model, extra="session = { idle_timeout = 300; };")) as d:
         addr = d.addr()
         out = os.path.join(d.dir, "strace.out")
         err = open(os.path.join(d.dir, "strace.err"), "w+")
@@ -92,14 +95,14 @@ def test_thread_two_syscalls_per_line():
                 name = rest.split("(", 1)[0]
                 calls.setdefault(tid, {}).setdefault(name, 0)
                 calls[tid][name] += 1
-        # The session's thread: the one that received the lines.
+        # The session's thread or child: the one that received the lines.
         tid = max(calls, key=lambda t: calls[t].get("recvfrom", 0))
         mine = calls[tid]
         total = sum(mine.values())
         per_line = total / float(n)
         top = sorted(mine.items(), key=lambda kv: -kv[1])[:6]
-        print("thread io: session thread made %d system calls for %d lines "
-              "(%.3f per line): %s" % (total, n, per_line,
+        print("%s io: the session made %d system calls for %d lines "
+              "(%.3f per line): %s" % (model, total, n, per_line,
                                       ", ".join("%s %d" % kv for kv in top)))
         check(mine.get("recvfrom", 0) >= n, "only %r" % mine)
         check(per_line <= 2.1, "%.3f system calls per line: %r" % (per_line, mine))
@@ -107,19 +110,27 @@ def test_thread_two_syscalls_per_line():
               "the busy session polls: %r" % mine)
 
 
+def test_thread_two_syscalls_per_line():
+    return _two_syscalls_per_line("thread")
+
+
+def test_fork_two_syscalls_per_line():
+    return _two_syscalls_per_line("fork")
+
+
 # ------------------------------------------------ (b) stop
 
-def _stop_round(idle_n, busy_n, unix_n, round_no):
-    tmp = tempfile.mkdtemp(prefix="echotimed-thread-io-")
+def _stop_round(model, idle_n, busy_n, unix_n, round_no):
+    tmp = tempfile.mkdtemp(prefix="echotimed-%s-io-" % model)
     path = os.path.join(tmp, "echo.sock")
     try:
-        return _stop_daemon(idle_n, busy_n, unix_n, round_no, path)
+        return _stop_daemon(model, idle_n, busy_n, unix_n, round_no, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _stop_daemon(idle_n, busy_n, unix_n, round_no, path):
-    with Daemon(_conf(extra="shutdown_timeout = 1;", unix=path)) as d:
+def _stop_daemon(model, idle_n, busy_n, unix_n, round_no, path):
+    with Daemon(_conf(model, extra="shutdown_timeout = 1;", unix=path)) as d:
         addr = d.addr()
         idle = []
         for i in range(idle_n):
@@ -185,23 +196,84 @@ def _stop_daemon(idle_n, busy_n, unix_n, round_no, path):
         return t_err, t_exit
 
 
-def test_thread_stop_wakes_sessions_asleep_in_recv():
+def _stop_wakes_sessions(model):
     """50 sessions asleep in recv() (TCP and Unix) and 8 busy ones: each
     gets the shutdown error after the grace, and the daemon exits."""
     times = []
     for r in range(4):
-        times.append(_stop_round(42, 8, 8, r))
-    print("thread io: stop of 58 sessions, 4 rounds: errors after %s s, exit after %s s"
-          % (", ".join("%.2f" % t for t, _ in times),
+        times.append(_stop_round(model, 42, 8, 8, r))
+    print("%s io: stop of 58 sessions, 4 rounds: errors after %s s, exit after %s s"
+          % (model, ", ".join("%.2f" % t for t, _ in times),
              ", ".join("%.2f" % t for _, t in times)))
+
+
+def test_thread_stop_wakes_sessions_asleep_in_recv():
+    _stop_wakes_sessions("thread")
+
+
+def test_fork_stop_wakes_sessions_asleep_in_recv():
+    _stop_wakes_sessions("fork")
+
+
+def _stall(s, limit=10.0):
+    """Send lines without reading the replies until the daemon stops
+    reading too (its replies wait: back-pressure).  Bytes sent."""
+    s.setblocking(False)
+    chunk = b"x\n" * 32768
+    sent = 0
+    deadline = time.monotonic() + limit * SLOW
+    while time.monotonic() < deadline:
+        try:
+            sent += s.send(chunk)
+            continue
+        except BlockingIOError:
+            pass
+        if not select.select([], [s], [], 0.3)[1]:
+            return sent
+    raise TestFailure("the daemon kept reading %d bytes without replies read"
+                      % sent)
+
+
+def _stop_reaches_stalled_session(model):
+    """A stop reaches a session that waits in poll() for its peer to read
+    (not in recv()): at the end of the grace it ends at once, and the
+    daemon exits without the SIGKILL 3 s later."""
+    with Daemon(_conf(model, extra="shutdown_timeout = 1;")) as d:
+        s = connect(d.addr())
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        _ask(s, "hello")
+        sent = _stall(s)
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        try:
+            rc = d.proc.wait(5.0 * SLOW)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("daemon still running 5 s after SIGTERM")
+        t_exit = time.monotonic() - t0
+        s.close()
+        log = d.logtext()
+        print("%s io: stop with %d bytes unanswered: exit after %.2f s"
+              % (model, sent, t_exit))
+        check(rc == 0, "exit status %r" % rc)
+        check("killed by signal" not in log, "a session was killed:\n%s"
+              % log[-2000:])
+        check(t_exit < 1.0 + 1.5 * SLOW, "exit %.2f s after SIGTERM" % t_exit)
+
+
+def test_thread_stop_reaches_stalled_session():
+    _stop_reaches_stalled_session("thread")
+
+
+def test_fork_stop_reaches_stalled_session():
+    _stop_reaches_stalled_session("fork")
 
 
 # ------------------------------------------------ (c) idle timeout
 
-def test_thread_idle_timeout_blocking():
+def _idle_timeout_blocking(model):
     """SO_RCVTIMEO is the idle clock: a silent session and a trickler
     (bytes, no newline) are both cut at the idle timeout, not before."""
-    with Daemon(_conf(extra="session = { idle_timeout = 1; };")) as d:
+    with Daemon(_conf(model, extra="session = { idle_timeout = 1; };")) as d:
         addr = d.addr()
         silent = connect(addr)
         trick = connect(addr)
@@ -228,24 +300,40 @@ def test_thread_idle_timeout_blocking():
         trick.close()
         check(out == b"ERROR idle timeout\n", "silent: %r" % out)
         check(out2 == b"ERROR idle timeout\n", "trickler: %r" % out2)
-        print("thread io: idle_timeout 1: silent cut after %.3f s, trickler after %.3f s"
-              % (el_silent, el_trick))
+        print("%s io: idle_timeout 1: silent cut after %.3f s, trickler after %.3f s"
+              % (model, el_silent, el_trick))
         check(el_silent >= 0.95, "silent session cut early: %.3f s" % el_silent)
         check(el_silent <= 1.5 * SLOW, "silent session cut late: %.3f s" % el_silent)
         check(el_trick >= 0.95, "trickler cut early: %.3f s" % el_trick)
         check(el_trick <= 1.5 * SLOW, "trickler cut late: %.3f s" % el_trick)
 
 
-def test_thread_lines_restart_idle_clock():
+def test_thread_idle_timeout_blocking():
+    _idle_timeout_blocking("thread")
+
+
+def test_fork_idle_timeout_blocking():
+    _idle_timeout_blocking("fork")
+
+
+def _lines_restart_idle_clock(model):
     """Complete lines keep a session: 6 lines 0.4 s apart outlive an idle
     timeout of 1 s."""
-    with Daemon(_conf(extra="session = { idle_timeout = 1; };")) as d:
+    with Daemon(_conf(model, extra="session = { idle_timeout = 1; };")) as d:
         s = connect(d.addr())
         for i in range(6):
             _ask(s, "keep %d" % i)
             time.sleep(0.4)
         _ask(s, "still here")
         s.close()
+
+
+def test_thread_lines_restart_idle_clock():
+    _lines_restart_idle_clock("thread")
+
+
+def test_fork_lines_restart_idle_clock():
+    _lines_restart_idle_clock("fork")
 
 
 # ------------------------------------------------ (d) reload
@@ -267,15 +355,23 @@ def _exit_all(socks):
         s.close()
 
 
-def test_thread_reload_keeps_sessions_asleep_in_recv():
+def _reload_keeps_sessions(model):
     """SIGHUP with sessions asleep in recv(): no stop reaches them."""
-    with Daemon(_conf()) as d:
+    with Daemon(_conf(model)) as d:
         socks = _asleep(d.addr(), 20)
         for r in range(3):
             d.reload()
             for i, s in enumerate(socks):
                 _ask(s, "after reload %d, %d" % (r, i))
         _exit_all(socks)
+
+
+def test_thread_reload_keeps_sessions_asleep_in_recv():
+    _reload_keeps_sessions("thread")
+
+
+def test_fork_reload_keeps_sessions_asleep_in_recv():
+    _reload_keeps_sessions("fork")
 
 
 def test_thread_stray_sigrtmin_is_harmless():
