@@ -66,8 +66,8 @@ child_report(struct conn *c)
 
 	if (session_end_is_error(c->sess.end))
 		atomic_fetch_add(&conn_stats(c)->errors, 1);
-	/* Signals are blocked in the child; EINTR is only for safety.  If
-	 * the parent is gone (EPIPE), nobody is left to tell. */
+	/* A late SIGTERM (child_term) interrupts the write: EINTR, again.
+	 * If the parent is gone (EPIPE), nobody is left to tell. */
 	while (write(resultfd[1], &r, sizeof(r)) < 0 && errno == EINTR)
 		;
 }
@@ -235,6 +235,9 @@ child_setup(const struct model_env *env, struct conn *c, pid_t parent)
 static atomic_bool	 child_stopping;
 static int		 child_stopfd = -1;
 
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
+    "child_term() sets an atomic_bool: it must be lock-free");
+
 static void
 child_term(int sig)
 {
@@ -251,9 +254,11 @@ child_term(int sig)
 /*
  * Catch SIGTERM (blocked since main, so one sent before now is pending
  * and handled at the unblock; no SA_RESTART, so that a recv() asleep
- * returns EINTR).  Without the eventfd a stop still wakes the recv(); a
- * session waiting in poll() for a peer that reads nothing then waits for
- * the parent's SIGKILL at the end of the shutdown grace.
+ * returns EINTR).  Without the eventfd a stop still wakes the recv(),
+ * but not a session waiting in poll() for a peer that reads nothing:
+ * that one ends at its idle timeout, or by the daemon's SIGKILL 3 s
+ * after the shutdown grace.  sigaction() cannot fail here (a valid
+ * signal and handler).
  */
 static void
 child_stop_setup(void)
@@ -261,7 +266,10 @@ child_stop_setup(void)
 	struct sigaction sa;
 	sigset_t term;
 
-	child_stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if ((child_stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		log_msg(LOG_WARNING, "session child: eventfd: %s (a stop "
+		    "reaches this session only while it waits for a line)",
+		    strerror(errno));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = child_term;
 	sigemptyset(&sa.sa_mask);
