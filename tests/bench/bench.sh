@@ -220,7 +220,7 @@ SRV_PORT=
 # server CPUs with a private NOTIFY_SOCKET and wait for its READY=1.  0
 # ready, 78 config refused, other: failed.
 start_notified() {
-	local name=$1 port=$2 sock wpid rc i
+	local name=$1 port=$2 sock wpid rc i logged
 	shift 2
 	sock=$TMP/notify.sock
 	"$PY" tests/bench/waitready.py listen "$sock" 5 >"$TMP/ready.out" 2>&1 &
@@ -231,6 +231,7 @@ start_notified() {
 		echo "bench: waitready.py did not start" >&2
 		return 1
 	fi
+	logged=$(stat -c %s "$TMP/$name.log" 2>/dev/null || echo 0)
 	NOTIFY_SOCKET=$sock setsid "${SRV_PIN[@]}" "$@" >>"$TMP/$name.log" 2>&1 &
 	SRV_PID=$!
 	PIDS+=("$SRV_PID")
@@ -249,6 +250,8 @@ start_notified() {
 		wait "$wpid" 2>/dev/null || true
 		stop_pid "$SRV_PID"
 		[ "$rc" = 0 ] && rc=1
+		echo "bench: $name exited at start (status $rc) on port $port:" >&2
+		tail -c +$((logged + 1)) "$TMP/$name.log" | tail -n 5 | sed 's/^/    /' >&2
 		return "$rc"
 	fi
 	rc=0
@@ -334,7 +337,21 @@ start_python() {
 
 # start_row ROW: start that row's server.  0 ready, 78 refused (echotimed
 # without that model), 77 cannot run here (a note says why), other: failed.
+# A start that fails otherwise is tried twice more, each time on a new
+# port: a free port can be taken between its choice and the server's
+# bind().
 start_row() {
+	local try rc
+	for try in 1 2 3; do
+		rc=0
+		start_row_once "$1" || rc=$?
+		case $rc in 0 | 77 | 78) return "$rc" ;; esac
+		[ "$try" = 3 ] || echo "bench: $1 did not start (status $rc); again on a new port" >&2
+	done
+	return "$rc"
+}
+
+start_row_once() {
 	local row=$1 port conf
 	case $row in
 	py-*)	start_python "${row#py-}" ;;
