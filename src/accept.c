@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "accept.h"
 #include "accept_impl.h"
 #include "acl.h"
 #include "clock.h"

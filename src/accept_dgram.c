@@ -170,7 +170,7 @@ recv_dgram(struct acceptor *a, struct lsock *s, struct conn *c,
  * The acceptor's conn c for the datagrams on s: what they share is set once
  * a wake-up, each one's peer by recv_dgram() and its name (formatted only
  * when logged) by the loop.  Not counted in the slot's references: it
- * never outlives receive_dgrams(), and the listener holds the slot
+ * never outlives accept_dgrams(), and the listener holds the slot
  * meanwhile.
  */
 static void

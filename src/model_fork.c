@@ -190,10 +190,46 @@ fork_kill(const struct model_env *env)
 		}
 }
 
+/*
+ * A stream child's stop.  SIGTERM sets child_stopping, makes
+ * child_stopfd readable for a session waiting in poll(), and wakes a
+ * recv() asleep in session_run_blocking() (session_interrupt()).
+ */
+static atomic_bool	 child_stopping;
+static int		 child_stopfd = -1;
+
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
+    "child_term() sets an atomic_bool: it must be lock-free");
+
+static void
+child_term(int sig)
+{
+	int e = errno;
+	uint64_t one = 1;
+
+	atomic_store(&child_stopping, true);
+	if (child_stopfd >= 0)
+		(void)!write(child_stopfd, &one, sizeof(one));
+	errno = e;
+	session_interrupt(sig);
+}
+
+/*
+ * The children's SIGTERM handler, set once (no SA_RESTART, so that a
+ * recv() asleep returns EINTR).  SIGTERM stays blocked in the daemon and
+ * in all its threads, so the server's signalfd still reads it; only a
+ * stream child unblocks it (child_stop_setup).
+ */
 static int
 fork_init(const struct model_env *env)
 {
-	if (pipe2(resultfd, O_CLOEXEC) < 0 ||
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = child_term;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    pipe2(resultfd, O_CLOEXEC) < 0 ||
 	    fcntl(resultfd[0], F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
 	return loop_add(env->loop, &result_io, resultfd[0], EPOLLIN,
@@ -228,55 +264,24 @@ child_setup(const struct model_env *env, struct conn *c, pid_t parent)
 }
 
 /*
- * A stream child's stop.  SIGTERM sets child_stopping, makes
- * child_stopfd readable for a session waiting in poll(), and wakes a
- * recv() asleep in session_run_blocking() (session_interrupt()).
- */
-static atomic_bool	 child_stopping;
-static int		 child_stopfd = -1;
-
-_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
-    "child_term() sets an atomic_bool: it must be lock-free");
-
-static void
-child_term(int sig)
-{
-	int e = errno;
-	uint64_t one = 1;
-
-	atomic_store(&child_stopping, true);
-	if (child_stopfd >= 0)
-		(void)!write(child_stopfd, &one, sizeof(one));
-	errno = e;
-	session_interrupt(sig);
-}
-
-/*
- * Catch SIGTERM (blocked since main, so one sent before now is pending
- * and handled at the unblock; no SA_RESTART, so that a recv() asleep
- * returns EINTR).  Without the eventfd a stop still wakes the recv(),
- * but not a session waiting in poll() for a peer that reads nothing:
- * that one ends at its idle timeout, or by the daemon's SIGKILL 3 s
- * after the shutdown grace.  sigaction() cannot fail here (a valid
- * signal and handler).
+ * A stream child unblocks SIGTERM: one sent before is pending and handled
+ * now.  Without the eventfd a stop still wakes the recv(), but not a
+ * session waiting in poll() for a peer that reads nothing: that one ends
+ * at its idle timeout, or by the daemon's SIGKILL 3 s after the shutdown
+ * grace.
  */
 static void
 child_stop_setup(void)
 {
-	struct sigaction sa;
 	sigset_t term;
 
 	if ((child_stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		log_msg(LOG_WARNING, "session child: eventfd: %s (a stop "
 		    "reaches this session only while it waits for a line)",
 		    strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = child_term;
-	sigemptyset(&sa.sa_mask);
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
-	if (sigaction(SIGTERM, &sa, NULL) == 0)
-		(void)sigprocmask(SIG_UNBLOCK, &term, NULL);
+	(void)sigprocmask(SIG_UNBLOCK, &term, NULL);
 }
 
 static int

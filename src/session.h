@@ -2,8 +2,8 @@
  * session.h - the line handler: glue between one socket and lineproto.
  *
  * A stream session is a non-blocking state machine.  The same machine is
- * driven by a blocking poll() loop (fork model, inetd mode), by a blocking
- * recv() loop that falls back to poll() (thread model), or by an event
+ * driven by a blocking poll() loop (inetd mode), by a blocking recv() loop
+ * that falls back to poll() (thread and fork models), or by an event
  * loop (connloop.c: the main loop or an event-model loop thread), so the
  * protocol behaves identically whatever runs it.  It never
  * knows the transport or the model.  It logs only the per-line debug
@@ -91,7 +91,8 @@ enum session_state session_tick(struct session *s, uint64_t now_ms);
 /* The daemon is stopping: send the shutdown error and close. */
 enum session_state session_shutdown(struct session *s);
 /*
- * Run a session to its end with blocking poll() (thread, fork, inetd).
+ * Run a session to its end with blocking poll() (inetd mode; the thread
+ * and fork models' session_run_blocking() falls back to it).
  * stop_fd becomes readable when the daemon stops (-1 for none).
  */
 void		session_run(struct session *s, int stop_fd);

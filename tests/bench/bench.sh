@@ -250,8 +250,11 @@ start_notified() {
 		wait "$wpid" 2>/dev/null || true
 		stop_pid "$SRV_PID"
 		[ "$rc" = 0 ] && rc=1
-		echo "bench: $name exited at start (status $rc) on port $port:" >&2
-		tail -c +$((logged + 1)) "$TMP/$name.log" | tail -n 5 | sed 's/^/    /' >&2
+		if [ "$rc" != 78 ]; then	# 78: a model refused, a skip
+			echo "bench: $name exited at start (status $rc) on port $port:" >&2
+			tail -c +$((logged + 1)) "$TMP/$name.log" | tail -n 5 |
+			    sed 's/^/    /' >&2
+		fi
 		return "$rc"
 	fi
 	rc=0
@@ -709,22 +712,25 @@ num1() {	# num1 NUMBER: one decimal, "n/a" when empty
 	awk -v v="${1:-}" 'BEGIN { if (v == "") print "n/a"; else printf "%.1f", v }'
 }
 
-# group_median ARRAY INDEX ROW: the median of ROW's values in a group.
+# group_median ARRAY INDEX ROW [ROUNDS]: the median of ROW's values in a
+# group (or an at-once step: INDEX is then STEP,CLIENTS and ROW a server's
+# index) over ROUNDS rounds (default PAIRS).
 group_median() {
 	local -n arr=$1
 	local r list=""
-	for ((r = 1; r <= PAIRS; r++)); do
+	for ((r = 1; r <= ${4:-$PAIRS}; r++)); do
 		list+=${arr[$2,$3,$r]:-}$'\n'
 	done
 	median <<<"$list"
 }
 
-# ratio_stats ARRAY INDEX A B: "median min max n" of the per-round A/B of
-# a group's values (GR or GC), nothing without a round that has both.
+# ratio_stats ARRAY INDEX A B [ROUNDS]: "median min max n" of the
+# per-round A/B of a group's values (GR or GC; or an at-once step's, as in
+# group_median), nothing without a round that has both.
 ratio_stats() {
 	local -n arr=$1
 	local gi=$2 a=$3 b=$4 r list=""
-	for ((r = 1; r <= PAIRS; r++)); do
+	for ((r = 1; r <= ${5:-$PAIRS}; r++)); do
 		if [ -z "${arr[$gi,$a,$r]:-}" ] || [ -z "${arr[$gi,$b,$r]:-}" ]; then
 			continue
 		fi
@@ -903,17 +909,7 @@ atonce_ref() {
 # atonce_ratio AC|AR STEP CLIENTS I: "median min max n" of server I's
 # per-round value over the step's C reference's.
 atonce_ratio() {
-	local -n arr=$1
-	local step=$2 cl=$3 i=$4 ref r list=""
-	ref=$(atonce_ref "$step")
-	for ((r = 1; r <= ATONCE; r++)); do
-		if [ -z "${arr[$step,$cl,$i,$r]:-}" ] || [ -z "${arr[$step,$cl,$ref,$r]:-}" ]; then
-			continue
-		fi
-		list+=$(awk -v a="${arr[$step,$cl,$i,$r]}" -v b="${arr[$step,$cl,$ref,$r]}" \
-		    'BEGIN { if (b > 0) printf "%.5f", a / b }')$'\n'
-	done
-	stats <<<"$list"
+	ratio_stats "$1" "$2,$3" "$4" "$(atonce_ref "$2")" "$ATONCE"
 }
 
 if [ "$ATONCE" -gt 0 ]; then
@@ -1085,13 +1081,9 @@ fi
 # atonce_cell AC|AR STEP CLIENTS I FORMAT: server I's median value and its
 # ratio to the step's C reference.
 atonce_cell() {
-	local -n vals=$1
-	local r list="" rs
-	for ((r = 1; r <= ATONCE; r++)); do
-		list+=${vals[$2,$3,$4,$r]:-}$'\n'
-	done
+	local rs
 	rs=$(atonce_ratio "$1" "$2" "$3" "$4")
-	awk -v v="$(median <<<"$list")" -v s="$rs" -v f="$5" \
+	awk -v v="$(group_median "$1" "$2,$3" "$4" "$ATONCE")" -v s="$rs" -v f="$5" \
 	    -v isref="$([ "$4" = "$(atonce_ref "$2")" ] && echo 1)" 'BEGIN {
 		printf "%s | ", v == "" ? "n/a" : sprintf(f, v)
 		split(s, x, " ")
@@ -1117,9 +1109,10 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 	echo "| server | 8 clients: CPU/datagram us | vs C ref epoll | 2 clients: CPU/datagram us | vs C ref epoll | goal <= 1.00x |"
 	echo "|---|---:|---:|---:|---:|---|"
 	read -ra at_rows <<<"${AT_ROWS_OF[dgram]}"
-	for i in 0 1 2 3; do
+	ref=$(atonce_ref dgram)
+	for i in "${!at_rows[@]}"; do
 		verdict="-"
-		if [ "$i" -lt 2 ]; then
+		if [ "$i" -lt "$ref" ]; then
 			verdict=$(awk -v a="$(atonce_median AC dgram 8 "$i")" \
 			    -v b="$(atonce_median AC dgram 2 "$i")" 'BEGIN {
 				if (a == "" || b == "") print "n/a"
@@ -1127,7 +1120,7 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 				else if (a <= 1.0 || b <= 1.0) print "meets at " (a <= 1.0 ? 8 : 2) " clients only"
 				else print "**above**" }')
 		fi
-		echo "| $(label "${at_rows[$i]}")$([ "$i" = 3 ] && echo " (control)") |" \
+		echo "| $(label "${at_rows[$i]}")$([ "$i" -gt "$ref" ] && echo " (control)") |" \
 		    "$(atonce_cell AC dgram 8 "$i" %.3f) | $(atonce_cell AC dgram 2 "$i" %.3f) | $verdict |"
 	done
 fi
@@ -1143,15 +1136,16 @@ if [ "${AT_VALUES[thread]}" -gt 0 ]; then
 	echo "| server | req/s | vs C ref thread | CPU/request us | vs C ref thread | goal rate >= 1.00x |"
 	echo "|---|---:|---:|---:|---:|---|"
 	read -ra at_rows <<<"${AT_ROWS_OF[thread]}"
-	for i in 0 1 2; do
+	ref=$(atonce_ref thread)
+	for i in "${!at_rows[@]}"; do
 		verdict="-"
-		if [ "$i" = 0 ]; then
-			verdict=$(awk -v a="$(atonce_median AR thread "$cl" 0)" 'BEGIN {
+		if [ "$i" -lt "$ref" ]; then
+			verdict=$(awk -v a="$(atonce_median AR thread "$cl" "$i")" 'BEGIN {
 				if (a == "") print "n/a"
 				else if (a >= 1.0) print "meets"
 				else print "**below**" }')
 		fi
-		echo "| $(label "${at_rows[$i]}")$([ "$i" = 2 ] && echo " (control)") |" \
+		echo "| $(label "${at_rows[$i]}")$([ "$i" -gt "$ref" ] && echo " (control)") |" \
 		    "$(atonce_cell AR thread "$cl" "$i" %.0f) | $(atonce_cell AC thread "$cl" "$i" %.3f) | $verdict |"
 	done
 fi

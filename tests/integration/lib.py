@@ -32,6 +32,28 @@ class TestFailure(AssertionError):
     pass
 
 
+def proc_state(pid):
+    """Process state letter, or None if there is no such process."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def gone(pid):
+    """No such process, or a zombie: PID 1 on these machines does not reap
+    orphans, so a zombie is dead too."""
+    return proc_state(pid) in (None, "Z")
+
+
+def check_nothing_killed(log, what=""):
+    """The daemon's log shows no session it had to end by SIGKILL after
+    the shutdown grace (its exit status is 0 even then)."""
+    check("did not end in time" not in log and "killed by signal" not in log,
+          "%sa session was killed:\n%s" % (what, log[-2000:]))
+
+
 def check(cond, msg="check failed"):
     if not cond:
         raise TestFailure(msg)

@@ -24,8 +24,8 @@ import threading
 import time
 
 from lib import (BINARY, SLOW, Daemon, NotifySocket, TestFailure, check,
-                 check_reply, connect, recv_until, split_replies, talk,
-                 tcp_config)
+                 check_nothing_killed, check_reply, connect, gone, proc_state,
+                 recv_until, split_replies, talk, tcp_config)
 
 MODELS = ("thread", "fork", "event", "sequential")
 
@@ -153,20 +153,6 @@ def _fd_inodes(pid):
     return out
 
 
-def _proc_state(pid):
-    """Process state letter, or None if there is no such process."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def _gone(pid):
-    # PID 1 on these machines does not reap orphans: a zombie is dead too.
-    return _proc_state(pid) in (None, "Z")
-
-
 def _proc_status(pid):
     out = {}
     with open("/proc/%d/status" % pid) as f:
@@ -287,7 +273,7 @@ def _reload_switch(old, new):
         _exit(s2)
         _exit(s1)
         if new == "fork":
-            _poll(lambda: _proc_state(child) is None, 3,
+            _poll(lambda: proc_state(child) is None, 3,
                   "fork child %d not reaped" % child)
         _poll(lambda: not d.children(), 3,
               lambda: "children left after the sessions: %r" % d.children())
@@ -593,10 +579,11 @@ def _sigterm_grace(model):
         check(rc == 0, "%s: exit status %r" % (model, rc))
         s.close()
         for pid in kids:
-            check(_proc_state(pid) is None, "%s: child %d outlived the daemon "
-                  "(state %s)" % (model, pid, _proc_state(pid)))
+            check(proc_state(pid) is None, "%s: child %d outlived the daemon "
+                  "(state %s)" % (model, pid, proc_state(pid)))
         log = d.logtext()
         check("stopping" in log, log)
+        check_nothing_killed(log, "%s: " % model)
 
 
 def test_sigterm_grace_then_shutdown_error_thread():
@@ -643,7 +630,7 @@ def test_second_sigterm_stops_at_once():
             check(rc == 0, "%s: exit status %r" % (model, rc))
             s.close()
             for pid in kids:
-                check(_proc_state(pid) is None, "%s: child %d outlived the daemon"
+                check(proc_state(pid) is None, "%s: child %d outlived the daemon"
                       % (model, pid))
 
 
@@ -698,7 +685,7 @@ def _daemon_env():
 def _is_echotimed(pid):
     try:
         with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip() == "echotimed" and not _gone(pid)
+            return f.read().strip() == "echotimed" and not gone(pid)
     except OSError:
         return False
 
@@ -707,7 +694,7 @@ def _kill_stray(pid):
     """Only the pid from the pidfile, only if it is still an echotimed."""
     if pid and _is_echotimed(pid):
         os.kill(pid, signal.SIGKILL)
-        _poll(lambda: _gone(pid), 5, "pid %d survived SIGKILL" % pid)
+        _poll(lambda: gone(pid), 5, "pid %d survived SIGKILL" % pid)
 
 
 def test_daemon_mode_pidfile():
@@ -747,9 +734,9 @@ def test_daemon_mode_pidfile():
         check(_is_echotimed(pid), "first daemon died")
 
         os.kill(pid, signal.SIGTERM)
-        _poll(lambda: _gone(pid), 5,
+        _poll(lambda: gone(pid), 5,
               "daemon %d did not exit within 5 s of SIGTERM (state %s)"
-              % (pid, _proc_state(pid)))
+              % (pid, proc_state(pid)))
         _poll(lambda: not os.path.exists(pidfile), 1, "pidfile not removed")
         _wait_refused(port, 1.0)
     finally:
@@ -784,7 +771,7 @@ def test_daemon_mode_relative_paths_reload_and_stop():
         st = m.get("STATUS", "")
         check(st.startswith("model fork;"), "reload with a relative -c: %r" % st)
         os.kill(pid, signal.SIGTERM)
-        _poll(lambda: _gone(pid), 5, "daemon %d did not exit on SIGTERM" % pid)
+        _poll(lambda: gone(pid), 5, "daemon %d did not exit on SIGTERM" % pid)
         _poll(lambda: not os.path.exists(os.path.join(tmp, "rel.pid")), 1,
               "relative pidfile not removed at exit")
     finally:

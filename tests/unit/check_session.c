@@ -721,7 +721,7 @@ START_TEST(test_idle_slow_reader)
 }
 END_TEST
 
-/* ---- session_run(): the blocking loop of the thread and fork models -- */
+/* ---- session_run(): the blocking poll() loop (inetd mode) ------------ */
 
 struct runner {
 	pthread_t	 th;
@@ -1133,7 +1133,7 @@ START_TEST(test_prime_exit)
 }
 END_TEST
 
-/* session_run() (thread and fork models) answers them before it polls. */
+/* session_run() (inetd mode) answers them before it polls. */
 START_TEST(test_prime_run)
 {
 	struct runner r = { .stop_fd = -1 };
