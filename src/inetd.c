@@ -2,11 +2,9 @@
  * inetd.c - one connected socket, one session, then exit.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "sdlib.h"
+#include "stopsig.h"
 
 int
 inetd_passed_fd(void)
@@ -40,7 +39,6 @@ inetd_serve(const struct config *cfg, int fd)
 	    .lname = "inetd" };
 	socklen_t len = sizeof(c.peer);
 	sigset_t term;
-	int stopfd, fl;
 
 	c.start_ms = clock_ms();
 	if (sdlib_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0) {
@@ -68,25 +66,21 @@ inetd_serve(const struct config *cfg, int fd)
 		close(fd);
 		return 0;
 	}
-	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		log_msg(LOG_ERR, "inetd mode: fcntl: %s", strerror(errno));
-		return 71;
-	}
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
-	stopfd = signalfd(-1, &term, SFD_CLOEXEC);
+	if (stopsig_handle(SIGTERM) < 0 || stopsig_handle(SIGINT) < 0) {
+		log_msg(LOG_ERR, "inetd mode: sigaction: %s", strerror(errno));
+		return 71;
+	}
 	session_init(&c.sess, fd, (size_t)cfg->session.max_line_length,
 	    cfg->session.idle_timeout);
 	c.sess.peer = c.peerstr;
 	conn_log_fields(&c, &f);
 	log_fields(LOG_INFO, &f, "connection from %s (inetd mode)", c.peerstr);
-	session_run(&c.sess, stopfd);
+	stopsig_run(&c.sess, &term);
 	conn_log_end(&c);
 	session_free(&c.sess);
 	close(fd);
-	if (stopfd >= 0)
-		close(stopfd);
 	return 0;
 }

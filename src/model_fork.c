@@ -10,7 +10,7 @@
  * session thread does (session_run_blocking: recv + send per line, no
  * poll), and a stop reaches it the same way, by a signal: SIGTERM, from
  * fork_stop() or PR_SET_PDEATHSIG, is the one signal a stream child
- * unblocks, and child_term() handles it.
+ * unblocks, and stopsig.c handles it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +18,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +26,7 @@
 #include "log.h"
 #include "model.h"
 #include "session.h"
+#include "stopsig.h"
 #include "timecache.h"
 
 /*
@@ -66,7 +65,7 @@ child_report(struct conn *c)
 
 	if (session_end_is_error(c->sess.end))
 		atomic_fetch_add(&conn_stats(c)->errors, 1);
-	/* A late SIGTERM (child_term) interrupts the write: EINTR, again.
+	/* A late SIGTERM (stopsig.c) interrupts the write: EINTR, again.
 	 * If the parent is gone (EPIPE), nobody is left to tell. */
 	while (write(resultfd[1], &r, sizeof(r)) < 0 && errno == EINTR)
 		;
@@ -191,45 +190,18 @@ fork_kill(const struct model_env *env)
 }
 
 /*
- * A stream child's stop.  SIGTERM sets child_stopping, makes
- * child_stopfd readable for a session waiting in poll(), and wakes a
- * recv() asleep in session_run_blocking() (session_interrupt()).
- */
-static atomic_bool	 child_stopping;
-static int		 child_stopfd = -1;
-
-_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
-    "child_term() sets an atomic_bool: it must be lock-free");
-
-static void
-child_term(int sig)
-{
-	int e = errno;
-	uint64_t one = 1;
-
-	atomic_store(&child_stopping, true);
-	if (child_stopfd >= 0)
-		(void)!write(child_stopfd, &one, sizeof(one));
-	errno = e;
-	session_interrupt(sig);
-}
-
-/*
- * The children's SIGTERM handler, set once (no SA_RESTART, so that a
- * recv() asleep returns EINTR).  SIGTERM stays blocked in the daemon and
- * in all its threads, so the server's signalfd still reads it; only a
- * stream child unblocks it (child_stop_setup).
+ * The children's SIGTERM handler, set once: SIGTERM stays blocked in the
+ * daemon and in all its threads, so the server's signalfd still reads it;
+ * only a stream child unblocks it (stopsig_run).
  */
 static int
 fork_init(const struct model_env *env)
 {
-	struct sigaction sa;
+	int r;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = child_term;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) < 0 ||
-	    pipe2(resultfd, O_CLOEXEC) < 0 ||
+	if ((r = stopsig_handle(SIGTERM)) < 0)
+		return r;
+	if (pipe2(resultfd, O_CLOEXEC) < 0 ||
 	    fcntl(resultfd[0], F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
 	return loop_add(env->loop, &result_io, resultfd[0], EPOLLIN,
@@ -263,32 +235,12 @@ child_setup(const struct model_env *env, struct conn *c, pid_t parent)
 		_exit(0);
 }
 
-/*
- * A stream child unblocks SIGTERM: one sent before is pending and handled
- * now.  Without the eventfd a stop still wakes the recv(), but not a
- * session waiting in poll() for a peer that reads nothing: that one ends
- * at its idle timeout, or by the daemon's SIGKILL 3 s after the shutdown
- * grace.
- */
-static void
-child_stop_setup(void)
-{
-	sigset_t term;
-
-	if ((child_stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		log_msg(LOG_WARNING, "session child: eventfd: %s (a stop "
-		    "reaches this session only while it waits for a line)",
-		    strerror(errno));
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	(void)sigprocmask(SIG_UNBLOCK, &term, NULL);
-}
-
 static int
 fork_run(const struct model_env *env, struct conn *c)
 {
 	char ts[LP_TIMESTAMP_LEN + 1];
 	pid_t parent = getpid(), pid;
+	sigset_t term;
 
 	/*
 	 * Every page a child touches costs it a page fault (the kernel's
@@ -319,8 +271,9 @@ fork_run(const struct model_env *env, struct conn *c)
 	if (c->dgram)
 		conn_answer_dgram(c, NULL);
 	else {
-		child_stop_setup();
-		session_run_blocking(&c->sess, child_stopfd, &child_stopping);
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		stopsig_run(&c->sess, &term);
 		/* The report may have to wait for the parent: the client
 		 * must not. */
 		close(c->fd);

@@ -548,15 +548,6 @@ poll_once(struct session *s, int *stop_fd)
 }
 
 void
-session_run(struct session *s, int stop_fd)
-{
-	/* The first line usually arrives with the connection: no poll. */
-	session_io(s, POLLIN);
-	while (s->state != SS_DONE)
-		poll_once(s, &stop_fd);
-}
-
-void
 session_interrupt(int sig)
 {
 	int e = errno, fd = tl_block_fd;
@@ -622,8 +613,8 @@ session_run_blocking(struct session *s, int stop_fd,
 	 * A busy session costs recv() + send() per line: the recv() itself
 	 * waits, with SO_RCVTIMEO as the idle clock.  Whatever else a session
 	 * waits for (replies the peer does not read, the final reply, the
-	 * lingering close, primed bytes) goes through poll() as in
-	 * session_run(); send() never blocks (MSG_DONTWAIT).
+	 * lingering close) goes through poll(), and primed bytes are answered
+	 * first; send() never blocks (MSG_DONTWAIT).
 	 */
 	tl_block_fd = s->fd;
 	block = set_blocking(s);

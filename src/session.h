@@ -91,18 +91,13 @@ enum session_state session_tick(struct session *s, uint64_t now_ms);
 /* The daemon is stopping: send the shutdown error and close. */
 enum session_state session_shutdown(struct session *s);
 /*
- * Run a session to its end with blocking poll() (inetd mode; the thread
- * and fork models' session_run_blocking() falls back to it).
- * stop_fd becomes readable when the daemon stops (-1 for none).
- */
-void		session_run(struct session *s, int stop_fd);
-/*
- * session_run() at two system calls per line (recv, send) for a session
- * that has a thread (or a process) of its own: the socket is made
- * blocking and the idle clock is its SO_RCVTIMEO.  Stops when *stop is
- * set and the thread is sent a signal whose handler calls
- * session_interrupt() (and stop_fd is readable, for a session waiting in
- * poll()).
+ * Run a session to its end at two system calls per line (recv, send), for
+ * a session that has a thread or a process of its own (the thread and
+ * fork models, inetd mode): the socket is made blocking and the idle
+ * clock is its SO_RCVTIMEO; what else the session waits for goes through
+ * poll().  Stops when *stop is set and the thread is sent a signal whose
+ * handler calls session_interrupt(); stop_fd (-1 for none) becomes
+ * readable with the stop, for a session waiting in poll().
  */
 void		session_run_blocking(struct session *s, int stop_fd,
 		    const atomic_bool *stop);

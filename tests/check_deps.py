@@ -25,7 +25,7 @@ LAYERS = [
     # 2: one socket or one session
     ["listener", "session", "stats"],
     # 3: connections, and the sessions one loop drives
-    ["conn", "connloop", "inetd"],
+    ["conn", "connloop", "inetd", "stopsig"],
     # 4: concurrency models
     ["model_sequential", "model_fork", "model_thread", "model_event", "model"],
     # 5: the listener set and admission

@@ -342,6 +342,59 @@ class Daemon(LoggedProcess):
             self.cleanup()
 
 
+class Inetd:
+    """echotimed -i on an accepted TCP connection, as tcpserver runs it:
+    the socket is stdin and stdout, stderr a log file."""
+
+    def __init__(self, config, env=None, args=()):
+        self.dir = tempfile.mkdtemp(prefix="echotimed-inetd-")
+        conf = os.path.join(self.dir, "echotimed.conf")
+        with open(conf, "w") as f:
+            f.write(config)
+        self.logpath = os.path.join(self.dir, "stderr.log")
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        self.sock = socket.create_connection(lst.getsockname(), 5)
+        conn, _ = lst.accept()
+        lst.close()
+        with open(self.logpath, "wb") as log:
+            self.proc = subprocess.Popen(
+                WRAP + [BINARY, "-i", "-c", conf] + list(args), stdin=conn,
+                stdout=conn, stderr=log, env=env)
+        conn.close()
+        self.sock.settimeout(5 * SLOW)
+
+    def ask(self, line):
+        self.sock.sendall(line + b"\n")
+        reply = recv_until(self.sock, 1)
+        check_reply(reply, line)
+
+    def finish(self):
+        """exit, EOF, exit status 0."""
+        self.sock.sendall(b"exit\n")
+        check_reply(recv_until(self.sock, until_eof=True), "exit")
+        rc = self.proc.wait(10 * SLOW)
+        check(rc == 0, "echotimed -i exited %s:\n%s" % (rc, self.logtext()))
+
+    def logtext(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def in_mount_namespace(script, *args):
     """Run "python3 SCRIPT ARGS" in a private mount namespace (root and
     unshare(1)): ("skip", why) where it cannot, else the JSON object the

@@ -22,8 +22,8 @@ import sys
 import tempfile
 import time
 
-from lib import (BINARY, SLOW, WRAP, Daemon, TestFailure, check, check_reply,
-                 connect, in_mount_namespace, recv_until)
+from lib import (BINARY, SLOW, WRAP, Daemon, Inetd, TestFailure, check,
+                 check_reply, connect, in_mount_namespace, recv_until)
 from test_systemd import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,59 +55,6 @@ def mapped(pid):
 def chain_in(objs):
     return sorted(o for o in objs if any(os.path.basename(o).startswith(c)
                                          for c in CHAIN))
-
-
-class Inetd:
-    """echotimed -i on an accepted TCP connection, as tcpserver runs it:
-    the socket is stdin and stdout, stderr a log file."""
-
-    def __init__(self, config, env, args=()):
-        self.dir = tempfile.mkdtemp(prefix="echotimed-sdload-")
-        conf = os.path.join(self.dir, "echotimed.conf")
-        with open(conf, "w") as f:
-            f.write(config)
-        self.logpath = os.path.join(self.dir, "stderr.log")
-        lst = socket.socket()
-        lst.bind(("127.0.0.1", 0))
-        lst.listen(1)
-        self.sock = socket.create_connection(lst.getsockname(), 5)
-        conn, _ = lst.accept()
-        lst.close()
-        with open(self.logpath, "wb") as log:
-            self.proc = subprocess.Popen(
-                WRAP + [BINARY, "-i", "-c", conf] + list(args), stdin=conn,
-                stdout=conn, stderr=log, env=env)
-        conn.close()
-        self.sock.settimeout(5 * SLOW)
-
-    def ask(self, line):
-        self.sock.sendall(line + b"\n")
-        reply = recv_until(self.sock, 1)
-        check_reply(reply, line)
-
-    def finish(self):
-        """exit, EOF, exit status 0."""
-        self.sock.sendall(b"exit\n")
-        check_reply(recv_until(self.sock, until_eof=True), "exit")
-        rc = self.proc.wait(10 * SLOW)
-        check(rc == 0, "echotimed -i exited %s:\n%s" % (rc, self.logtext()))
-
-    def logtext(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 CONF = 'log = { level = "info"; };\n'

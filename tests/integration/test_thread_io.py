@@ -1,12 +1,13 @@
-"""The blocking session loop of the thread and fork models (issue 16).
+"""The blocking session loop of the thread and fork models and of
+inetd mode (issue 16).
 
-A busy session of either model costs two system calls per line (recv,
-send): it sleeps in a blocking recv() with the idle clock as SO_RCVTIMEO,
-and a stop reaches it through a signal: SIGRTMIN to a session thread
-(src/model_thread.c), SIGTERM to a fork child (src/model_fork.c).  These
-tests count the system calls with strace, stop and reload daemons whose
-sessions sleep in recv(), check the idle clock, and check that a forked
-child does not keep the SIGRTMIN handler.
+A busy session costs two system calls per line (recv, send): it sleeps in
+a blocking recv() with the idle clock as SO_RCVTIMEO, and a stop reaches
+it through a signal: SIGRTMIN to a session thread (src/model_thread.c),
+SIGTERM to a fork child, SIGTERM or SIGINT to echotimed -i
+(src/stopsig.c).  These tests count the system calls with strace, stop
+and reload daemons whose sessions sleep in recv(), check the idle clock,
+and check that a forked child does not keep the SIGRTMIN handler.
 """
 import os
 import select
@@ -18,8 +19,8 @@ import tempfile
 import threading
 import time
 
-from lib import (SLOW, Daemon, TestFailure, check, check_nothing_killed,
-                 check_reply, connect, gone, recv_until)
+from lib import (SLOW, Daemon, Inetd, TestFailure, check,
+                 check_nothing_killed, check_reply, connect, gone, recv_until)
 
 
 def _conf(model="thread", extra="", unix=None):
@@ -50,6 +51,69 @@ def _tid_names(pid):
 
 # ------------------------------------------------ (a) syscalls per line
 
+def _session_calls(pid, tmpdir, sock, n):
+    """strace -f pid while sock sends n lines, one at a time, then exit:
+    the system calls of the thread (or child) that read them, from its
+    first recv() to its last send()."""
+    out = os.path.join(tmpdir, "strace.out")
+    err = open(os.path.join(tmpdir, "strace.err"), "w+")
+    st = subprocess.Popen(["strace", "-f", "-qq", "-o", out, "-p", str(pid)],
+                          stderr=err)
+    try:
+        # strace is attached once the process shows a tracer.
+        deadline = time.monotonic() + 5 * SLOW
+        while time.monotonic() < deadline:
+            with open("/proc/%d/status" % pid) as f:
+                if any(l.startswith("TracerPid:") and l.split()[1] != "0"
+                       for l in f):
+                    break
+            time.sleep(0.01)
+        else:
+            raise TestFailure("strace did not attach")
+        s = sock()
+        for i in range(n):
+            s.sendall(b"line %d\n" % i)
+            r = recv_until(s, 1, timeout=10)
+            check(r.startswith(b"line %d " % i), "reply %d: %r" % (i, r))
+        s.sendall(b"exit\n")
+        recv_until(s, until_eof=True, timeout=10)
+        s.close()
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.wait(10)
+        err.close()
+    seq = {}
+    with open(out) as f:
+        for line in f:
+            if "resumed>" in line or " = " not in line and "<unfinished" not in line:
+                continue
+            fl = line.split(None, 1)
+            seq.setdefault(int(fl[0]), []).append(fl[1].split("(", 1)[0])
+    mine = seq[max(seq, key=lambda t: seq[t].count("recvfrom"))]
+    # From the first line's recv() to the last reply: not the start-up or
+    # the exit of a process (inetd mode, or under a sanitizer's runtime).
+    first = mine.index("recvfrom")
+    last = len(mine) - 1 - mine[::-1].index("sendto")
+    calls = {}
+    for name in mine[first:last + 1]:
+        calls[name] = calls.get(name, 0) + 1
+    return calls
+
+
+def _check_two_per_line(what, mine, n):
+    total = sum(mine.values())
+    per_line = total / float(n)
+    top = sorted(mine.items(), key=lambda kv: -kv[1])[:6]
+    print("%s io: the session made %d system calls for %d lines "
+          "(%.3f per line): %s" % (what, total, n, per_line,
+                                  ", ".join("%s %d" % kv for kv in top)))
+    check(mine.get("recvfrom", 0) >= n and mine.get("sendto", 0) >= n,
+          "only %r" % mine)
+    check(per_line <= 2.1, "%.3f system calls per line: %r" % (per_line, mine))
+    check(mine.get("poll", 0) + mine.get("ppoll", 0) < 10,
+          "the busy session polls: %r" % mine)
+
+
 def _two_syscalls_per_line(model):
     """strace every system call of the session's thread (or child) while
     one client sends N lines one at a time: recv + send per line, no
@@ -59,55 +123,9 @@ def _two_syscalls_per_line(model):
     n = 2000
     with Daemon(_conf(model, extra="session = { idle_timeout = 300; };")) as d:
         addr = d.addr()
-        out = os.path.join(d.dir, "strace.out")
-        err = open(os.path.join(d.dir, "strace.err"), "w+")
-        st = subprocess.Popen(["strace", "-f", "-qq", "-o", out, "-p", str(d.pid)],
-                              stderr=err)
-        try:
-            # strace is attached once the main thread shows a tracer.
-            deadline = time.monotonic() + 5 * SLOW
-            while time.monotonic() < deadline:
-                with open("/proc/%d/status" % d.pid) as f:
-                    if any(l.startswith("TracerPid:") and l.split()[1] != "0"
-                           for l in f):
-                        break
-                time.sleep(0.01)
-            else:
-                raise TestFailure("strace did not attach")
-            s = connect(addr, timeout=10)
-            for i in range(n):
-                s.sendall(b"line %d\n" % i)
-                r = recv_until(s, 1, timeout=10)
-                check(r.startswith(b"line %d " % i), "reply %d: %r" % (i, r))
-            s.sendall(b"exit\n")
-            recv_until(s, until_eof=True, timeout=10)
-            s.close()
-        finally:
-            st.send_signal(signal.SIGINT)
-            st.wait(10)
-        calls = {}
-        with open(out) as f:
-            for line in f:
-                if "resumed>" in line or " = " not in line and "<unfinished" not in line:
-                    continue
-                fl = line.split(None, 1)
-                tid, rest = int(fl[0]), fl[1]
-                name = rest.split("(", 1)[0]
-                calls.setdefault(tid, {}).setdefault(name, 0)
-                calls[tid][name] += 1
-        # The session's thread or child: the one that received the lines.
-        tid = max(calls, key=lambda t: calls[t].get("recvfrom", 0))
-        mine = calls[tid]
-        total = sum(mine.values())
-        per_line = total / float(n)
-        top = sorted(mine.items(), key=lambda kv: -kv[1])[:6]
-        print("%s io: the session made %d system calls for %d lines "
-              "(%.3f per line): %s" % (model, total, n, per_line,
-                                      ", ".join("%s %d" % kv for kv in top)))
-        check(mine.get("recvfrom", 0) >= n, "only %r" % mine)
-        check(per_line <= 2.1, "%.3f system calls per line: %r" % (per_line, mine))
-        check(mine.get("poll", 0) + mine.get("ppoll", 0) < 10,
-              "the busy session polls: %r" % mine)
+        mine = _session_calls(d.pid, d.dir, lambda: connect(addr, timeout=10),
+                              n)
+    _check_two_per_line(model, mine, n)
 
 
 def test_thread_two_syscalls_per_line():
@@ -216,11 +234,9 @@ def test_fork_stop_wakes_sessions_asleep_in_recv():
     _stop_wakes_sessions("fork")
 
 
-def _stalled(addr, limit=10.0):
-    """A session whose client sends lines without reading the replies,
-    until the daemon stops reading too (its replies wait: back-pressure).
-    (socket, bytes sent)."""
-    s = connect(addr)
+def _stall(s, limit=10.0):
+    """Send lines on s without reading the replies until the session stops
+    reading too (its replies wait: back-pressure).  Bytes sent."""
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     _ask(s, "hello")
     s.setblocking(False)
@@ -234,10 +250,19 @@ def _stalled(addr, limit=10.0):
         except BlockingIOError:
             pass
         if not select.select([], [s], [], 0.3)[1]:
-            return s, sent
-    s.close()
-    raise TestFailure("the daemon kept reading %d bytes without replies read"
+            return sent
+    raise TestFailure("the session kept reading %d bytes without replies read"
                       % sent)
+
+
+def _stalled(addr):
+    """A client whose session has stalled (_stall): (socket, bytes sent)."""
+    s = connect(addr)
+    try:
+        return s, _stall(s)
+    except BaseException:
+        s.close()
+        raise
 
 
 def _stop_reaches_stalled_session(model):
@@ -452,3 +477,74 @@ def test_fork_child_has_no_sigrtmin_handler():
         s.sendall(b"exit\n")
         recv_until(s, until_eof=True)
         s.close()
+
+
+# ------------------------------------------------ (f) inetd mode
+
+def test_inetd_two_syscalls_per_line():
+    """echotimed -i runs the same loop: recv + send per line, no poll."""
+    if not shutil.which("strace"):
+        return ("skip", "no strace")
+    n = 2000
+    with Inetd("session = { idle_timeout = 300; };\n") as s:
+        mine = _session_calls(s.proc.pid, s.dir, lambda: s.sock, n)
+        check(s.proc.wait(10 * SLOW) == 0, s.logtext())
+    _check_two_per_line("inetd", mine, n)
+
+
+def _inetd_stop(sig):
+    """sig while the session sleeps in recv(): the shutdown error, EOF
+    and exit status 0, at once."""
+    with Inetd("session = { idle_timeout = 0; };\n") as s:
+        s.ask(b"before")
+        t0 = time.monotonic()
+        s.proc.send_signal(sig)
+        out = recv_until(s.sock, until_eof=True, timeout=5 * SLOW)
+        rc = s.proc.wait(5 * SLOW)
+        t = time.monotonic() - t0
+        print("inetd io: %s: %r, exit %d after %.3f s"
+              % (signal.Signals(sig).name, out, rc, t))
+        check(out == b"ERROR server shutting down\n", "%r" % out)
+        check(rc == 0, "exit status %d:\n%s" % (rc, s.logtext()))
+        check(t < 1.0 * SLOW, "exit %.2f s after the signal" % t)
+
+
+def test_inetd_sigterm_wakes_session_asleep_in_recv():
+    _inetd_stop(signal.SIGTERM)
+
+
+def test_inetd_sigint_wakes_session_asleep_in_recv():
+    _inetd_stop(signal.SIGINT)
+
+
+def test_inetd_stop_reaches_stalled_session():
+    """SIGTERM while the session waits in poll() for a peer that reads
+    nothing: it ends at once, not at its idle timeout."""
+    with Inetd("session = { idle_timeout = 30; };\n") as s:
+        sent = _stall(s.sock)
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = s.proc.wait(5 * SLOW)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("echotimed -i still running 5 s after SIGTERM")
+        t = time.monotonic() - t0
+        print("inetd io: stop with %d bytes unanswered: exit after %.3f s"
+              % (sent, t))
+        check(rc == 0, "exit status %d:\n%s" % (rc, s.logtext()))
+        check(t < 1.0 * SLOW, "exit %.2f s after SIGTERM" % t)
+
+
+def test_inetd_idle_timeout_blocking():
+    """SO_RCVTIMEO is the idle clock in inetd mode too: a silent session
+    is cut at the idle timeout, not before."""
+    with Inetd("session = { idle_timeout = 1; };\n") as s:
+        s.ask(b"hello")
+        t0 = time.monotonic()
+        out = recv_until(s.sock, until_eof=True, timeout=5 * SLOW)
+        t = time.monotonic() - t0
+        rc = s.proc.wait(5 * SLOW)
+        print("inetd io: silent session cut after %.3f s: %r" % (t, out))
+        check(out == b"ERROR idle timeout\n", "%r" % out)
+        check(rc == 0, "exit status %d:\n%s" % (rc, s.logtext()))
+        check(0.95 <= t < 1.0 + 1.5 * SLOW, "cut after %.3f s" % t)

@@ -1,8 +1,7 @@
 /*
  * check_session.c - unit tests of session.c: the stream state machine over
  * a socketpair, driven by hand the way the event loop drives it (and by
- * session_run() and session_run_blocking() in a thread), and the datagram
- * reply.
+ * session_run_blocking() in a thread), and the datagram reply.
  *
  * The peer's writes are on the session's socket at once, so each test runs
  * the machine with poll(0) until it would block: no timing is involved.
@@ -721,22 +720,7 @@ START_TEST(test_idle_slow_reader)
 }
 END_TEST
 
-/* ---- session_run(): the blocking poll() loop (inetd mode) ------------ */
-
-struct runner {
-	pthread_t	 th;
-	int		 stop_fd;
-};
-
-static void *
-run_session(void *arg)
-{
-	struct runner *r = arg;
-
-	session_run(&s, r->stop_fd);
-	session_thread_cleanup();
-	return NULL;
-}
+/* ---- session_run_blocking(): the loop of a session's own thread ------ */
 
 /* Join a session's thread, which must end within WAIT_MS. */
 static void
@@ -749,54 +733,10 @@ run_join(pthread_t th)
 	ck_assert_int_eq(pthread_timedjoin_np(th, NULL, &ts), 0);
 }
 
-START_TEST(test_run_exit)
-{
-	struct runner r = { .stop_fd = -1 };
-	char buf[256];
-	size_t len = 0;
-
-	session_init(&s, sv[0], 64, 0);
-	ck_assert_int_eq(pthread_create(&r.th, NULL, run_session, &r), 0);
-	put("a\n");
-	put("exit\n");
-	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	run_join(r.th);
-	EXPECT_REPLIES(buf, len, "a", "exit");
-	ck_assert_int_eq(s.end, SESSION_EXIT);
-}
-END_TEST
-
-START_TEST(test_run_stop)
-{
-	struct runner r;
-	char buf[256];
-	size_t len = 0;
-	int stop[2];
-
-	ck_assert_int_eq(pipe2(stop, O_CLOEXEC), 0);
-	r.stop_fd = stop[0];
-	session_init(&s, sv[0], 64, 0);
-	ck_assert_int_eq(pthread_create(&r.th, NULL, run_session, &r), 0);
-	put("a\n");
-	/* The reply shows the session runs; then the daemon stops. */
-	ck_assert(!get(buf, sizeof(buf), &len, strlen("a ") +
-	    LP_TIMESTAMP_LEN + 1));
-	ck_assert_int_eq(write(stop[1], "x", 1), 1);
-	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	run_join(r.th);
-	close(stop[0]);
-	close(stop[1]);
-	expect_tail(buf, &len, "ERROR server shutting down\n");
-	EXPECT_REPLIES(buf, len, "a");
-	ck_assert_int_eq(s.end, SESSION_SHUTDOWN);
-}
-END_TEST
-
-/* ---- session_run_blocking(): the thread model's loop --------------- */
-
 struct brunner {
 	pthread_t	 th;
 	atomic_bool	 stop;
+	int		 stop_fd;
 };
 
 static void *
@@ -804,14 +744,14 @@ run_blocking(void *arg)
 {
 	struct brunner *r = arg;
 
-	session_run_blocking(&s, -1, &r->stop);
+	session_run_blocking(&s, r->stop_fd, &r->stop);
 	session_thread_cleanup();
 	return NULL;
 }
 
 /* The handler of the thread model: SIGRTMIN, no SA_RESTART. */
 static void
-blocking_start(struct brunner *r)
+blocking_start_fd(struct brunner *r, int stop_fd)
 {
 	struct sigaction sa;
 
@@ -820,7 +760,14 @@ blocking_start(struct brunner *r)
 	sigemptyset(&sa.sa_mask);
 	ck_assert_int_eq(sigaction(SIGRTMIN, &sa, NULL), 0);
 	atomic_init(&r->stop, false);
+	r->stop_fd = stop_fd;
 	ck_assert_int_eq(pthread_create(&r->th, NULL, run_blocking, r), 0);
+}
+
+static void
+blocking_start(struct brunner *r)
+{
+	blocking_start_fd(r, -1);
 }
 
 /*
@@ -1002,6 +949,38 @@ START_TEST(test_blocking_stop)
 END_TEST
 
 /*
+ * The stop while the session waits in poll() for a peer that reads
+ * nothing, its replies queued: no recv() is asleep for a signal to wake,
+ * so stop_fd must end it (stopsig.c's eventfd, in a fork child and in
+ * inetd mode).
+ */
+START_TEST(test_blocking_stop_fd)
+{
+	static char in[64 * 1024];
+	struct pollfd pfd = { .fd = sv[1], .events = POLLOUT };
+	struct brunner r;
+	int stop[2], i;
+
+	for (i = 0; i < (int)sizeof(in); i++)
+		in[i] = i % 2 ? '\n' : 'x';
+	ck_assert_int_eq(pipe2(stop, O_CLOEXEC), 0);
+	session_init(&s, sv[0], 64, 0);
+	blocking_start_fd(&r, stop[0]);
+	/* Write and never read, until the session has stopped reading. */
+	for (i = 0; i < MAX_ROUNDS * 100; i++)
+		if (send(sv[1], in, sizeof(in), MSG_NOSIGNAL) < 0 &&
+		    poll(&pfd, 1, 200) == 0)
+			break;
+	ck_assert_int_lt(i, MAX_ROUNDS * 100);
+	ck_assert_int_eq(write(stop[1], "x", 1), 1);
+	run_join(r.th);
+	close(stop[0]);
+	close(stop[1]);
+	ck_assert_int_eq(s.end, SESSION_SHUTDOWN);
+}
+END_TEST
+
+/*
  * The stop comes (flag, then signal) after the session read the flag and
  * before its recv() starts: that recv() must not sleep.
  */
@@ -1133,25 +1112,6 @@ START_TEST(test_prime_exit)
 }
 END_TEST
 
-/* session_run() (inetd mode) answers them before it polls. */
-START_TEST(test_prime_run)
-{
-	struct runner r = { .stop_fd = -1 };
-	char buf[256];
-	size_t len = 0;
-
-	session_init(&s, sv[0], 64, 0);
-	ck_assert_int_eq(session_prime(&s, "first\n", 6), 0);
-	ck_assert_int_eq(pthread_create(&r.th, NULL, run_session, &r), 0);
-	ck_assert(!get(buf, sizeof(buf), &len, strlen("first ") +
-	    LP_TIMESTAMP_LEN + 1));
-	put("exit\n");
-	ck_assert(get(buf, sizeof(buf), &len, TO_EOF));
-	run_join(r.th);
-	EXPECT_REPLIES(buf, len, "first", "exit");
-}
-END_TEST
-
 /* Freed with the session even if never read. */
 START_TEST(test_prime_freed)
 {
@@ -1262,17 +1222,13 @@ session_suite(void)
 	tcase_add_test(tc, test_idle_slow_reader);
 	suite_add_tcase(su, tc);
 
-	tc = tcase("session_run");
-	tcase_add_test(tc, test_run_exit);
-	tcase_add_test(tc, test_run_stop);
-	suite_add_tcase(su, tc);
-
 	tc = tcase("session_run_blocking");
 	tcase_add_test(tc, test_blocking_lines);
 	tcase_add_test(tc, test_blocking_primed);
 	tcase_add_test(tc, test_blocking_backpressure);
 	tcase_add_test(tc, test_blocking_idle);
 	tcase_add_test(tc, test_blocking_stop);
+	tcase_add_test(tc, test_blocking_stop_fd);
 	tcase_add_test(tc, test_blocking_stop_window);
 	tcase_add_test(tc, test_blocking_stray_signal);
 	suite_add_tcase(su, tc);
@@ -1280,7 +1236,6 @@ session_suite(void)
 	tc = tcase("primed bytes");
 	tcase_add_test(tc, test_prime_without_readiness);
 	tcase_add_test(tc, test_prime_exit);
-	tcase_add_test(tc, test_prime_run);
 	tcase_add_test(tc, test_prime_freed);
 	suite_add_tcase(su, tc);
 

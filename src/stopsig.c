@@ -1,0 +1,60 @@
+/*
+ * stopsig.c - the stop of a process that runs one stream session (see
+ * stopsig.h).  The state is the process's, as signals are.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stopsig.h"
+
+static atomic_bool	 stopping;
+static int		 stopfd = -1;
+
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
+    "on_stop() sets an atomic_bool: it must be lock-free");
+
+static void
+on_stop(int sig)
+{
+	int e = errno;
+	uint64_t one = 1;
+
+	atomic_store(&stopping, true);
+	if (stopfd >= 0)
+		(void)!write(stopfd, &one, sizeof(one));
+	errno = e;
+	session_interrupt(sig);
+}
+
+int
+stopsig_handle(int sig)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
+}
+
+/*
+ * Without the eventfd a stop still wakes the recv(), but not a session
+ * waiting in poll() for a peer that reads nothing: that one ends at its
+ * idle timeout (or, in the fork model, by the daemon's SIGKILL 3 s after
+ * the shutdown grace).
+ */
+void
+stopsig_run(struct session *s, const sigset_t *set)
+{
+	if ((stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		log_msg(LOG_WARNING, "session of %s: eventfd: %s (a stop "
+		    "reaches it only while it waits for a line)", s->peer,
+		    strerror(errno));
+	(void)sigprocmask(SIG_UNBLOCK, set, NULL);
+	session_run_blocking(s, stopfd, &stopping);
+}

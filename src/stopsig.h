@@ -1,0 +1,30 @@
+/*
+ * stopsig.h - the stop of a process that runs one stream session: a fork
+ * model child, or echotimed -i.
+ *
+ * A stop signal sets a flag, makes an eventfd readable (a session waiting
+ * in poll() for a peer that reads nothing) and wakes a recv() asleep in
+ * session_run_blocking() (session_interrupt()), so that the session ends
+ * with the "ERROR server shutting down" reply wherever it waits.
+ */
+#ifndef ECHOTIMED_STOPSIG_H
+#define ECHOTIMED_STOPSIG_H
+
+#include <signal.h>
+
+#include "session.h"
+
+/*
+ * Handle sig with the stop from now on (no SA_RESTART, so that a recv()
+ * asleep returns EINTR).  Meant for a signal the caller keeps blocked
+ * until stopsig_run().  0 or -errno.
+ */
+int		stopsig_handle(int sig);
+/*
+ * Run s to its end, stopped by the signals in set (handled with
+ * stopsig_handle()): they are unblocked here, so one sent before is
+ * handled now.  Once per process.
+ */
+void		stopsig_run(struct session *s, const sigset_t *set);
+
+#endif
