@@ -71,6 +71,7 @@ inetd_serve(const struct config *cfg, int fd)
 	sigaddset(&term, SIGINT);
 	if (stopsig_handle(SIGTERM) < 0 || stopsig_handle(SIGINT) < 0) {
 		log_msg(LOG_ERR, "inetd mode: sigaction: %s", strerror(errno));
+		close(fd);
 		return 71;
 	}
 	session_init(&c.sess, fd, (size_t)cfg->session.max_line_length,

@@ -11,10 +11,11 @@
  *
  * A session thread waits in a blocking recv() (session_run_blocking: two
  * system calls per line, not three), and no fd can wake a thread there.
- * So, the one exception to "threads never see signals" (STYLE.md): a
- * session thread unblocks SIGRTMIN, whose handler does one
- * async-signal-safe fcntl() on the socket it waits on, and a stop sends
- * it to every thread running a session.  Every other thread, main
+ * So, the one exception to the daemon's rule that signals reach only the
+ * main loop's signalfd and threads never see them: a session thread
+ * unblocks SIGRTMIN, whose handler does one async-signal-safe fcntl()
+ * on the socket it waits on, and a stop sends it to every thread running
+ * a session.  Every other thread, main
  * included, keeps SIGRTMIN blocked; a forked child gets it back at
  * SIG_DFL.
  */

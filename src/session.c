@@ -1,11 +1,12 @@
 /*
  * session.c - stream sessions and datagram replies over lineproto.
  *
- * One exception to "threads never see signals" (STYLE.md) lives here:
+ * One exception to the daemon's rule that signals reach only the main
+ * loop's signalfd and threads never see them lives here:
  * session_run_blocking() sleeps in a blocking recv(), which no fd can
- * wake, so the thread model stops such a thread (and the fork model such
- * a child) with a signal whose handler ends in session_interrupt(), one
- * async-signal-safe fcntl().
+ * wake, so the thread model stops such a thread (and a fork child or
+ * inetd mode its process, stopsig.c) with a signal whose handler ends in
+ * session_interrupt(), one async-signal-safe fcntl().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -499,6 +500,10 @@ session_shutdown(struct session *s)
 {
 	if (s->state == SS_RUNNING)
 		final_error(s, LP_ERR_SHUTDOWN, SESSION_SHUTDOWN);
+	else if (s->state == SS_FLUSHING)
+		/* Its last replies wait for a peer that reads nothing: the
+		 * stop does not wait with them (a lingering close is bounded). */
+		finish(s, SESSION_SHUTDOWN);
 	return s->state;
 }
 
@@ -601,12 +606,21 @@ arm_idle(struct session *s, int *armed, uint64_t now)
 	return true;
 }
 
+/* The stop, seen once: the shutdown error; stop_fd is not watched again. */
+static void
+stop_seen(struct session *s, bool *stopped, int *stop_fd)
+{
+	*stopped = true;
+	*stop_fd = -1;
+	session_shutdown(s);
+}
+
 void
 session_run_blocking(struct session *s, int stop_fd,
     const atomic_bool *stop)
 {
-	bool block, relax = false, read_line = false;
-	int armed = -1;
+	bool block, relax = false, read_line = false, stopped = false;
+	int armed = -1, fd;
 	uint64_t lines, now;
 
 	/*
@@ -624,7 +638,18 @@ session_run_blocking(struct session *s, int stop_fd,
 
 		read_line = false;
 		if (!block || s->state != SS_RUNNING || s->outlen > s->outoff) {
+			/*
+			 * The stop's signal interrupts poll() as well: with the
+			 * flag read before each wait, stop_fd is needed only
+			 * for a stop between this read and the poll().
+			 */
+			if (!stopped && atomic_load(stop)) {
+				stop_seen(s, &stopped, &stop_fd);
+				continue;
+			}
+			fd = stop_fd;
 			poll_once(s, &stop_fd);
+			stopped = stopped || (fd >= 0 && stop_fd < 0);
 			continue;
 		}
 		if (s->early) {
@@ -639,9 +664,8 @@ session_run_blocking(struct session *s, int stop_fd,
 		if (relax && !(block = set_blocking(s)))
 			continue;
 		relax = false;
-		if (atomic_load(stop)) {
-			stop_fd = -1;
-			session_shutdown(s);
+		if (!stopped && atomic_load(stop)) {
+			stop_seen(s, &stopped, &stop_fd);
 			continue;
 		}
 		/*

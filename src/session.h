@@ -2,10 +2,10 @@
  * session.h - the line handler: glue between one socket and lineproto.
  *
  * A stream session is a non-blocking state machine.  The same machine is
- * driven by a blocking poll() loop (inetd mode), by a blocking recv() loop
- * that falls back to poll() (thread and fork models), or by an event
- * loop (connloop.c: the main loop or an event-model loop thread), so the
- * protocol behaves identically whatever runs it.  It never
+ * driven by a blocking recv() loop that falls back to poll() (thread and
+ * fork models, inetd mode), or by an event loop (connloop.c: the main
+ * loop or an event-model loop thread), so the protocol behaves
+ * identically whatever runs it.  It never
  * knows the transport or the model.  It logs only the per-line debug
  * message; the caller logs the session's open and close once.
  */
@@ -59,7 +59,9 @@ struct session {
 };
 
 /*
- * Prepare a session on a connected non-blocking socket.  Buffers are
+ * Prepare a session on a connected socket (every read and write of the
+ * machine is non-blocking; session_run_blocking() makes the socket
+ * blocking for its recv()).  Buffers are
  * allocated only while a partial line or unsent replies exist, so an idle
  * session costs no buffer memory.
  */
@@ -88,7 +90,10 @@ uint32_t	session_epoll_events(const struct session *s);
 enum session_state session_io_epoll(struct session *s, uint32_t events);
 /* Check deadlines (idle, linger); returns the new state. */
 enum session_state session_tick(struct session *s, uint64_t now_ms);
-/* The daemon is stopping: send the shutdown error and close. */
+/*
+ * The daemon is stopping: send the shutdown error and close.  A session
+ * whose final replies wait for a peer that does not read them ends now.
+ */
 enum session_state session_shutdown(struct session *s);
 /*
  * Run a session to its end at two system calls per line (recv, send), for

@@ -13,6 +13,7 @@
 #include "stopsig.h"
 
 static atomic_bool	 stopping;
+/* Set while the stop signals are still blocked: the handler reads it. */
 static int		 stopfd = -1;
 
 _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
@@ -43,17 +44,18 @@ stopsig_handle(int sig)
 }
 
 /*
- * Without the eventfd a stop still wakes the recv(), but not a session
- * waiting in poll() for a peer that reads nothing: that one ends at its
- * idle timeout (or, in the fork model, by the daemon's SIGKILL 3 s after
- * the shutdown grace).
+ * The signal interrupts recv() and poll() alike, and the session reads
+ * the flag before each wait; the eventfd covers a stop that comes between
+ * that read and a poll().  Without it, such a stop waits for the idle
+ * timeout (or, in the fork model, the daemon's SIGKILL 3 s after the
+ * shutdown grace).
  */
 void
 stopsig_run(struct session *s, const sigset_t *set)
 {
 	if ((stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		log_msg(LOG_WARNING, "session of %s: eventfd: %s (a stop "
-		    "reaches it only while it waits for a line)", s->peer,
+		    "may wait for the idle timeout)", s->peer,
 		    strerror(errno));
 	(void)sigprocmask(SIG_UNBLOCK, set, NULL);
 	session_run_blocking(s, stopfd, &stopping);

@@ -2,10 +2,10 @@
  * stopsig.h - the stop of a process that runs one stream session: a fork
  * model child, or echotimed -i.
  *
- * A stop signal sets a flag, makes an eventfd readable (a session waiting
- * in poll() for a peer that reads nothing) and wakes a recv() asleep in
- * session_run_blocking() (session_interrupt()), so that the session ends
- * with the "ERROR server shutting down" reply wherever it waits.
+ * A stop signal sets a flag, makes an eventfd readable (for a session
+ * about to wait in poll() for a peer that reads nothing) and wakes a
+ * recv() asleep in session_run_blocking() (session_interrupt()), so that
+ * the session ends at once wherever it waits (session_shutdown()).
  */
 #ifndef ECHOTIMED_STOPSIG_H
 #define ECHOTIMED_STOPSIG_H

@@ -344,9 +344,11 @@ class Daemon(LoggedProcess):
 
 class Inetd:
     """echotimed -i on an accepted TCP connection, as tcpserver runs it:
-    the socket is stdin and stdout, stderr a log file."""
+    the socket is stdin and stdout, stderr a log file.  prepare(client,
+    accepted) runs before the spawn; rcvbuf is the client's SO_RCVBUF,
+    set before it connects."""
 
-    def __init__(self, config, env=None, args=()):
+    def __init__(self, config, env=None, args=(), prepare=None, rcvbuf=None):
         self.dir = tempfile.mkdtemp(prefix="echotimed-inetd-")
         conf = os.path.join(self.dir, "echotimed.conf")
         with open(conf, "w") as f:
@@ -355,9 +357,15 @@ class Inetd:
         lst = socket.socket()
         lst.bind(("127.0.0.1", 0))
         lst.listen(1)
-        self.sock = socket.create_connection(lst.getsockname(), 5)
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(5)
+        self.sock.connect(lst.getsockname())
         conn, _ = lst.accept()
         lst.close()
+        if prepare:
+            prepare(self.sock, conn)
         with open(self.logpath, "wb") as log:
             self.proc = subprocess.Popen(
                 WRAP + [BINARY, "-i", "-c", conf] + list(args), stdin=conn,

@@ -499,7 +499,7 @@ def _inetd_stop(sig):
         s.ask(b"before")
         t0 = time.monotonic()
         s.proc.send_signal(sig)
-        out = recv_until(s.sock, until_eof=True, timeout=5 * SLOW)
+        out = recv_until(s.sock, until_eof=True, timeout=5)
         rc = s.proc.wait(5 * SLOW)
         t = time.monotonic() - t0
         print("inetd io: %s: %r, exit %d after %.3f s"
@@ -517,22 +517,63 @@ def test_inetd_sigint_wakes_session_asleep_in_recv():
     _inetd_stop(signal.SIGINT)
 
 
+def _inetd_stop_in_poll(s, what):
+    """SIGTERM to a session waiting in poll(): exit 0 at once, and the
+    session's close line."""
+    t0 = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = s.proc.wait(5 * SLOW)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("echotimed -i still running %.0f s after SIGTERM"
+                          % (5 * SLOW))
+    t = time.monotonic() - t0
+    print("inetd io: stop %s: exit after %.3f s" % (what, t))
+    check(rc == 0, "exit status %d:\n%s" % (rc, s.logtext()))
+    check(t < 1.0 * SLOW, "exit %.2f s after SIGTERM" % t)
+    return s.logtext()
+
+
 def test_inetd_stop_reaches_stalled_session():
-    """SIGTERM while the session waits in poll() for a peer that reads
-    nothing: it ends at once, not at its idle timeout."""
-    with Inetd("session = { idle_timeout = 30; };\n") as s:
+    """SIGTERM while the session waits in poll() for a peer that sends
+    lines and reads nothing: it ends at once, not at its idle timeout,
+    without a reply (the peer reads none)."""
+    with Inetd('session = { idle_timeout = 30; };\nlog = { level = "info"; };\n') as s:
         sent = _stall(s.sock)
-        t0 = time.monotonic()
-        s.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = s.proc.wait(5 * SLOW)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("echotimed -i still running 5 s after SIGTERM")
-        t = time.monotonic() - t0
-        print("inetd io: stop with %d bytes unanswered: exit after %.3f s"
-              % (sent, t))
-        check(rc == 0, "exit status %d:\n%s" % (rc, s.logtext()))
-        check(t < 1.0 * SLOW, "exit %.2f s after SIGTERM" % t)
+        log = _inetd_stop_in_poll(s, "with %d bytes unanswered" % sent)
+        check("closed: shutdown" in log, log)
+
+
+def test_inetd_stop_cuts_final_reply_wait():
+    """SIGTERM while the replies to lines and an exit that came at once
+    wait for a peer that reads nothing: the session ends at once (it
+    used to wait with them, with idle_timeout 0 for ever)."""
+    def prepare(client, conn):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        # One read of the session's (4096 bytes): 56 kB of replies.
+        client.sendall(b"x\n" * 2000 + b"exit\n")
+
+    with Inetd('session = { idle_timeout = 0; };\nlog = { level = "info"; };\n',
+               prepare=prepare, rcvbuf=4096) as s:
+        # The session has read every line and waits in poll() for the
+        # peer to take its replies.
+        deadline = time.monotonic() + 5 * SLOW
+        while time.monotonic() < deadline and not _in_poll(s.proc.pid):
+            time.sleep(0.01)
+        check(_in_poll(s.proc.pid), "the session does not wait in poll()")
+        log = _inetd_stop_in_poll(s, "with the final replies unread")
+        check("closed: exit" in log, log)
+
+
+def _in_poll(pid):
+    """pid sleeps in poll() or ppoll() (/proc/PID/syscall)."""
+    nrs = {"x86_64": ("7", "271"), "aarch64": ("73",)}.get(
+        os.uname().machine, ())
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0] in nrs
+    except (OSError, IndexError):
+        return False
 
 
 def test_inetd_idle_timeout_blocking():
@@ -541,7 +582,7 @@ def test_inetd_idle_timeout_blocking():
     with Inetd("session = { idle_timeout = 1; };\n") as s:
         s.ask(b"hello")
         t0 = time.monotonic()
-        out = recv_until(s.sock, until_eof=True, timeout=5 * SLOW)
+        out = recv_until(s.sock, until_eof=True, timeout=5)
         t = time.monotonic() - t0
         rc = s.proc.wait(5 * SLOW)
         print("inetd io: silent session cut after %.3f s: %r" % (t, out))

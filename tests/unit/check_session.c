@@ -544,18 +544,20 @@ START_TEST(test_partial_writes)
 }
 END_TEST
 
-/* The reply to exit is among the kept bytes: all go out, then EOF. */
-START_TEST(test_partial_final_reply)
+/*
+ * One read's worth of numbered lines and an exit, answered in one
+ * session_io() into a small send buffer: the session is left flushing
+ * its final replies.  Returns the number of lines before the exit.
+ */
+static int
+flushing_after_exit(void)
 {
-	static char in[4096], buf[1000 * 32];
-	char text[16];
-	const char *p = buf;
-	size_t inlen = 0, len = 0;
-	int i, n;
+	static char in[4096];
+	size_t inlen = 0;
+	int n;
 
 	session_init(&s, sv[0], 64, 0);
 	small_sndbuf();
-	/* One read's worth: every line and the exit come in one recv(). */
 	for (n = 0; inlen + 10 < sizeof(in); n++)
 		inlen += (size_t)snprintf(in + inlen, sizeof(in) - inlen,
 		    "%03d\n", n);
@@ -563,6 +565,19 @@ START_TEST(test_partial_final_reply)
 	put_n(in, inlen);
 	ck_assert_int_eq(session_io(&s, POLLIN), SS_FLUSHING);
 	ck_assert_uint_gt(s.outlen, s.outoff);
+	return n;
+}
+
+/* The reply to exit is among the kept bytes: all go out, then EOF. */
+START_TEST(test_partial_final_reply)
+{
+	static char buf[1000 * 32];
+	char text[16];
+	const char *p = buf;
+	size_t len = 0;
+	int i, n;
+
+	n = flushing_after_exit();
 	ck_assert_uint_eq(session_epoll_events(&s), EPOLLOUT);
 	for (i = 0; i < MAX_ROUNDS && s.state == SS_FLUSHING; i++) {
 		ck_assert(!get(buf, sizeof(buf), &len, NOW));
@@ -576,6 +591,19 @@ START_TEST(test_partial_final_reply)
 	}
 	expect_reply(&p, buf + len, "exit");
 	ck_assert(p == buf + len);
+	ck_assert_int_eq(s.end, SESSION_EXIT);
+}
+END_TEST
+
+/*
+ * The stop while the final replies wait for a peer that reads nothing:
+ * the session ends now instead of waiting with them.
+ */
+START_TEST(test_shutdown_flushing)
+{
+	(void)flushing_after_exit();
+	ck_assert_int_eq(session_shutdown(&s), SS_DONE);
+	/* It ended by the client's exit; only the wait was cut. */
 	ck_assert_int_eq(s.end, SESSION_EXIT);
 }
 END_TEST
@@ -948,34 +976,60 @@ START_TEST(test_blocking_stop)
 }
 END_TEST
 
-/*
- * The stop while the session waits in poll() for a peer that reads
- * nothing, its replies queued: no recv() is asleep for a signal to wake,
- * so stop_fd must end it (stopsig.c's eventfd, in a fork child and in
- * inetd mode).
- */
-START_TEST(test_blocking_stop_fd)
+/* The peer writes lines and never reads, until the session stops reading. */
+static void
+stall(void)
 {
 	static char in[64 * 1024];
 	struct pollfd pfd = { .fd = sv[1], .events = POLLOUT };
-	struct brunner r;
-	int stop[2], i;
+	int i;
 
 	for (i = 0; i < (int)sizeof(in); i++)
 		in[i] = i % 2 ? '\n' : 'x';
-	ck_assert_int_eq(pipe2(stop, O_CLOEXEC), 0);
-	session_init(&s, sv[0], 64, 0);
-	blocking_start_fd(&r, stop[0]);
-	/* Write and never read, until the session has stopped reading. */
 	for (i = 0; i < MAX_ROUNDS * 100; i++)
 		if (send(sv[1], in, sizeof(in), MSG_NOSIGNAL) < 0 &&
 		    poll(&pfd, 1, 200) == 0)
-			break;
-	ck_assert_int_lt(i, MAX_ROUNDS * 100);
+			return;
+	ck_abort_msg("the session kept reading");
+}
+
+/*
+ * The stop while the session waits in poll() for a peer that reads
+ * nothing, its replies queued.  A stop that comes just before the poll()
+ * has only stop_fd to end the wait (stopsig.c's eventfd, in a fork child
+ * and in inetd mode).
+ */
+START_TEST(test_blocking_stop_fd)
+{
+	struct brunner r;
+	int stop[2];
+
+	ck_assert_int_eq(pipe2(stop, O_CLOEXEC), 0);
+	session_init(&s, sv[0], 64, 0);
+	blocking_start_fd(&r, stop[0]);
+	stall();
 	ck_assert_int_eq(write(stop[1], "x", 1), 1);
 	run_join(r.th);
 	close(stop[0]);
 	close(stop[1]);
+	ck_assert_int_eq(s.end, SESSION_SHUTDOWN);
+}
+END_TEST
+
+/*
+ * The same stop without a stop_fd: the signal interrupts the poll(), and
+ * the flag read before the next one ends the session.
+ */
+START_TEST(test_blocking_stop_in_poll)
+{
+	struct brunner r;
+
+	session_init(&s, sv[0], 64, 0);
+	blocking_start(&r);
+	stall();
+	atomic_store(&r.stop, true);
+	ck_assert_int_eq(pthread_kill(r.th, SIGRTMIN), 0);
+	run_join(r.th);
 	ck_assert_int_eq(s.end, SESSION_SHUTDOWN);
 }
 END_TEST
@@ -1207,6 +1261,7 @@ session_suite(void)
 	tc = tcase("partial writes");
 	tcase_add_test(tc, test_partial_writes);
 	tcase_add_test(tc, test_partial_final_reply);
+	tcase_add_test(tc, test_shutdown_flushing);
 	suite_add_tcase(su, tc);
 
 	tc = tcase("idle");
@@ -1229,6 +1284,7 @@ session_suite(void)
 	tcase_add_test(tc, test_blocking_idle);
 	tcase_add_test(tc, test_blocking_stop);
 	tcase_add_test(tc, test_blocking_stop_fd);
+	tcase_add_test(tc, test_blocking_stop_in_poll);
 	tcase_add_test(tc, test_blocking_stop_window);
 	tcase_add_test(tc, test_blocking_stray_signal);
 	suite_add_tcase(su, tc);
