@@ -500,10 +500,13 @@ session_shutdown(struct session *s)
 {
 	if (s->state == SS_RUNNING)
 		final_error(s, LP_ERR_SHUTDOWN, SESSION_SHUTDOWN);
-	else if (s->state == SS_FLUSHING)
-		/* Its last replies wait for a peer that reads nothing: the
-		 * stop does not wait with them (a lingering close is bounded). */
-		finish(s, SESSION_SHUTDOWN);
+	/*
+	 * Replies that wait for a peer that reads nothing, the shutdown error
+	 * or the last ones before it: the stop does not wait with them, and
+	 * the end reason stays (a lingering close is bounded: it stays).
+	 */
+	if (s->state == SS_FLUSHING)
+		s->state = SS_DONE;
 	return s->state;
 }
 

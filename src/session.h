@@ -92,7 +92,8 @@ enum session_state session_io_epoll(struct session *s, uint32_t events);
 enum session_state session_tick(struct session *s, uint64_t now_ms);
 /*
  * The daemon is stopping: send the shutdown error and close.  A session
- * whose final replies wait for a peer that does not read them ends now.
+ * whose replies (the shutdown error included) wait for a peer that does
+ * not read them ends now.  A second call changes nothing.
  */
 enum session_state session_shutdown(struct session *s);
 /*

@@ -5,7 +5,8 @@
  * A stop signal sets a flag, makes an eventfd readable (for a session
  * about to wait in poll() for a peer that reads nothing) and wakes a
  * recv() asleep in session_run_blocking() (session_interrupt()), so that
- * the session ends at once wherever it waits (session_shutdown()).
+ * the session stops wherever it waits (session_shutdown(): a lingering
+ * close still takes its bounded time).
  */
 #ifndef ECHOTIMED_STOPSIG_H
 #define ECHOTIMED_STOPSIG_H
