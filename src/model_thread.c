@@ -15,9 +15,8 @@
  * main loop's signalfd and threads never see them: a session thread
  * unblocks SIGRTMIN, whose handler does one async-signal-safe fcntl()
  * on the socket it waits on, and a stop sends it to every thread running
- * a session.  Every other thread, main
- * included, keeps SIGRTMIN blocked; a forked child gets it back at
- * SIG_DFL.
+ * a session.  Every other thread, main included, keeps SIGRTMIN blocked;
+ * a forked child gets it back at SIG_DFL.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -5,9 +5,9 @@
  * driven by a blocking recv() loop that falls back to poll() (thread and
  * fork models, inetd mode), or by an event loop (connloop.c: the main
  * loop or an event-model loop thread), so the protocol behaves
- * identically whatever runs it.  It never
- * knows the transport or the model.  It logs only the per-line debug
- * message; the caller logs the session's open and close once.
+ * identically whatever runs it.  It never knows the transport or the
+ * model.  It logs only the per-line debug message; the caller logs the
+ * session's open and close once.
  */
 #ifndef ECHOTIMED_SESSION_H
 #define ECHOTIMED_SESSION_H
@@ -61,9 +61,9 @@ struct session {
 /*
  * Prepare a session on a connected socket (every read and write of the
  * machine is non-blocking; session_run_blocking() makes the socket
- * blocking for its recv()).  Buffers are
- * allocated only while a partial line or unsent replies exist, so an idle
- * session costs no buffer memory.
+ * blocking for its recv()).  Buffers are allocated only while a partial
+ * line or unsent replies exist, so an idle session costs no buffer
+ * memory.
  */
 void		session_init(struct session *s, int fd, size_t max_line,
 		    int idle_timeout);
