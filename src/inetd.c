@@ -38,7 +38,6 @@ inetd_serve(const struct config *cfg, int fd)
 	struct conn c = { .fd = fd, .inetd = true, .transport = "inetd",
 	    .lname = "inetd" };
 	socklen_t len = sizeof(c.peer);
-	sigset_t term;
 
 	c.start_ms = clock_ms();
 	if (sdlib_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0) {
@@ -66,9 +65,6 @@ inetd_serve(const struct config *cfg, int fd)
 		close(fd);
 		return 0;
 	}
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigaddset(&term, SIGINT);
 	if (stopsig_handle(SIGTERM) < 0 || stopsig_handle(SIGINT) < 0) {
 		log_msg(LOG_ERR, "inetd mode: sigaction: %s", strerror(errno));
 		close(fd);
@@ -79,7 +75,7 @@ inetd_serve(const struct config *cfg, int fd)
 	c.sess.peer = c.peerstr;
 	conn_log_fields(&c, &f);
 	log_fields(LOG_INFO, &f, "connection from %s (inetd mode)", c.peerstr);
-	stopsig_run(&c.sess, &term);
+	stopsig_run(&c.sess);
 	conn_log_end(&c);
 	session_free(&c.sess);
 	close(fd);

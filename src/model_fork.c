@@ -240,7 +240,6 @@ fork_run(const struct model_env *env, struct conn *c)
 {
 	char ts[LP_TIMESTAMP_LEN + 1];
 	pid_t parent = getpid(), pid;
-	sigset_t term;
 
 	/*
 	 * Every page a child touches costs it a page fault (the kernel's
@@ -271,9 +270,7 @@ fork_run(const struct model_env *env, struct conn *c)
 	if (c->dgram)
 		conn_answer_dgram(c, NULL);
 	else {
-		sigemptyset(&term);
-		sigaddset(&term, SIGTERM);
-		stopsig_run(&c->sess, &term);
+		stopsig_run(&c->sess);
 		/* The report may have to wait for the parent: the client
 		 * must not. */
 		close(c->fd);

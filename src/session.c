@@ -609,21 +609,12 @@ arm_idle(struct session *s, int *armed, uint64_t now)
 	return true;
 }
 
-/* The stop, seen once: the shutdown error; stop_fd is not watched again. */
-static void
-stop_seen(struct session *s, bool *stopped, int *stop_fd)
-{
-	*stopped = true;
-	*stop_fd = -1;
-	session_shutdown(s);
-}
-
 void
 session_run_blocking(struct session *s, int stop_fd,
     const atomic_bool *stop)
 {
-	bool block, relax = false, read_line = false, stopped = false;
-	int armed = -1, fd;
+	bool block, relax = false, read_line = false;
+	int armed = -1;
 	uint64_t lines, now;
 
 	/*
@@ -644,15 +635,13 @@ session_run_blocking(struct session *s, int stop_fd,
 			/*
 			 * The stop's signal interrupts poll() as well: with the
 			 * flag read before each wait, stop_fd is needed only
-			 * for a stop between this read and the poll().
+			 * for a stop between this read and the poll().  The
+			 * shutdown leaves the session lingering or done.
 			 */
-			if (!stopped && atomic_load(stop)) {
-				stop_seen(s, &stopped, &stop_fd);
-				continue;
-			}
-			fd = stop_fd;
-			poll_once(s, &stop_fd);
-			stopped = stopped || (fd >= 0 && stop_fd < 0);
+			if (s->state != SS_LINGERING && atomic_load(stop))
+				session_shutdown(s);
+			else
+				poll_once(s, &stop_fd);
 			continue;
 		}
 		if (s->early) {
@@ -667,8 +656,8 @@ session_run_blocking(struct session *s, int stop_fd,
 		if (relax && !(block = set_blocking(s)))
 			continue;
 		relax = false;
-		if (!stopped && atomic_load(stop)) {
-			stop_seen(s, &stopped, &stop_fd);
+		if (atomic_load(stop)) {
+			session_shutdown(s);
 			continue;
 		}
 		/*

@@ -3,7 +3,9 @@
  * stopsig.h).  The state is the process's, as signals are.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -15,6 +17,9 @@
 static atomic_bool	 stopping;
 /* Set while the stop signals are still blocked: the handler reads it. */
 static int		 stopfd = -1;
+/* The signals stopsig_handle() was given; stopsig_run() unblocks them. */
+static sigset_t		 handled;
+static bool		 handled_init;
 
 _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
     "on_stop() sets an atomic_bool: it must be lock-free");
@@ -40,7 +45,14 @@ stopsig_handle(int sig)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
-	return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
+	if (sigaction(sig, &sa, NULL) < 0)
+		return -errno;
+	if (!handled_init) {
+		sigemptyset(&handled);
+		handled_init = true;
+	}
+	sigaddset(&handled, sig);
+	return 0;
 }
 
 /*
@@ -51,12 +63,12 @@ stopsig_handle(int sig)
  * shutdown grace).
  */
 void
-stopsig_run(struct session *s, const sigset_t *set)
+stopsig_run(struct session *s)
 {
 	if ((stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		log_msg(LOG_WARNING, "session of %s: eventfd: %s (a stop "
 		    "may wait for the idle timeout)", s->peer,
 		    strerror(errno));
-	(void)sigprocmask(SIG_UNBLOCK, set, NULL);
+	(void)sigprocmask(SIG_UNBLOCK, &handled, NULL);
 	session_run_blocking(s, stopfd, &stopping);
 }

@@ -11,8 +11,6 @@
 #ifndef ECHOTIMED_STOPSIG_H
 #define ECHOTIMED_STOPSIG_H
 
-#include <signal.h>
-
 #include "session.h"
 
 /*
@@ -22,10 +20,10 @@
  */
 int		stopsig_handle(int sig);
 /*
- * Run s to its end, stopped by the signals in set (handled with
- * stopsig_handle()): they are unblocked here, so one sent before is
- * handled now.  Once per process.
+ * Run s to its end, stopped by the signals given to stopsig_handle() here
+ * or, before a fork(), in the parent: they are unblocked now, so one sent
+ * before is handled at once.  Once per process.
  */
-void		stopsig_run(struct session *s, const sigset_t *set);
+void		stopsig_run(struct session *s);
 
 #endif

@@ -771,18 +771,30 @@ END_TEST
 
 /* ---- session_run_blocking(): the loop of a session's own thread ------ */
 
-/* Join a session's thread, which must end within WAIT_MS. */
-static void
-run_join(pthread_t th)
+/* Join a session's thread if it ends within ms milliseconds. */
+static bool
+join_within(pthread_t th, long ms)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	ck_assert_int_eq(pthread_timedjoin_np(th, NULL, &ts), 0);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += ms % 1000 * 1000 * 1000;
+	if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000 * 1000 * 1000;
+	}
+	return pthread_timedjoin_np(th, NULL, &ts) == 0;
 }
 
-struct brunner {
+/* Join a session's thread, which must end within WAIT_MS. */
+static void
+run_join(pthread_t th)
+{
+	ck_assert(join_within(th, WAIT_MS));
+}
+
+struct runner {
 	pthread_t	 th;
 	atomic_bool	 stop;
 	int		 stop_fd;
@@ -791,7 +803,7 @@ struct brunner {
 static void *
 run_blocking(void *arg)
 {
-	struct brunner *r = arg;
+	struct runner *r = arg;
 
 	session_run_blocking(&s, r->stop_fd, &r->stop);
 	session_thread_cleanup();
@@ -800,7 +812,7 @@ run_blocking(void *arg)
 
 /* The handler of the thread model: SIGRTMIN, no SA_RESTART. */
 static void
-blocking_start_fd(struct brunner *r, int stop_fd)
+blocking_start_fd(struct runner *r, int stop_fd)
 {
 	struct sigaction sa;
 
@@ -814,7 +826,7 @@ blocking_start_fd(struct brunner *r, int stop_fd)
 }
 
 static void
-blocking_start(struct brunner *r)
+blocking_start(struct runner *r)
 {
 	blocking_start_fd(r, -1);
 }
@@ -844,7 +856,7 @@ held_recv(int fd, void *buf, size_t n, int flags)
 /* Lines one at a time, each answered before the next is sent. */
 START_TEST(test_blocking_lines)
 {
-	struct brunner r;
+	struct runner r;
 	char buf[256];
 	size_t len = 0;
 
@@ -869,7 +881,7 @@ END_TEST
 /* Primed bytes are answered before the socket is read. */
 START_TEST(test_blocking_primed)
 {
-	struct brunner r;
+	struct runner r;
 	char buf[256];
 	size_t len = 0;
 
@@ -894,7 +906,7 @@ END_TEST
 START_TEST(test_blocking_backpressure)
 {
 	static char in[64 * 1024], out[64 * 1024 * (LP_TIMESTAMP_LEN + 2)];
-	struct brunner r;
+	struct runner r;
 	size_t len = 0, off = 0;
 	ssize_t n;
 	int i;
@@ -928,7 +940,7 @@ END_TEST
  */
 START_TEST(test_blocking_idle)
 {
-	struct brunner r;
+	struct runner r;
 	char buf[256];
 	size_t len = 0;
 	uint64_t t0 = clock_ms(), el;
@@ -960,7 +972,7 @@ END_TEST
  */
 START_TEST(test_blocking_stop)
 {
-	struct brunner r;
+	struct runner r;
 	char buf[256];
 	size_t len;
 	int i, j;
@@ -1022,7 +1034,7 @@ stall(void)
  */
 START_TEST(test_blocking_stop_fd)
 {
-	struct brunner r;
+	struct runner r;
 	int stop[2];
 
 	ck_assert_int_eq(pipe2(stop, O_CLOEXEC), 0);
@@ -1043,8 +1055,7 @@ END_TEST
  */
 START_TEST(test_blocking_stop_in_poll)
 {
-	struct brunner r;
-	struct timespec ts;
+	struct runner r;
 	int i;
 
 	session_init(&s, sv[0], 64, 0);
@@ -1054,13 +1065,7 @@ START_TEST(test_blocking_stop_in_poll)
 	/* Again and again: one sent before the thread's poll() is lost. */
 	for (i = 0; i < WAIT_MS / 50; i++) {
 		ck_assert_int_eq(pthread_kill(r.th, SIGRTMIN), 0);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000 * 1000 * 1000;
-		}
-		if (pthread_timedjoin_np(r.th, NULL, &ts) == 0)
+		if (join_within(r.th, 50))
 			break;
 	}
 	ck_assert_int_lt(i, WAIT_MS / 50);
@@ -1074,7 +1079,7 @@ END_TEST
  */
 START_TEST(test_blocking_stop_window)
 {
-	struct brunner r;
+	struct runner r;
 	struct timespec ts;
 	char buf[256];
 	size_t len = 0;
@@ -1127,7 +1132,7 @@ becomes_blocking(int fd)
  */
 START_TEST(test_blocking_stray_signal)
 {
-	struct brunner r;
+	struct runner r;
 	char buf[256];
 	size_t len = 0;
 
