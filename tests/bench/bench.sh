@@ -115,6 +115,14 @@ if [ ! -x "$FORKCOST-libs" ] || [ tests/bench/forkcost.c -nt "$FORKCOST-libs" ];
 	fi
 fi
 
+# mmsgcost: what batched datagram calls save on this machine.
+MMSGCOST=$B/mmsgcost
+if [ ! -x "$MMSGCOST" ] || [ tests/bench/mmsgcost.c -nt "$MMSGCOST" ]; then
+	${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Wshadow ${CI:+-Werror} \
+	    -o "$MMSGCOST" tests/bench/mmsgcost.c ||
+		{ echo "bench: cannot build $MMSGCOST" >&2; exit 1; }
+fi
+
 # The real interpreter, not a version-manager shim, so that $! is Python.
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
@@ -1123,6 +1131,18 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 		echo "| $(label "${at_rows[$i]}")$([ "$i" -gt "$ref" ] && echo " (control)") |" \
 		    "$(atonce_cell AC dgram 8 "$i" %.3f) | $(atonce_cell AC dgram 2 "$i" %.3f) | $verdict |"
 	done
+	# Whether the batches of the loop models save anything here: the
+	# kernel's cost of a datagram read and sent one call each, and in
+	# batches (16 queued on a loopback socket, on the server CPU).
+	mc=$("${SRV_PIN[@]}" "$MMSGCOST" | grep '^MMSGCOST ' || true)
+	echo "mmsgcost $mc" >>"$RESULTS"
+	echo
+	echo "Batched datagram calls on this machine (tests/bench/mmsgcost.c: 16 datagrams" \
+	    "queued on a loopback socket, CPU time a datagram on the server CPU):" \
+	    "recvmmsg() $(field "$mc" recvmmsg_us) us against $(field "$mc" recvfrom_us) us for recvfrom()," \
+	    "sendmmsg() $(field "$mc" sendmmsg_us) us against $(field "$mc" sendto_us) us for sendto()." \
+	    "The loop models read a queue in batches; where these save little, the" \
+	    "burstier replies can cost more than the calls save (tests/bench/README.md)."
 fi
 if [ "${AT_VALUES[thread]}" -gt 0 ]; then
 	echo
