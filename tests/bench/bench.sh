@@ -47,7 +47,8 @@
 # an error (a reply that failed verification, a timeout, a refused or reset
 # connection) in any round, when any paired round (Python included) or a
 # round of a step with the servers loaded at once did, when such a server
-# died, or (with BENCH_STRICT=1) when a target was missed.
+# died, when a measuring tool that ran (forkcost, mmsgcost, startcost.py)
+# gave no result, or (with BENCH_STRICT=1) when a target was missed.
 set -eu
 
 cd "$(dirname "$0")/../.."
@@ -1138,13 +1139,14 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 	done
 	# What the loop models' batches can save here: the kernel's cost of a
 	# datagram read and sent one call each, and in batches (16 queued on
-	# a loopback socket, pinned as the servers are).  Informational: a
-	# failure is reported, not counted.
+	# a loopback socket, pinned as the servers are).  A failure fails
+	# the run, as startcost's does.
 	mc=$("${SRV_PIN[@]}" "$MMSGCOST" | grep '^MMSGCOST ' || true)
 	echo "mmsgcost $mc" >>"$RESULTS"
 	echo
 	if [ -z "$mc" ]; then
-		echo "bench: mmsgcost printed no result" >&2
+		echo "bench: mmsgcost failed" >&2
+		FAILED=1
 		echo "Batched datagram calls on this machine: n/a (mmsgcost failed)."
 	else
 		echo "Batched datagram calls on this machine (tests/bench/mmsgcost.c: 16 datagrams" \
@@ -1189,6 +1191,10 @@ if selected fork; then
 	fc_libc=$("${SRV_PIN[@]}" "$FORKCOST-libc" | grep '^FORKCOST ' || true)
 	echo "forkcost libs $fc_libs" >>"$RESULTS"
 	echo "forkcost libc $fc_libc" >>"$RESULTS"
+	if [ -z "$fc_libs" ] || [ -z "$fc_libc" ]; then
+		echo "bench: forkcost failed" >&2
+		FAILED=1
+	fi
 	echo
 	echo "Fork floor on this machine (tests/bench/forkcost.c: fork, _exit and waitpid," \
 	    "nothing else, on the server CPU):" \
@@ -1221,7 +1227,7 @@ fi
 echo
 echo "Raw RESULT lines: $RESULTS.  Finished in ${SECONDS} s."
 if [ "$FAILED" != 0 ]; then
-	echo "bench: a run of echotimed or a C reference, or a paired round, counted errors or failed (see $RESULTS)" >&2
+	echo "bench: a run of echotimed or a C reference, a paired round or a measuring tool counted errors or failed (see $RESULTS)" >&2
 	exit 1
 fi
 if [ "${BENCH_STRICT:-0}" = 1 ] && [ "$MISSED" != 0 ]; then
