@@ -282,12 +282,13 @@ receive_one(struct acceptor *a, struct lsock *s, struct conn *c,
 
 /*
  * The datagrams queued on s, up to DGRAM_BATCH a wake-up.  The first is
- * read alone (recvfrom(), or recvmsg() for a Unix socket): a wake-up of a
- * lightly loaded server mostly finds one.  Where a model answers in the
- * loop, the UDP datagrams after it are read in batches for as long as
- * batches bring more than one: a recvmmsg() that brings one costs more
- * than a recvfrom(), so after such a batch the next datagram is read
- * alone again.
+ * read alone (recvfrom(), or recvmsg() for a Unix socket) and answered at
+ * once: a wake-up of a lightly loaded server mostly finds one, and a
+ * recvmmsg() that brings one costs more than a recvfrom().  Where a model
+ * answers in the loop, the UDP datagrams after it are read in batches.  A
+ * batch that brings fewer than it asked for emptied the queue, so the
+ * wake-up ends there, without the read that would find it empty: the
+ * loop's level-triggered wait reports what arrived since.
  */
 void
 accept_dgrams(struct acceptor *a, struct lsock *s)
@@ -296,7 +297,7 @@ accept_dgrams(struct acceptor *a, struct lsock *s)
 	const char *call = "recvfrom", *label = lsock_label(s);
 	bool batches, batch = false;	/* the next read takes a batch */
 	struct lstats *st;
-	unsigned i;
+	unsigned i, want = 0;
 	ssize_t n;
 
 	dgram_conn(a, s, c);
@@ -307,10 +308,14 @@ accept_dgrams(struct acceptor *a, struct lsock *s)
 	    dgbatch_cap(a->batch) >= c->max_line + 3;
 	for (i = 0; i < DGRAM_BATCH && s->io.events;
 	    i += n > 0 ? (unsigned)n : 1) {
-		if (batch)
-			n = receive_batch(a, c, st, label, DGRAM_BATCH - i);
-		else
+		if (batch) {
+			want = DGRAM_BATCH - i;
+			if (want > dgbatch_slots(a->batch))
+				want = dgbatch_slots(a->batch);
+			n = receive_batch(a, c, st, label, want);
+		} else {
 			n = receive_one(a, s, c, st, label, &call);
+		}
 		if (n == -EINTR)
 			continue;
 		if (n < 0) {
@@ -320,7 +325,9 @@ accept_dgrams(struct acceptor *a, struct lsock *s)
 				    strerror((int)-n));
 			return;
 		}
-		batch = batches && (!batch || n > 1);
+		if (batch && (size_t)n < want)
+			return;		/* the queue is empty */
+		batch = batches;
 	}
 }
 

@@ -12,6 +12,7 @@
 struct dgbatch {
 	unsigned	 nslots;
 	size_t		 cap, reply_cap;
+	unsigned	 nin;			/* slots the last read filled */
 	unsigned	 nout;			/* replies queued */
 	unsigned	 slot_of[DGBATCH_SLOTS];	/* queued reply -> slot */
 	struct mmsghdr	 in[DGBATCH_SLOTS], out[DGBATCH_SLOTS];
@@ -43,6 +44,16 @@ dgbatch_new(size_t cap, size_t reply_cap)
 	b->nslots = (unsigned)n;
 	b->cap = cap;
 	b->reply_cap = reply_cap;
+	for (n = 0; n < b->nslots; n++) {
+		b->iin[n].iov_base = b->mem + n * cap;
+		b->iin[n].iov_len = cap;
+		b->in[n].msg_hdr = (struct msghdr){
+			.msg_name = &b->peer[n],
+			.msg_namelen = sizeof(b->peer[n]),
+			.msg_iov = &b->iin[n],
+			.msg_iovlen = 1,
+		};
+	}
 	return b;
 }
 
@@ -82,17 +93,12 @@ dgbatch_recv(struct dgbatch *b, int fd, unsigned max)
 	b->nout = 0;
 	if (max > b->nslots)
 		max = b->nslots;
-	for (i = 0; i < max; i++) {
-		b->iin[i].iov_base = b->mem + i * b->cap;
-		b->iin[i].iov_len = b->cap;
-		b->in[i].msg_hdr = (struct msghdr){
-			.msg_name = &b->peer[i],
-			.msg_namelen = sizeof(b->peer[i]),
-			.msg_iov = &b->iin[i],
-			.msg_iovlen = 1,
-		};
-	}
+	/* The slots are set up once; a read changes only the name lengths
+	 * of those it fills (and their lengths and flags, outputs). */
+	for (i = 0; i < b->nin; i++)
+		b->in[i].msg_hdr.msg_namelen = sizeof(b->peer[i]);
 	k = recvmmsg(fd, b->in, max, MSG_DONTWAIT | MSG_TRUNC, NULL);
+	b->nin = k > 0 ? (unsigned)k : 0;
 	return k < 0 ? -errno : k;
 }
 

@@ -4,8 +4,9 @@ A model that answers datagrams in the main loop (sequential, event) does
 so without a heap allocation per datagram.  UDP is read with recvfrom (no
 control buffer: only a Unix sender's credentials matter): a lone datagram
 with one recvfrom, a queue of them in batches, the first alone and the
-rest with recvmmsg for as long as a batch brings more than one, their
-replies sent with one sendmmsg; each datagram of a batch is still admitted
+rest with recvmmsg until a batch brings fewer than it asked for (the
+queue is then empty, and no read follows to find it so), their replies
+sent with one sendmmsg; each datagram of a batch is still admitted
 on its own (access list, denied source port, rate limit).  Unix datagrams
 are still read one at a time with recvmsg (SO_PASSCRED), and the thread
 and fork models read UDP one datagram at a time.  The peer's and the
@@ -21,7 +22,8 @@ waits until every thread is stopped), sends the burst and lets it go on
                                           datagram alone, read alone
   test_burst_read_in_batches_<model>      a burst from 3 senders, queued:
                                           replies right and in order,
-                                          recvmmsg and sendmmsg in the trace
+                                          recvmmsg and sendmmsg in the trace,
+                                          no read after the short batch
   test_burst_thread_unbatched             the thread model: the same burst
                                           answered, no recvmmsg
   test_batches_follow_line_length         lines too long to batch: a queue
@@ -343,6 +345,12 @@ def check_burst(model, batched, address="127.0.0.1"):
                                       TOO_LONG_AT)
         check(any(long_in in ln for ln, r in traced_calls(lines, "recvmmsg")
                   if r > 0), "the long datagram not read in a batch")
+        # The last batch brought fewer than it asked for: the queue was
+        # empty, and no read followed to find it so.
+        check(mm[-1] < 16, "the burst's last batch was full: %r" % mm)
+        empty = [ln for ln, r in traced_calls(lines, "recvmmsg") if r < 0]
+        check(not empty, "a read after the batch that emptied the queue: "
+              "%r" % empty)
     else:
         check(not mm and not sent, "this model batches: recvmmsg of %r, "
               "sendmmsg of %r" % (mm, sent))

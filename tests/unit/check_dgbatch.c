@@ -1,8 +1,9 @@
 /*
  * check_dgbatch.c - unit tests for dgbatch.c: how many slots a batch
  * gets, reading a queue of datagrams (senders, MSG_TRUNC lengths, the
- * count asked for) and sending the replies, including those the kernel
- * refuses in the middle of a batch.  Real UDP sockets on 127.0.0.1.
+ * count asked for, an IPv6 read after an IPv4 one) and sending the
+ * replies, including those the kernel refuses in the middle of a batch.
+ * Real UDP sockets on 127.0.0.1 and ::1.
  */
 #include <check.h>
 #include <errno.h>
@@ -155,6 +156,76 @@ START_TEST(test_recv_queue)
 	close(srv);
 	close(a);
 	close(c);
+}
+END_TEST
+
+/* A UDP socket bound to ::1 on a free port; -1 without IPv6. */
+static int
+udp6(void)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+	    .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sin6,
+	    sizeof(sin6)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/*
+ * One batch serves every UDP listener of the daemon, IPv4 and IPv6: a
+ * slot an IPv4 read filled (its name length set to 16 by the kernel)
+ * still takes a whole IPv6 sender's name the next time.
+ */
+START_TEST(test_recv_after_shorter_names)
+{
+	int srv = udp(), a = udp(), srv6 = udp6(), a6 = udp6();
+	struct dgbatch *b = dgbatch_new(8, 32);
+	struct sockaddr_in6 s6, n6;
+	socklen_t len = sizeof(s6), plen;
+	const struct sockaddr *p;
+	size_t dlen;
+
+	if (srv6 < 0 || a6 < 0) {
+		fprintf(stderr, "check_dgbatch: no IPv6 loopback, "
+		    "test_recv_after_shorter_names skipped\n");
+		goto out;
+	}
+	ck_assert_ptr_nonnull(b);
+	send_to(a, srv, "v4\n", 3);
+	send_to(a, srv, "v4\n", 3);
+	ck_assert_int_eq(dgbatch_recv(b, srv, DGBATCH_SLOTS), 2);
+	(void)dgbatch_peer(b, 1, &plen);
+	ck_assert_uint_eq(plen, sizeof(struct sockaddr_in));
+	ck_assert_int_eq(getsockname(srv6, (struct sockaddr *)&s6, &len), 0);
+	len = sizeof(n6);
+	ck_assert_int_eq(getsockname(a6, (struct sockaddr *)&n6, &len), 0);
+	ck_assert_int_eq(sendto(a6, "v6\n", 3, 0, (struct sockaddr *)&s6,
+	    sizeof(s6)), 3);
+	ck_assert_int_eq(sendto(a6, "v6\n", 3, 0, (struct sockaddr *)&s6,
+	    sizeof(s6)), 3);
+	ck_assert_int_eq(dgbatch_recv(b, srv6, DGBATCH_SLOTS), 2);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_mem_eq(dgbatch_data(b, i, &dlen), "v6\n", 3);
+		p = dgbatch_peer(b, i, &plen);
+		ck_assert_uint_eq(plen, sizeof(n6));
+		ck_assert_uint_eq(p->sa_family, AF_INET6);
+		ck_assert_uint_eq(((const struct sockaddr_in6 *)p)->sin6_port,
+		    n6.sin6_port);
+		ck_assert_mem_eq(&((const struct sockaddr_in6 *)p)->sin6_addr,
+		    &n6.sin6_addr, sizeof(n6.sin6_addr));
+	}
+out:
+	dgbatch_free(b);
+	close(srv);
+	close(a);
+	if (srv6 >= 0)
+		close(srv6);
+	if (a6 >= 0)
+		close(a6);
 }
 END_TEST
 
@@ -313,6 +384,7 @@ dgbatch_suite(void)
 
 	tcase_add_test(tc, test_slots);
 	tcase_add_test(tc, test_recv_queue);
+	tcase_add_test(tc, test_recv_after_shorter_names);
 	tcase_add_test(tc, test_send_in_order);
 	tcase_add_test(tc, test_send_refused);
 	suite_add_tcase(s, tc);
