@@ -4,13 +4,24 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "loop.h"
 
+/*
+ * The timers wake the loop through one timerfd, armed no later than the
+ * earliest of them: a wait has no timeout to set up and a round reads no
+ * clock unless the timerfd fired.  Its epoll tag is the loop itself.
+ * It is re-armed only for a deadline earlier than the one it holds; one
+ * that moved later, or a timer disarmed, costs at most one early wake-up
+ * that finds nothing due.
+ */
 struct loop {
 	int		 epfd;
+	int		 tfd;		/* the timers' timerfd */
+	uint64_t	 tfd_ms;	/* what it is armed for, 0 = nothing */
 	int		 batch;
 	struct epoll_event *evs;
 	int		 nevs;		/* events of the batch being handled */
@@ -29,11 +40,15 @@ loop_new(int batch)
 	if (!lp)
 		return NULL;
 	lp->batch = batch > 0 ? batch : 1;
+	lp->epfd = lp->tfd = -1;
 	if (!(lp->evs = calloc((size_t)lp->batch, sizeof(*lp->evs))) ||
-	    (lp->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+	    (lp->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (lp->tfd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
+	    epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->tfd, &(struct epoll_event){
+	    .events = EPOLLIN, .data.ptr = lp }) < 0) {
 		e = errno;
-		free(lp->evs);
-		free(lp);
+		loop_free(lp);
 		errno = e;
 		return NULL;
 	}
@@ -45,15 +60,18 @@ loop_free(struct loop *lp)
 {
 	if (!lp)
 		return;
-	close(lp->epfd);
+	loop_close_fds(lp);
 	free(lp->evs);
 	free(lp);
 }
 
-int
-loop_fd(const struct loop *lp)
+void
+loop_close_fds(const struct loop *lp)
 {
-	return lp->epfd;
+	if (lp->tfd >= 0)
+		close(lp->tfd);
+	if (lp->epfd >= 0)
+		close(lp->epfd);
 }
 
 int
@@ -129,9 +147,9 @@ loop_busy_poll(struct loop *lp, int us)
 	lp->busy_us = us > 0 ? us : 0;
 }
 
-/* Milliseconds until the earliest armed timer; -1 for none. */
-static int
-next_timeout(const struct loop *lp, uint64_t now)
+/* The earliest armed timer's deadline; 0 for none. */
+static uint64_t
+earliest(const struct loop *lp)
 {
 	const struct loop_timer *t;
 	uint64_t first = 0;
@@ -139,8 +157,30 @@ next_timeout(const struct loop *lp, uint64_t now)
 	for (t = lp->timers; t; t = t->next)
 		if (t->when_ms && (first == 0 || t->when_ms < first))
 			first = t->when_ms;
-	if (first == 0)
+	return first;
+}
+
+/*
+ * Arm the timerfd for the earliest timer if it would fire too late (see
+ * struct loop), and return the wait's timeout: -1, as the timerfd wakes
+ * the loop.  Should arming it fail, the wait times out at the deadline
+ * instead (milliseconds from now).
+ */
+static int
+arm_timers(struct loop *lp)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+	uint64_t first = earliest(lp), now;
+
+	if (first == 0 || (lp->tfd_ms && lp->tfd_ms <= first))
 		return -1;
+	its.it_value.tv_sec = (time_t)(first / 1000u);
+	its.it_value.tv_nsec = (long)(first % 1000u) * 1000000L;
+	if (timerfd_settime(lp->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
+		lp->tfd_ms = first;
+		return -1;
+	}
+	now = clock_ms();
 	if (first <= now)
 		return 0;
 	return first - now > INT_MAX ? INT_MAX : (int)(first - now);
@@ -194,10 +234,14 @@ run_timers(struct loop *lp)
 int
 loop_once(struct loop *lp)
 {
+	bool fired = false;
 	struct loop_io *io;
-	int n, e;
+	uint64_t ticks;
+	void *tag;
+	int n, nio = 0, timeout, e;
 
-	n = wait_events(lp, next_timeout(lp, clock_ms()));
+	timeout = arm_timers(lp);
+	n = wait_events(lp, timeout);
 	if (n < 0) {
 		e = errno;
 		lp->active = false;
@@ -205,13 +249,25 @@ loop_once(struct loop *lp)
 			return -e;
 		n = 0;
 	}
-	lp->active = n > 0;
 	lp->nevs = n;
-	for (lp->cur = 0; lp->cur < n; lp->cur++)
-		if ((io = lp->evs[lp->cur].data.ptr) != NULL)
+	for (lp->cur = 0; lp->cur < n; lp->cur++) {
+		if ((tag = lp->evs[lp->cur].data.ptr) == lp) {
+			fired = true;
+			continue;
+		}
+		nio++;
+		if ((io = tag) != NULL)
 			io->cb(io, lp->evs[lp->cur].events);
+	}
 	lp->nevs = 0;
 	lp->cur = 0;
-	run_timers(lp);
-	return n;
+	lp->active = nio > 0;
+	if (fired) {
+		/* Read, or it stays readable; it is a one-shot. */
+		(void)!read(lp->tfd, &ticks, sizeof(ticks));
+		lp->tfd_ms = 0;
+	}
+	if (fired || timeout >= 0)
+		run_timers(lp);
+	return nio;
 }

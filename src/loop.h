@@ -7,7 +7,9 @@
  * Deleting an io clears its events still pending in the batch being
  * handled, so a callback may close and free any other watched object.
  * Timers are the few named deadlines an owner registers once and arms or
- * disarms; the loop sleeps until the earliest.  One thread runs a loop.
+ * disarms; the loop sleeps until the earliest, woken by a timerfd, so a
+ * wait has no timeout and a round reads the clock only when one is due.
+ * One thread runs a loop.
  */
 #ifndef ECHOTIMED_LOOP_H
 #define ECHOTIMED_LOOP_H
@@ -44,8 +46,8 @@ struct loop_timer {
 struct loop	*loop_new(int batch);
 /* Free the loop (its ios and timers are the owners'); NULL is fine. */
 void		 loop_free(struct loop *lp);
-/* The epoll descriptor (a forked child closes it). */
-int		 loop_fd(const struct loop *lp);
+/* In a forked child: close the loop's descriptors (the parent's). */
+void		 loop_close_fds(const struct loop *lp);
 /* Watch fd for events (0 allowed) and call cb.  0 or -errno. */
 int		 loop_add(struct loop *lp, struct loop_io *io, int fd,
 		    uint32_t events, loop_io_fn *cb, void *data);
@@ -66,7 +68,8 @@ void		 loop_busy_poll(struct loop *lp, int us);
 /*
  * One round: wait for events or the earliest timer, call the callbacks of
  * the events, then of the timers that are due.  Returns the number of
- * events, 0 after EINTR, or -errno when epoll_wait fails.
+ * events (the timers' own not counted), 0 after EINTR, or -errno when
+ * epoll_wait fails.
  */
 int		 loop_once(struct loop *lp);
 

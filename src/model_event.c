@@ -166,7 +166,7 @@ event_child_cleanup(void)
 	unsigned i;
 
 	for (i = 0; i < nloops; i++) {
-		close(loop_fd(loops[i]->loop));
+		loop_close_fds(loops[i]->loop);
 		close(loops[i]->inbox.fd);
 	}
 }

@@ -124,7 +124,7 @@ child_close(void *arg, int keep)
 	struct server *srv = arg;
 	struct conn *c;
 
-	close(loop_fd(srv->loop));
+	loop_close_fds(srv->loop);
 	close(srv->sigfd);
 	close(srv->conns.done.fd);
 	close(srv->conns.stop_fd);

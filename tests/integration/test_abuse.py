@@ -1029,10 +1029,11 @@ def test_event_loops_cannot_start_still_serve():
         check_reply(recv_until(a, until_eof=True), "exit")
         a.close()
 
-        # Two sessions and one loop (epoll and eventfd), no second loop.
+        # Two sessions and one loop (epoll, its timers' timerfd and the
+        # eventfd of its inbox), no second loop.
         wait_for(d.fds, base, what="descriptors after the first session")
         resource.prlimit(d.pid, resource.RLIMIT_NOFILE,
-                         (_free_fd_numbers(d.pid, 4)[3] + 1, hard))
+                         (_free_fd_numbers(d.pid, 5)[4] + 1, hard))
         b = connect(d.addr())
         b.sendall(b"in loop one\n")
         check_reply(recv_until(b, 1), "in loop one")

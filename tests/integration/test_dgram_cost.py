@@ -20,6 +20,9 @@ waits until every thread is stopped), sends the burst and lets it go on
   test_udp_recvfrom_unix_recvmsg_<model>  the calls of a request/reply
                                           client, under strace: each
                                           datagram alone, read alone
+  test_waits_without_timeout_<model>      the loop's waits, under strace:
+                                          no timeout (a timerfd wakes it
+                                          for its timers)
   test_burst_read_in_batches_<model>      a burst from 3 senders, queued:
                                           replies right and in order,
                                           recvmmsg and sendmmsg in the trace,
@@ -153,6 +156,43 @@ def test_udp_recvfrom_unix_recvmsg_sequential():
 
 def test_udp_recvfrom_unix_recvmsg_thread():
     check_calls("thread")
+
+
+def check_waits(model):
+    """The loop's waits have no timeout: its timers (the one-second tick
+    is armed from the start) wake it through a timerfd, so a wake-up sets
+    up no kernel timer and reads no clock."""
+    def body(d, pid, tmp):
+        s = udp_from()
+        try:
+            for i in range(5):
+                check_reply(ask(s, d.addr("udp"), b"wait-%d" % i),
+                            "wait-%d" % i)
+        finally:
+            s.close()
+    lines = traced_run(lambda tmp: config(model, os.path.join(
+        tmp, "srv.sock")), "epoll_wait,timerfd_settime", body)
+    # A wait that returned shows its timeout last before ") = "; one that
+    # strace split ("<unfinished ...>") shows it on its "resumed" line.
+    waits = [ln for ln in lines
+             if re.search(r"(\bepoll_wait\(|<\.\.\. epoll_wait resumed>)"
+                          r".*\) += ", ln)]
+    timed = [ln for ln in waits if not re.search(r", -1\) += ", ln)]
+    armed = [ln for ln in lines if "timerfd_settime(" in ln]
+    print("dgram cost: %s model: %d waits, %d with a timeout; %d timerfd "
+          "settings" % (model, len(waits), len(timed), len(armed)))
+    # At least the one before the first datagram and one after a reply.
+    check(len(waits) >= 2, "the trace shows %d waits" % len(waits))
+    check(not timed, "waits with a timeout: %r" % timed[:3])
+    check(armed, "the timers never armed a timerfd")
+
+
+def test_waits_without_timeout_sequential():
+    check_waits("sequential")
+
+
+def test_waits_without_timeout_event():
+    check_waits("event")
 
 
 # ------------------------------------------------ a queue of datagrams

@@ -1,6 +1,7 @@
 /*
  * check_loop.c - unit tests for the epoll loop: watches and their
- * callbacks, the scrubbing of deleted ios, timers, busy polling.
+ * callbacks, the scrubbing of deleted ios, timers (and their timerfd's
+ * re-arming), busy polling.
  *
  * Events come from eventfds the tests write; every wait is bounded by an
  * armed timer, so no test can hang on an event that never comes.
@@ -226,6 +227,56 @@ START_TEST(test_timers)
 }
 END_TEST
 
+/*
+ * The timers' timerfd is re-armed only for an earlier deadline: a timer
+ * moved later, or disarmed, after the loop armed it wakes the loop once
+ * early, and nothing runs before its time.
+ */
+START_TEST(test_timer_moved_later)
+{
+	struct loop *lp = loop_new(8);
+	struct loop_timer t, u;
+	struct probe p = { .lp = lp };
+	uint64_t t0;
+	int fd = efd(), rounds;
+
+	norder = 0;
+	loop_timer_add(lp, &t, order_due, (void *)(intptr_t)1);
+	loop_timer_add(lp, &u, order_due, (void *)(intptr_t)2);
+	ck_assert_int_eq(loop_add(lp, &p.io, fd, EPOLLIN, probe_cb, &p), 0);
+
+	/* Armed for +30 by a round that an event ends at once... */
+	t0 = clock_ms();
+	loop_timer_set(&t, t0 + 30);
+	poke(fd);
+	ck_assert_int_eq(loop_once(lp), 1);
+	/* ...then moved to +80: it runs at +80, not at +30. */
+	loop_timer_set(&t, t0 + 80);
+	for (rounds = 0; norder == 0 && rounds < 5; rounds++)
+		ck_assert_int_eq(loop_once(lp), 0);
+	ck_assert_int_eq(norder, 1);
+	ck_assert_int_le(rounds, 2);
+	ck_assert_uint_ge(clock_ms() - t0, 80);
+	ck_assert_uint_lt(clock_ms() - t0, 2000);
+
+	/* Armed for +30, then disarmed: it never runs; u (+100) does. */
+	t0 = clock_ms();
+	loop_timer_set(&t, t0 + 30);
+	poke(fd);
+	ck_assert_int_eq(loop_once(lp), 1);
+	loop_timer_set(&t, 0);
+	loop_timer_set(&u, t0 + 100);
+	for (rounds = 0; norder == 1 && rounds < 5; rounds++)
+		ck_assert_int_eq(loop_once(lp), 0);
+	ck_assert_int_eq(norder, 2);
+	ck_assert_int_eq(order[1], 2);
+	ck_assert_int_le(rounds, 2);
+	ck_assert_uint_ge(clock_ms() - t0, 100);
+	close(fd);
+	loop_free(lp);
+}
+END_TEST
+
 struct delayed {
 	int		 fd;
 	unsigned	 ms;
@@ -314,6 +365,7 @@ loop_suite(void)
 
 	tc = tcase_create("timers");
 	tcase_add_test(tc, test_timers);
+	tcase_add_test(tc, test_timer_moved_later);
 	tcase_add_test(tc, test_busy_poll_returns_on_event);
 	tcase_add_test(tc, test_busy_poll_keeps_timers);
 	suite_add_tcase(s, tc);
