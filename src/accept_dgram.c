@@ -19,6 +19,7 @@
 #include "log.h"
 
 #define DGRAM_BATCH	64	/* datagrams per wake-up */
+#define DGRAM_BACKLOG	16	/* read alone before batches */
 
 /* admit_dgram()'s rate limit, out of line with its buffers. */
 static bool __attribute__((noinline))
@@ -281,21 +282,23 @@ receive_one(struct acceptor *a, struct lsock *s, struct conn *c,
 }
 
 /*
- * The datagrams queued on s, up to DGRAM_BATCH a wake-up.  The first is
- * read alone (recvfrom(), or recvmsg() for a Unix socket) and answered at
- * once: a wake-up of a lightly loaded server mostly finds one, and a
- * recvmmsg() that brings one costs more than a recvfrom().  Where a model
- * answers in the loop, the UDP datagrams after it are read in batches.  A
- * batch that brings fewer than it asked for emptied the queue, so the
- * wake-up ends there, without the read that would find it empty: the
- * loop's level-triggered wait reports what arrived since.
+ * The datagrams queued on s, up to DGRAM_BATCH a wake-up.  They are read
+ * alone (recvfrom(), or recvmsg() for a Unix socket) and answered one by
+ * one until the queue is empty: a wake-up of a server that keeps up finds
+ * a few, and for a few, single calls cost less than recvmmsg() and
+ * sendmmsg() (tests/bench/README.md).  Where a model answers in the loop,
+ * a UDP backlog is read in batches: after DGRAM_BACKLOG datagrams in one
+ * wake-up, and from the start of the wake-up after one that read as
+ * many.  A batch that brings fewer than it asked for emptied the queue,
+ * so the wake-up ends there, without the read that would find it empty:
+ * the loop's level-triggered wait reports what arrived since.
  */
 void
 accept_dgrams(struct acceptor *a, struct lsock *s)
 {
 	struct conn *c = &a->dgc;
 	const char *call = "recvfrom", *label = lsock_label(s);
-	bool batches, batch = false;	/* the next read takes a batch */
+	bool batches, batch;		/* the next read takes a batch */
 	struct lstats *st;
 	unsigned i, want = 0;
 	ssize_t n;
@@ -306,6 +309,7 @@ accept_dgrams(struct acceptor *a, struct lsock *s)
 	batches = a->model->dgram_in_loop &&
 	    s->l->conf.transport == TRANSPORT_UDP && a->batch &&
 	    dgbatch_cap(a->batch) >= c->max_line + 3;
+	batch = batches && s->backlog;
 	for (i = 0; i < DGRAM_BATCH && s->io.events;
 	    i += n > 0 ? (unsigned)n : 1) {
 		if (batch) {
@@ -323,12 +327,15 @@ accept_dgrams(struct acceptor *a, struct lsock *s)
 				log_msg(LOG_WARNING, "%s on %s: %s",
 				    batch ? "recvmmsg" : call, label,
 				    strerror((int)-n));
-			return;
+			break;
 		}
-		if (batch && (size_t)n < want)
-			return;		/* the queue is empty */
-		batch = batches;
+		if (batch && (size_t)n < want) {
+			i += (unsigned)n;	/* the queue is empty */
+			break;
+		}
+		batch = batches && (s->backlog || i + 1 >= DGRAM_BACKLOG);
 	}
+	s->backlog = i >= DGRAM_BACKLOG;
 }
 
 /* ---- buffers and ports ---- */

@@ -1153,8 +1153,9 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 		    "queued on a loopback socket, CPU time a datagram):" \
 		    "recvmmsg() $(field "$mc" recvmmsg_us) us against $(field "$mc" recvfrom_us) us for recvfrom()," \
 		    "sendmmsg() $(field "$mc" sendmmsg_us) us against $(field "$mc" sendto_us) us for sendto()." \
-		    "Where the batched calls cost about what single ones do, the loop models'" \
-		    "batches cannot lower the kernel's work a datagram (tests/bench/README.md, \"A faster host\")."
+		    "Where the batched calls cost what single ones do or more, batches save only the" \
+		    "system calls of a backlog; the loop models read the few datagrams a wake-up finds" \
+		    "alone (tests/bench/README.md, \"Single calls for a few, batches for a backlog\")."
 	fi
 fi
 if [ "${AT_VALUES[thread]}" -gt 0 ]; then

@@ -2,12 +2,13 @@
 
 A model that answers datagrams in the main loop (sequential, event) does
 so without a heap allocation per datagram.  UDP is read with recvfrom (no
-control buffer: only a Unix sender's credentials matter): a lone datagram
-with one recvfrom, a queue of them in batches, the first alone and the
-rest with recvmmsg until a batch brings fewer than it asked for (the
-queue is then empty, and no read follows to find it so), their replies
-sent with one sendmmsg; each datagram of a batch is still admitted
-on its own (access list, denied source port, rate limit).  Unix datagrams
+control buffer: only a Unix sender's credentials matter), one datagram a
+call while a wake-up finds a few; a backlog in batches: after 16 read
+alone in one wake-up (and from the start of the wake-up after one that
+read as many), with recvmmsg until a batch brings fewer than it asked
+for (the queue is then empty, and no read follows to find it so), their
+replies sent with one sendmmsg; each datagram of a batch is still
+admitted on its own (access list, denied source port, rate limit).  Unix datagrams
 are still read one at a time with recvmsg (SO_PASSCRED), and the thread
 and fork models read UDP one datagram at a time.  The peer's and the
 listener's names are written only when a line needs them, and every line
@@ -24,9 +25,12 @@ waits until every thread is stopped), sends the burst and lets it go on
                                           no timeout (a timerfd wakes it
                                           for its timers)
   test_burst_read_in_batches_<model>      a burst from 3 senders, queued:
-                                          replies right and in order,
-                                          recvmmsg and sendmmsg in the trace,
-                                          no read after the short batch
+                                          replies right and in order, the
+                                          first 16 read alone, the rest by
+                                          recvmmsg and sendmmsg, no read
+                                          after the short batch; the next
+                                          wake-up starts with a batch, the
+                                          one after a light one does not
   test_burst_thread_unbatched             the thread model: the same burst
                                           answered, no recvmmsg
   test_batches_follow_line_length         lines too long to batch: a queue
@@ -135,9 +139,9 @@ def calls_for(model):
 def check_calls(model):
     """A request/reply client: each UDP datagram arrives alone (the client
     sends the next only after the Unix datagram between them was
-    answered), so each is read alone with recvfrom.  A model that batches
-    (sequential here) tries a recvmmsg after it, which finds nothing: no
-    recvmmsg carries a datagram."""
+    answered), so each is read alone with recvfrom, and so is the next
+    (the queue is empty): no recvmmsg, in a model that batches a backlog
+    (sequential here) either."""
     c = calls_for(model)
     print("dgram cost: %s model: calls that read the datagrams: %s" % (
         model, ", ".join("%s %s x%d" % (k[1], k[0], n)
@@ -200,11 +204,14 @@ def test_waits_without_timeout_event():
 BURST = 40              # datagrams of a burst
 BURST_SENDERS = 3       # sockets it comes from, interleaved
 BURST_LINE = 64         # max_line_length of the burst
+# Datagrams a wake-up reads alone before it reads the rest in batches
+# (DGRAM_BACKLOG in src/accept_dgram.c); a batch of 64-byte lines holds 16.
+ALONE = 16
+SLOTS = 16
 # The burst's datagram longer than a line may be: the last slot of the
-# first batch (one read alone, then 16).  Longer than the batch's buffers
-# after that slot, so that reading past what the slot kept would be seen
-# (AddressSanitizer).
-TOO_LONG_AT = 16
+# first batch.  Longer than the batch's buffers after that slot, so that
+# reading past what the slot kept would be seen (AddressSanitizer).
+TOO_LONG_AT = ALONE + SLOTS - 1
 TOO_LONG_LEN = 3000
 TOO_LONG = b"ERROR line too long (limit %d bytes)\n" % BURST_LINE
 SIGSTOP_BIT = 1 << (signal.SIGSTOP - 1)
@@ -313,11 +320,15 @@ def traced_run(conf, calls, body):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+AFTER = (b"after-1", b"after-2")
+
+
 def burst_trace(model, in_order, address="127.0.0.1"):
     """Send the burst to a daemon stopped under strace (its UDP listener
     on address, the senders on it too), check each sender's replies
     (in_order: in its order, as a model answering in the loop sends them;
-    the thread model's threads race); the trace's lines."""
+    the thread model's threads race), then ask AFTER's two, one at a time;
+    the trace's lines."""
     extra = ("session = { max_line_length = %d; };\n"
              "datagram = { rate_limit = 0; };" % BURST_LINE)
     items = burst()
@@ -333,6 +344,9 @@ def burst_trace(model, in_order, address="127.0.0.1"):
             while_traced_stopped(pid, send)
             got[:] = collect(socks, [sum(1 for k, _, _ in items if k == j)
                                      for j in range(BURST_SENDERS)])
+            # Two more, one at a time: the wake-ups after the burst's.
+            for tag in AFTER:
+                check_reply(ask(socks[0], u, tag), tag.decode())
         finally:
             for s in socks:
                 s.close()
@@ -360,11 +374,22 @@ def burst_trace(model, in_order, address="127.0.0.1"):
     return lines
 
 
+def read_by(lines, text):
+    """The call that read the datagram text: "recvfrom" or "recvmmsg"."""
+    for call in ("recvfrom", "recvmmsg"):
+        if any('"%s"' % text in ln for ln, r in traced_calls(lines, call)
+               if r > 0):
+            return call
+    return None
+
+
 def check_burst(model, batched, address="127.0.0.1"):
     lines = burst_trace(model, batched, address)
+    after = [read_by(lines, t.decode()) for t in AFTER]
     lone = [r for ln, r in traced_calls(lines, "recvfrom")
             if r > 0 and '"burst-' in ln]
-    mm = [r for _, r in traced_calls(lines, "recvmmsg") if r > 0]
+    mm = [r for ln, r in traced_calls(lines, "recvmmsg")
+          if r > 0 and '"after-' not in ln]
     sent = [r for _, r in traced_calls(lines, "sendmmsg")]
     print("dgram cost: %s model: a burst of %d datagrams read with %d "
           "recvfrom and recvmmsg of %s, answered with sendmmsg of %s"
@@ -374,10 +399,11 @@ def check_burst(model, batched, address="127.0.0.1"):
           "%d recvfrom and recvmmsg of %r for %d datagrams"
           % (len(lone), mm, BURST))
     if batched:
+        # A few datagrams cost less read alone: the first ALONE are.
+        check(len(lone) == ALONE, "%d of the burst read alone, not %d"
+              % (len(lone), ALONE))
         check(mm and max(mm) >= 2, "no recvmmsg brought two datagrams "
               "or more: %d recvfrom" % len(lone))
-        check(len(lone) < BURST, "each of %d datagrams read with its own "
-              "recvfrom" % BURST)
         check(any(r >= 1 for r in sent), "no sendmmsg: %r" % sent)
         check(max(sent) >= 2, "no sendmmsg sent two replies or more: %r"
               % sent)
@@ -391,9 +417,15 @@ def check_burst(model, batched, address="127.0.0.1"):
         empty = [ln for ln, r in traced_calls(lines, "recvmmsg") if r < 0]
         check(not empty, "a read after the batch that emptied the queue: "
               "%r" % empty)
+        # After a backlog the next wake-up starts with a batch; after
+        # that light one (a datagram), the next reads alone again.
+        check(after == ["recvmmsg", "recvfrom"], "the two datagrams after "
+              "the burst read by %r" % after)
     else:
         check(not mm and not sent, "this model batches: recvmmsg of %r, "
               "sendmmsg of %r" % (mm, sent))
+        check(after == ["recvfrom", "recvfrom"], "the two datagrams after "
+              "the burst read by %r" % after)
 
 
 def test_burst_read_in_batches_sequential():
@@ -425,7 +457,8 @@ def test_batches_follow_line_length():
     """A batch's slots follow max_line_length: lines too long to batch
     (above 65520 bytes) are read one at a time, 40000-byte lines in
     batches of 3 (what 256 KiB holds), and after a reload to 64-byte
-    lines in batches of up to 16 again."""
+    lines in batches of up to 16 again.  A phase queues 40 datagrams: the
+    first 16 are read alone (ALONE), the rest in batches."""
     phases = [(b"long", 65521), (b"mid", 40000), (b"short", 64)]
 
     def body(d, pid, tmp):
@@ -444,12 +477,12 @@ def test_batches_follow_line_length():
                           "reload failed: " + d.status)
 
                 def send():
-                    for i in range(12):
+                    for i in range(40):
                         socks[i % 2].sendto(b"%s-%02d" % (tag, i), u)
                 while_traced_stopped(pid, send)
-                got = collect(socks, [6, 6])
+                got = collect(socks, [20, 20])
                 for j in range(2):
-                    check(len(got[j]) == 6, "%s burst, sender %d: %r"
+                    check(len(got[j]) == 20, "%s burst, sender %d: %r"
                           % (tag, j, got[j]))
                     for i, r in enumerate(got[j]):
                         check_reply(r, b"%s-%02d" % (tag, 2 * i + j))
@@ -476,25 +509,32 @@ def test_batches_follow_line_length():
 def test_refused_replies_of_a_batch_name_their_peers():
     """Replies the kernel refuses in a batch (longer than a UDP datagram
     may be: a 65490-byte line and its timestamp) are logged, each naming
-    its own sender, and nothing is sent."""
+    its own sender, and nothing is sent.  ALONE short datagrams of another
+    sender go first, so that the two long ones are read in a batch."""
     line = 65500       # 2 slots fit in the batch's 256 KiB
     data = b"z" * 65490
 
     def body(d, pid, tmp):
         u = d.addr("udp")
-        socks = [udp_from() for _ in range(3)]
+        filler = udp_from()
+        socks = [udp_from() for _ in range(2)]
         try:
             def send():
+                for i in range(ALONE):
+                    filler.sendto(b"fill-%02d" % i, u)
                 for s in socks:
                     s.sendto(data, u)
             while_traced_stopped(pid, send)
             for s in socks:
                 d.wait_log(r"debug: reply to %s: Message too long"
                            % re.escape(name(s)))
-            got = collect(socks, [0, 0, 0], timeout=0)
-            check(got == [[], [], []], "replies sent: %r"
+            got = collect(socks, [0, 0], timeout=0)
+            check(got == [[], []], "replies sent: %r"
                   % [len(g) for g in got])
+            check(len(collect([filler], [ALONE])[0]) == ALONE,
+                  "the short datagrams not all answered")
         finally:
+            filler.close()
             for s in socks:
                 s.close()
     lines = traced_run(lambda tmp: config("sequential", os.path.join(
@@ -503,9 +543,9 @@ def test_refused_replies_of_a_batch_name_their_peers():
         % line), "recvmmsg,sendmmsg", body)
     mm = [r for _, r in traced_calls(lines, "recvmmsg") if r > 0]
     sent = [r for _, r in traced_calls(lines, "sendmmsg")]
-    print("dgram cost: 3 queued replies too long for UDP: recvmmsg of %s, "
+    print("dgram cost: 2 queued replies too long for UDP: recvmmsg of %s, "
           "sendmmsg returned %s, each logged with its peer" % (mm, sent))
-    check(mm == [2], "the last two not read in one batch: %r" % mm)
+    check(mm == [2], "the two long ones not read in one batch: %r" % mm)
     check(sent and sent[0] == -1, "no sendmmsg refused: %r" % sent)
 
 
@@ -556,17 +596,19 @@ def test_failed_reload_keeps_the_lines():
 
 def admission_burst(model):
     """Queue, interleaved, 10 datagrams of an allowed sender, 3 of a
-    denied address, 3 of a denied source port, to a daemon under strace;
-    each is decided on its own: 3 answered (the rate limit's burst), the
-    rest logged and dropped.  The counts, the replies, the time taken and
-    the sizes of the recvmmsg that read them."""
+    denied address, 3 of a denied source port, to a daemon under strace,
+    after ALONE of another sender (read alone, so that these 16 are read
+    in a batch); each is decided on its own: 3 answered (the rate limit's
+    burst), the rest logged and dropped.  The counts, the replies, the
+    time taken and the sizes of the recvmmsg that read them."""
     bad = udp_from()    # its port is denied
+    filler = udp_from("127.0.0.4")
     extra = """
 access = { deny = [ "127.0.0.2/32" ]; };
 datagram = { rate_limit = 1; rate_burst = 3; deny_source_ports = [ %d ]; };
 log = { level = "debug"; };
 """ % bad.getsockname()[1]
-    socks = [bad]
+    socks = [bad, filler]
     out = {}
 
     def body(d, pid, tmp):
@@ -582,6 +624,8 @@ log = { level = "debug"; };
                 order.append((bad, b"port-%d" % i))
 
         def send():
+            for i in range(ALONE):
+                filler.sendto(b"fill-%02d" % i, u)
             for s, data in order:
                 s.sendto(data, u)
         t0 = time.monotonic()
