@@ -309,7 +309,7 @@ accept_dgrams(struct acceptor *a, struct lsock *s)
 	batches = a->model->dgram_in_loop &&
 	    s->l->conf.transport == TRANSPORT_UDP && a->batch &&
 	    dgbatch_cap(a->batch) >= c->max_line + 3;
-	batch = batches && s->backlog;
+	batch = batches && s->dgram_backlog;
 	for (i = 0; i < DGRAM_BATCH && s->io.events;
 	    i += n > 0 ? (unsigned)n : 1) {
 		if (batch) {
@@ -333,9 +333,9 @@ accept_dgrams(struct acceptor *a, struct lsock *s)
 			i += (unsigned)n;	/* the queue is empty */
 			break;
 		}
-		batch = batches && (s->backlog || i + 1 >= DGRAM_BACKLOG);
+		batch = batches && (s->dgram_backlog || i + 1 >= DGRAM_BACKLOG);
 	}
-	s->backlog = i >= DGRAM_BACKLOG;
+	s->dgram_backlog = batches && i >= DGRAM_BACKLOG;
 }
 
 /* ---- buffers and ports ---- */

@@ -23,8 +23,9 @@ struct lsock {
 	struct listener	*l;
 	struct loop_io	 io;		/* armed while io.events != 0 */
 	int		 stats_slot;
-	bool		 backlog;	/* its last wake-up read DGRAM_BACKLOG
-					 * datagrams or more (accept_dgram.c) */
+	bool		 dgram_backlog;	/* its last wake-up read a backlog
+					 * in batches: the next starts with
+					 * one (accept_dgram.c) */
 	char		 stored_as[256];	/* FDNAME stored as, or "" */
 	struct listenset *set;
 	struct lsock	*next;

@@ -8,7 +8,8 @@
  * handled, so a callback may close and free any other watched object.
  * Timers are the few named deadlines an owner registers once and arms or
  * disarms; the loop sleeps until the earliest, woken by a timerfd, so a
- * wait has no timeout and a round reads the clock only when one is due.
+ * wait has no timeout and a round reads the clock for its timers only
+ * when the timerfd fired (or could not be armed).
  * One thread runs a loop.
  */
 #ifndef ECHOTIMED_LOOP_H

@@ -277,6 +277,39 @@ START_TEST(test_timer_moved_later)
 }
 END_TEST
 
+/* A timer set earlier than the one the timerfd is armed for re-arms it. */
+START_TEST(test_timer_moved_earlier)
+{
+	struct loop *lp = loop_new(8);
+	struct loop_timer t, u;
+	struct probe p = { .lp = lp };
+	uint64_t t0;
+	int fd = efd(), rounds;
+
+	norder = 0;
+	loop_timer_add(lp, &t, order_due, (void *)(intptr_t)1);
+	loop_timer_add(lp, &u, order_due, (void *)(intptr_t)2);
+	ck_assert_int_eq(loop_add(lp, &p.io, fd, EPOLLIN, probe_cb, &p), 0);
+
+	/* The timerfd armed for +1500 by a round that an event ends... */
+	t0 = clock_ms();
+	loop_timer_set(&t, t0 + 1500);
+	poke(fd);
+	ck_assert_int_eq(loop_once(lp), 1);
+	/* ...then u set for +30: the wait ends for u, not at +1500. */
+	loop_timer_set(&u, t0 + 30);
+	for (rounds = 0; norder == 0 && rounds < 5; rounds++)
+		ck_assert_int_eq(loop_once(lp), 0);
+	ck_assert_int_eq(norder, 1);
+	ck_assert_int_eq(order[0], 2);
+	ck_assert_uint_ge(clock_ms() - t0, 30);
+	ck_assert_uint_lt(clock_ms() - t0, 1000);
+	loop_timer_set(&t, 0);
+	close(fd);
+	loop_free(lp);
+}
+END_TEST
+
 struct delayed {
 	int		 fd;
 	unsigned	 ms;
@@ -366,6 +399,7 @@ loop_suite(void)
 	tc = tcase_create("timers");
 	tcase_add_test(tc, test_timers);
 	tcase_add_test(tc, test_timer_moved_later);
+	tcase_add_test(tc, test_timer_moved_earlier);
 	tcase_add_test(tc, test_busy_poll_returns_on_event);
 	tcase_add_test(tc, test_busy_poll_keeps_timers);
 	suite_add_tcase(s, tc);
