@@ -33,6 +33,8 @@ waits until every thread is stopped), sends the burst and lets it go on
                                           one after a light one does not
   test_burst_thread_unbatched             the thread model: the same burst
                                           answered, no recvmmsg
+  test_wake_up_takes_at_most_64           a queue of 100: 64 read, a wait,
+                                          the rest in batches from the start
   test_batches_follow_line_length         lines too long to batch: a queue
                                           read one at a time; reloaded to
                                           40000 and to 64 bytes, batches
@@ -54,6 +56,7 @@ waits until every thread is stopped), sends the burst and lets it go on
                                           prefix), unbound and bound Unix
                                           senders, peers interleaved
 """
+import itertools
 import os
 import re
 import select
@@ -444,6 +447,56 @@ def test_burst_read_in_batches_ipv6():
 
 def test_burst_thread_unbatched():
     check_burst("thread", False)
+
+
+def test_wake_up_takes_at_most_64():
+    """A wake-up reads at most 64 datagrams, so that the loop serves its
+    other sockets, signals and timers in between: a queue of 100 is read
+    as 16 alone and three batches of 16, then, after the loop's next
+    wait, in batches from the start (the backlog remembered): 16, 16, 4.
+    """
+    n = 100
+
+    def body(d, pid, tmp):
+        u = d.addr("udp")
+        s = udp_from()
+        try:
+            def send():
+                for i in range(n):
+                    s.sendto(b"cap-%03d" % i, u)
+            while_traced_stopped(pid, send)
+            got = collect([s], [n])[0]
+            check(len(got) == n, "%d replies for %d datagrams"
+                  % (len(got), n))
+            for i, r in enumerate(got):
+                check_reply(r, "cap-%03d" % i)
+        finally:
+            s.close()
+    lines = traced_run(lambda tmp: config("sequential", os.path.join(
+        tmp, "srv.sock"), "session = { max_line_length = %d; };\n"
+        "datagram = { rate_limit = 0; };" % BURST_LINE),
+        "recvfrom,recvmmsg,epoll_wait", body)
+    # The reads in order, a wait between two wake-ups as "wait".
+    seq = []
+    for ln in lines:
+        m = re.search(r"\) += (-?\d+)", ln)
+        if not m:
+            continue
+        r = int(m.group(1))
+        if r > 0 and '"cap-' in ln and re.search(r"\brecvfrom\(", ln):
+            seq.append("alone")
+        elif r > 0 and '"cap-' in ln and re.search(r"\brecvmmsg\(", ln):
+            seq.append("batch of %d" % r)
+        elif re.search(r"\bepoll_wait\(", ln) and seq and \
+                seq[-1] != "wait":
+            seq.append("wait")
+    while seq and seq[-1] == "wait":
+        seq.pop()
+    want = ["alone"] * ALONE + ["batch of 16"] * 3 + ["wait"] + \
+        ["batch of 16"] * 2 + ["batch of 4"]
+    print("dgram cost: a queue of %d read as %s" % (n, ", ".join(
+        "%s x%d" % (k, len(list(g))) for k, g in itertools.groupby(seq))))
+    check(seq == want, "a queue of %d read as %r" % (n, seq))
 
 
 def set_line(d, n):
