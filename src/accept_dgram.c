@@ -333,7 +333,8 @@ accept_dgrams(struct acceptor *a, struct lsock *s)
 			i += (unsigned)n;	/* the queue is empty */
 			break;
 		}
-		batch = batches && (s->dgram_backlog || i + 1 >= DGRAM_BACKLOG);
+		/* Once batching, the rest of the wake-up is. */
+		batch = batch || (batches && i + 1 >= DGRAM_BACKLOG);
 	}
 	s->dgram_backlog = batches && i >= DGRAM_BACKLOG;
 }

@@ -608,8 +608,9 @@ def test_refused_replies_of_a_batch_name_their_peers():
 
 def test_failed_reload_keeps_the_lines():
     """A reload to shorter lines that fails (a new listener's port is
-    taken) leaves the running lines as they were, in batches too: a
-    queue of 300-byte lines is echoed whole, not cut to the new length."""
+    taken) leaves the running lines as they were: a queue of 40 300-byte
+    lines (16 read alone, the rest in batches sized for 8000-byte lines)
+    is echoed whole, not cut to the new length."""
     holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     holder.bind(("127.0.0.1", 0))
     busy = holder.getsockname()[1]
@@ -617,13 +618,13 @@ def test_failed_reload_keeps_the_lines():
     socks = []
     try:
         with Daemon(config("sequential", os.path.join(tmp, "srv.sock"),
-                           "session = { max_line_length = 100000; };\n"
+                           "session = { max_line_length = 8000; };\n"
                            "datagram = { rate_limit = 0; };")) as d:
             u = d.addr("udp")
             with open(d.conf) as f:
                 text = f.read()
             with open(d.conf, "w") as f:
-                f.write(text.replace("max_line_length = 100000;",
+                f.write(text.replace("max_line_length = 8000;",
                                      "max_line_length = 64;").replace(
                     "listen = (", 'listen = ( { transport = "udp"; '
                     'address = "127.0.0.1"; port = %d; },' % busy))
@@ -631,18 +632,18 @@ def test_failed_reload_keeps_the_lines():
             check(d.status.startswith("reload failed"),
                   "the reload did not fail: %r" % d.status)
             socks = [udp_from() for _ in range(2)]
-            texts = [b"kept-%02d-" % i + b"y" * 300 for i in range(20)]
+            texts = [b"kept-%02d-" % i + b"y" * 300 for i in range(40)]
 
             def send():
                 for i, t in enumerate(texts):
                     socks[i % 2].sendto(t, u)
             while_stopped(d, send)
-            got = collect(socks, [10, 10])
+            got = collect(socks, [20, 20])
             for j in range(2):
-                check(len(got[j]) == 10, "sender %d: %r" % (j, got[j]))
+                check(len(got[j]) == 20, "sender %d: %r" % (j, got[j]))
                 for i, r in enumerate(got[j]):
                     check_reply(r, texts[2 * i + j])
-            print("dgram cost: a failed reload to 64-byte lines: 20 queued "
+            print("dgram cost: a failed reload to 64-byte lines: 40 queued "
                   "300-byte lines echoed whole")
     finally:
         holder.close()

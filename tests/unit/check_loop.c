@@ -227,6 +227,39 @@ START_TEST(test_timers)
 }
 END_TEST
 
+/* Timers t (runs as 1) and u (as 2), and p watching fd, on lp. */
+static void
+two_timers(struct loop *lp, struct loop_timer *t, struct loop_timer *u,
+    struct probe *p, int fd)
+{
+	norder = 0;
+	loop_timer_add(lp, t, order_due, (void *)(intptr_t)1);
+	loop_timer_add(lp, u, order_due, (void *)(intptr_t)2);
+	ck_assert_int_eq(loop_add(lp, &p->io, fd, EPOLLIN, probe_cb, p), 0);
+}
+
+/* t set for when, and the timerfd armed for it by a round that an event
+ * on fd ends at once. */
+static void
+armed_by_a_round(struct loop *lp, struct loop_timer *t, uint64_t when,
+    int fd)
+{
+	loop_timer_set(t, when);
+	poke(fd);
+	ck_assert_int_eq(loop_once(lp), 1);
+}
+
+/* Rounds without events until a timer runs past the first n (at most 5). */
+static int
+rounds_until_timer(struct loop *lp, int n)
+{
+	int rounds;
+
+	for (rounds = 0; norder == n && rounds < 5; rounds++)
+		ck_assert_int_eq(loop_once(lp), 0);
+	return rounds;
+}
+
 /*
  * The timers' timerfd is re-armed only for an earlier deadline: a timer
  * moved later, or disarmed, after the loop armed it wakes the loop once
@@ -240,20 +273,13 @@ START_TEST(test_timer_moved_later)
 	uint64_t t0;
 	int fd = efd(), rounds;
 
-	norder = 0;
-	loop_timer_add(lp, &t, order_due, (void *)(intptr_t)1);
-	loop_timer_add(lp, &u, order_due, (void *)(intptr_t)2);
-	ck_assert_int_eq(loop_add(lp, &p.io, fd, EPOLLIN, probe_cb, &p), 0);
-
+	two_timers(lp, &t, &u, &p, fd);
 	/* Armed for +30 by a round that an event ends at once... */
 	t0 = clock_ms();
-	loop_timer_set(&t, t0 + 30);
-	poke(fd);
-	ck_assert_int_eq(loop_once(lp), 1);
+	armed_by_a_round(lp, &t, t0 + 30, fd);
 	/* ...then moved to +80: it runs at +80, not at +30. */
 	loop_timer_set(&t, t0 + 80);
-	for (rounds = 0; norder == 0 && rounds < 5; rounds++)
-		ck_assert_int_eq(loop_once(lp), 0);
+	rounds = rounds_until_timer(lp, 0);
 	ck_assert_int_eq(norder, 1);
 	ck_assert_int_le(rounds, 2);
 	ck_assert_uint_ge(clock_ms() - t0, 80);
@@ -261,13 +287,10 @@ START_TEST(test_timer_moved_later)
 
 	/* Armed for +30, then disarmed: it never runs; u (+100) does. */
 	t0 = clock_ms();
-	loop_timer_set(&t, t0 + 30);
-	poke(fd);
-	ck_assert_int_eq(loop_once(lp), 1);
+	armed_by_a_round(lp, &t, t0 + 30, fd);
 	loop_timer_set(&t, 0);
 	loop_timer_set(&u, t0 + 100);
-	for (rounds = 0; norder == 1 && rounds < 5; rounds++)
-		ck_assert_int_eq(loop_once(lp), 0);
+	rounds = rounds_until_timer(lp, 1);
 	ck_assert_int_eq(norder, 2);
 	ck_assert_int_eq(order[1], 2);
 	ck_assert_int_le(rounds, 2);
@@ -284,22 +307,15 @@ START_TEST(test_timer_moved_earlier)
 	struct loop_timer t, u;
 	struct probe p = { .lp = lp };
 	uint64_t t0;
-	int fd = efd(), rounds;
+	int fd = efd();
 
-	norder = 0;
-	loop_timer_add(lp, &t, order_due, (void *)(intptr_t)1);
-	loop_timer_add(lp, &u, order_due, (void *)(intptr_t)2);
-	ck_assert_int_eq(loop_add(lp, &p.io, fd, EPOLLIN, probe_cb, &p), 0);
-
+	two_timers(lp, &t, &u, &p, fd);
 	/* The timerfd armed for +1500 by a round that an event ends... */
 	t0 = clock_ms();
-	loop_timer_set(&t, t0 + 1500);
-	poke(fd);
-	ck_assert_int_eq(loop_once(lp), 1);
+	armed_by_a_round(lp, &t, t0 + 1500, fd);
 	/* ...then u set for +30: the wait ends for u, not at +1500. */
 	loop_timer_set(&u, t0 + 30);
-	for (rounds = 0; norder == 0 && rounds < 5; rounds++)
-		ck_assert_int_eq(loop_once(lp), 0);
+	(void)rounds_until_timer(lp, 0);
 	ck_assert_int_eq(norder, 1);
 	ck_assert_int_eq(order[0], 2);
 	ck_assert_uint_ge(clock_ms() - t0, 30);
