@@ -124,6 +124,14 @@ if [ ! -x "$MMSGCOST" ] || [ tests/bench/mmsgcost.c -nt "$MMSGCOST" ]; then
 		{ echo "bench: cannot build $MMSGCOST" >&2; exit 1; }
 fi
 
+# usercycles.so: a datagram server's own time between system calls.
+USERCYCLES=$B/usercycles.so
+if [ ! -f "$USERCYCLES" ] || [ tests/bench/usercycles.c -nt "$USERCYCLES" ]; then
+	${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Wshadow ${CI:+-Werror} -shared -fPIC \
+	    -o "$USERCYCLES" tests/bench/usercycles.c -ldl ||
+		{ echo "bench: cannot build $USERCYCLES" >&2; exit 1; }
+fi
+
 # The real interpreter, not a version-manager shim, so that $! is Python.
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
@@ -229,7 +237,7 @@ SRV_PORT=
 # server CPUs with a private NOTIFY_SOCKET and wait for its READY=1.  0
 # ready, 78 config refused, other: failed.
 start_notified() {
-	local name=$1 port=$2 sock wpid rc i logged
+	local name=$1 port=$2 sock wpid rc i logged pre
 	shift 2
 	sock=$TMP/notify.sock
 	"$PY" tests/bench/waitready.py listen "$sock" 5 >"$TMP/ready.out" 2>&1 &
@@ -241,7 +249,12 @@ start_notified() {
 		return 1
 	fi
 	logged=$(stat -c %s "$TMP/$name.log" 2>/dev/null || echo 0)
-	NOTIFY_SOCKET=$sock setsid "${SRV_PIN[@]}" "$@" >>"$TMP/$name.log" 2>&1 &
+	# SRV_PRELOAD: a shim to preload into the server (the usercycles step).
+	pre=()
+	[ -z "${SRV_PRELOAD:-}" ] ||
+		pre=(env "LD_PRELOAD=$SRV_PRELOAD" "USERCYCLES_DIR=$TMP/usercycles")
+	NOTIFY_SOCKET=$sock setsid "${SRV_PIN[@]}" "${pre[@]}" "$@" \
+	    >>"$TMP/$name.log" 2>&1 &
 	SRV_PID=$!
 	PIDS+=("$SRV_PID")
 	# READY=1 ends the waiter (it gives up after 5 s); a refused config
@@ -825,6 +838,16 @@ declare -A AT_MODE_OF=([dgram]="udp udp" [thread]="persistent tcp")
 declare -A AT_TITLE_OF=([dgram]="datagram CPU" [thread]="thread model")
 declare -A AT_VALUES=([dgram]=0 [thread]=0)
 AT_STEPS=(dgram thread)
+# The usercycles step, run as the others but with usercycles.so preloaded
+# into each server, for AT_ROUNDS_OF rounds: where a datagram server's own
+# time goes at the light load, where CPU per datagram cannot say.
+AT_ROWS_OF[ucyc]="sequential event ref-epoll"
+AT_NAMES_OF[ucyc]="sequential event ref-epoll"
+AT_CLIENTS_OF[ucyc]=2
+AT_MODE_OF[ucyc]="udp udp"
+AT_TITLE_OF[ucyc]="user time"
+AT_VALUES[ucyc]=0
+declare -A AT_ROUNDS_OF=([ucyc]=2) AT_PIDS_OF
 AT_FAILS=""
 
 # atonce_load STEP ROUND CLIENTS PID... PORT...: one round of one load (a
@@ -899,7 +922,8 @@ run_atonce() {
 		fi
 		pids+=("$SRV_PID") ports+=("$SRV_PORT")
 	done
-	for ((r = 1; r <= ATONCE; r++)); do
+	AT_PIDS_OF[$step]=${pids[*]}
+	for ((r = 1; r <= ${AT_ROUNDS_OF[$step]:-$ATONCE}; r++)); do
 		for cl in ${AT_CLIENTS_OF[$step]}; do
 			atonce_load "$step" "$r" "$cl" "${pids[@]}" "${ports[@]}"
 		done
@@ -932,6 +956,12 @@ if [ "$ATONCE" -gt 0 ]; then
 		echo "bench: ${AT_TITLE_OF[$step]}: $ATONCE rounds of $PAIR_SECS s at ${AT_CLIENTS_OF[$step]// / and } clients a server, ${AT_NAMES_OF[$step]} loaded at once"
 		run_atonce "$step"
 	done
+	# rdtsc: x86-64 only.
+	if [ "$(uname -m)" = x86_64 ] && atonce_selected ucyc; then
+		echo "bench: user time: ${AT_ROUNDS_OF[ucyc]} rounds of $PAIR_SECS s at 2 clients a server, ${AT_NAMES_OF[ucyc]} loaded at once, usercycles.so preloaded"
+		mkdir -p "$TMP/usercycles"
+		SRV_PRELOAD=$USERCYCLES run_atonce ucyc
+	fi
 fi
 
 # --- report --------------------------------------------------------------
@@ -1157,6 +1187,44 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 		    "system calls of a backlog; the loop models read the few datagrams a wake-up finds" \
 		    "alone (tests/bench/README.md, \"Single calls for a few, batches for a backlog\")."
 	fi
+fi
+if [ "${AT_VALUES[ucyc]}" -gt 0 ]; then
+	echo
+	echo "Where a datagram server's own time goes, 2 clients a server: ${AT_ROUNDS_OF[ucyc]} rounds of $PAIR_SECS s,"
+	echo "the servers loaded at once, tests/bench/usercycles.c preloaded into each.  TSC"
+	echo "cycles a datagram from one system call's return to the next one's entry:"
+	echo "after epoll_wait() to the first read (wake), from a read to its reply"
+	echo "(answer), from a reply to the next read (next), from the read that finds"
+	echo "the queue empty to epoll_wait() (sleep).  The rest of the CPU time is the"
+	echo "kernel's:"
+	echo
+	echo "| server | wake | answer | next | sleep | total cycles | total us | of CPU/datagram us |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	read -ra uc_rows <<<"${AT_ROWS_OF[ucyc]}"
+	read -ra uc_pids <<<"${AT_PIDS_OF[ucyc]}"
+	for i in "${!uc_rows[@]}"; do
+		f=$TMP/usercycles/${uc_pids[$i]}
+		cpu=$(for ((r = 1; r <= AT_ROUNDS_OF[ucyc]; r++)); do
+			echo "${AC[ucyc,2,$i,$r]:-}"; done |
+		    awk 'NF { s += $1; n++ } END { if (n) printf "%.3f", s / n }')
+		if [ ! -s "$f" ]; then
+			echo "bench: usercycles.so wrote nothing for ${uc_rows[$i]}" >&2
+			FAILED=1
+			echo "| $(label "${uc_rows[$i]}") | n/a | | | | | | ${cpu:-n/a} |"
+			continue
+		fi
+		echo "usercycles ${uc_rows[$i]} $(paste -sd ' ' "$f")" >>"$RESULTS"
+		awk -v name="$(label "${uc_rows[$i]}")" -v cpu="${cpu:-n/a}" '
+		    $1 == "datagrams" { n = $2; next }
+		    $1 == "tsc_hz" { hz = $2; next }
+		    { c[$1] = $3; total += $3 }
+		    END {
+			if (n == 0 || hz == 0) { printf "| %s | n/a | | | | | | %s |\n", name, cpu; exit }
+			printf "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.3f | %s |\n", name,
+			    (c["wait-recv"] + c["wait-empty"]) / n, c["recv-send"] / n,
+			    (c["send-recv"] + c["send-empty"]) / n, c["empty-wait"] / n,
+			    total / n, total / n / hz * 1e6, cpu }' "$f"
+	done
 fi
 if [ "${AT_VALUES[thread]}" -gt 0 ]; then
 	echo
