@@ -117,6 +117,34 @@ hand_dgram(struct acceptor *a, struct lsock *s, const struct conn *d)
 	}
 }
 
+/*
+ * Answer the admitted datagram in c (held in dgbuf) in the loop.  A UDP
+ * reply is sent from here, as conn_send_dgram() would send it (a UDP
+ * sender needs no check), without the calls and returns of that path
+ * between sendto() and the next read: about 80 TSC cycles a datagram
+ * less, measured between the two system calls (tests/bench/README.md).
+ * A Unix sender's socket is verified first, by conn_answer_dgram().
+ */
+static void
+answer_in_loop(struct acceptor *a, struct conn *c)
+{
+	bool is_error;
+	size_t n;
+
+	c->data = a->dgbuf;
+	if (c->peer.ss_family == AF_UNIX) {
+		conn_answer_dgram(c, a->dgout);
+	} else {
+		n = dgram_reply(c->data, c->datalen, c->max_line, a->dgout,
+		    &is_error);
+		if (sendto(c->fd, a->dgout, n, MSG_NOSIGNAL | MSG_DONTWAIT,
+		    (struct sockaddr *)&c->peer, c->peerlen) < 0)
+			conn_dgram_unsent(c, errno);
+		conn_dgram_answered(c, is_error);
+	}
+	c->data = NULL;
+}
+
 /* Answer the admitted datagram in c (held in dgbuf) as the model does. */
 static void
 serve_dgram(struct acceptor *a, struct lsock *s, struct conn *c,
@@ -126,9 +154,7 @@ serve_dgram(struct acceptor *a, struct lsock *s, struct conn *c,
 	size_t m;
 
 	if (a->model->dgram_in_loop) {
-		c->data = a->dgbuf;
-		conn_answer_dgram(c, a->dgout);
-		c->data = NULL;
+		answer_in_loop(a, c);
 		return;
 	}
 	if (a->env->conns->n >= accept_capacity(a)) {

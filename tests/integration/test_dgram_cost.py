@@ -42,6 +42,10 @@ waits until every thread is stopped), sends the burst and lets it go on
   test_refused_replies_of_a_batch_name_their_peers
                                           replies too long for UDP in a
                                           batch: each logged with its peer
+  test_refused_reply_alone_<model>        a reply too long for UDP to a
+                                          datagram read alone: logged with
+                                          its peer, the sender's next line
+                                          answered
   test_failed_reload_keeps_the_lines      a failed reload to shorter lines:
                                           queued lines still echoed whole
   test_burst_checks_each_datagram_<model> a queued burst of allowed, denied
@@ -604,6 +608,44 @@ def test_refused_replies_of_a_batch_name_their_peers():
           "sendmmsg returned %s, each logged with its peer" % (mm, sent))
     check(mm == [2], "the two long ones not read in one batch: %r" % mm)
     check(sent and sent[0] == -1, "no sendmmsg refused: %r" % sent)
+
+
+def check_refused_alone(model):
+    """A datagram read alone whose reply the kernel refuses (a 65490-byte
+    line and its timestamp are longer than a UDP datagram may be): the
+    refusal is logged naming the sender, nothing is sent, and the same
+    sender's next line is answered.  The loop models send that reply from
+    the receiving loop, the thread model through its session thread."""
+    tmp = tempfile.mkdtemp(prefix="echotimed-dgcost-")
+    big = udp_from()
+    try:
+        with Daemon(config(model, os.path.join(tmp, "srv.sock"),
+                           "session = { max_line_length = 65500; };\n"
+                           "datagram = { rate_limit = 0; };"),
+                    args=["-l", "debug"]) as d:
+            u = d.addr("udp")
+            check(ask(big, u, b"z" * 65490, QUIET) is None,
+                  "a reply longer than a UDP datagram was sent")
+            d.wait_log(r"debug: reply to %s: Message too long"
+                       % re.escape(name(big)))
+            check_reply(ask(big, u, b"after"), "after")
+            print("dgram cost: %s model: a refused reply logged, the next "
+                  "line answered" % model)
+    finally:
+        big.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_refused_reply_alone_sequential():
+    check_refused_alone("sequential")
+
+
+def test_refused_reply_alone_event():
+    check_refused_alone("event")
+
+
+def test_refused_reply_alone_thread():
+    check_refused_alone("thread")
 
 
 def test_failed_reload_keeps_the_lines():
