@@ -286,7 +286,9 @@ log_dgram(const struct conn *c, bool is_error)
 
 /*
  * Checked here, in whichever thread or child replies, right before the
- * send.
+ * send.  A UDP peer needs no check: accept_dgram.c's answer_in_loop()
+ * sends a UDP reply answered in the loop itself, so a check added here
+ * for UDP peers must be added there too.
  */
 bool
 conn_send_dgram(struct conn *c, const void *buf, size_t n)

@@ -615,25 +615,31 @@ def check_refused_alone(model):
     line and its timestamp are longer than a UDP datagram may be): the
     refusal is logged naming the sender, nothing is sent, and the same
     sender's next line is answered.  The loop models send that reply from
-    the receiving loop, the thread model through its session thread."""
-    tmp = tempfile.mkdtemp(prefix="echotimed-dgcost-")
+    the receiving loop, the thread model through its session thread; the
+    trace shows the datagram read alone (no recvmmsg) and the refused
+    sendto."""
     big = udp_from()
+
+    def body(d, pid, tmp):
+        u = d.addr("udp")
+        check(ask(big, u, b"z" * 65490, QUIET) is None,
+              "a reply longer than a UDP datagram was sent")
+        d.wait_log(r"debug: reply to %s: Message too long"
+                   % re.escape(name(big)))
+        check_reply(ask(big, u, b"after"), "after")
     try:
-        with Daemon(config(model, os.path.join(tmp, "srv.sock"),
-                           "session = { max_line_length = 65500; };\n"
-                           "datagram = { rate_limit = 0; };"),
-                    args=["-l", "debug"]) as d:
-            u = d.addr("udp")
-            check(ask(big, u, b"z" * 65490, QUIET) is None,
-                  "a reply longer than a UDP datagram was sent")
-            d.wait_log(r"debug: reply to %s: Message too long"
-                       % re.escape(name(big)))
-            check_reply(ask(big, u, b"after"), "after")
-            print("dgram cost: %s model: a refused reply logged, the next "
-                  "line answered" % model)
+        lines = traced_run(lambda tmp: config(model, os.path.join(
+            tmp, "srv.sock"), "session = { max_line_length = 65500; };\n"
+            "datagram = { rate_limit = 0; };\nlog = { level = \"debug\"; };"),
+            "recvfrom,recvmmsg,sendto", body)
     finally:
         big.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    check(not [x for x in lines if "recvmmsg(" in x],
+          "the datagram was read in a batch")
+    check([x for x in lines if "sendto(" in x and "EMSGSIZE" in x],
+          "no refused sendto in the trace")
+    print("dgram cost: %s model: a refused reply to a datagram read alone "
+          "logged, the next line answered" % model)
 
 
 def test_refused_reply_alone_sequential():
