@@ -119,11 +119,11 @@ hand_dgram(struct acceptor *a, struct lsock *s, const struct conn *d)
 
 /*
  * Answer the admitted datagram in c (held in dgbuf) in the loop.  A UDP
- * reply is sent from here, as conn_send_dgram() would send it (a UDP
- * sender needs no check, see conn_send_dgram()), without the calls and
- * returns of that path between sendto() and the next read: about 100
- * TSC cycles a datagram less in one run (tests/bench/usercycles.c,
- * tests/bench/README.md).
+ * reply is sent from here with conn_sendto(), as conn_send_dgram() would
+ * send it (a UDP sender needs no check, see conn_send_dgram()), without
+ * the calls and returns of that path between sendto() and the next read:
+ * about 100 TSC cycles a datagram less in one run
+ * (tests/bench/usercycles.c, tests/bench/README.md).
  * A Unix sender's socket is verified first, by conn_answer_dgram().
  */
 static void
@@ -138,9 +138,8 @@ answer_in_loop(struct acceptor *a, struct conn *c)
 	} else {
 		n = dgram_reply(c->data, c->datalen, c->max_line, a->dgout,
 		    &is_error);
-		if (sendto(c->fd, a->dgout, n, MSG_NOSIGNAL | MSG_DONTWAIT,
-		    (struct sockaddr *)&c->peer, c->peerlen) < 0)
-			conn_dgram_unsent(c, errno);
+		conn_sendto(c, a->dgout, n, (struct sockaddr *)&c->peer,
+		    c->peerlen);
 		conn_dgram_answered(c, is_error);
 	}
 	c->data = NULL;

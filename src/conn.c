@@ -303,9 +303,7 @@ conn_send_dgram(struct conn *c, const void *buf, size_t n)
 			log_unverified(c, r);
 		return false;
 	}
-	if (sendto(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, p.sa,
-	    p.salen) < 0)
-		conn_dgram_unsent(c, errno);
+	conn_sendto(c, buf, n, p.sa, p.salen);
 	dgpeer_close(&p);
 	return true;
 }

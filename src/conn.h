@@ -6,6 +6,7 @@
 #ifndef ECHOTIMED_CONN_H
 #define ECHOTIMED_CONN_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -145,6 +146,20 @@ void		 conn_log_end(const struct conn *c);
 bool		 conn_send_dgram(struct conn *c, const void *buf, size_t n);
 /* The kernel refused the reply to c's sender (errno err): logged. */
 void		 conn_dgram_unsent(struct conn *c, int err);
+
+/*
+ * Send a reply of n bytes to sa on c's socket, as every datagram reply
+ * is sent (never blocking, no SIGPIPE); a refusal is logged.  Inline, so
+ * that the loop models send from the loop that read the datagram
+ * (accept_dgram.c).
+ */
+static inline void
+conn_sendto(struct conn *c, const void *buf, size_t n,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	if (sendto(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, sa, salen) < 0)
+		conn_dgram_unsent(c, errno);
+}
 /* c's datagram answered (is_error: "line too long"): counted, logged. */
 void		 conn_dgram_answered(struct conn *c, bool is_error);
 /* Count the end of c's session if an error, and log it. */

@@ -121,7 +121,8 @@ dump_at_exit(void)
 	dump();
 }
 
-/* A call entered at t: the segment since the last one returned. */
+/* A call entered at t: the segment since the last one returned.  errno
+ * is kept (clock_gettime() sets it only on failure). */
 static inline void
 entered(enum call k, uint64_t t)
 {
@@ -168,13 +169,10 @@ recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa,
 {
 	uint64_t t = tsc();
 	ssize_t r = real_recvfrom(fd, buf, len, flags, sa, salen);
-	enum call k = r < 0 ? EMPTY : RECV;
-	int e = errno;
 
-	entered(k, t);
 	datagrams += r >= 0;
-	errno = e;
-	returned(k);
+	entered(r < 0 ? EMPTY : RECV, t);
+	returned(r < 0 ? EMPTY : RECV);
 	return r;
 }
 
@@ -193,13 +191,10 @@ recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
 {
 	uint64_t t = tsc();
 	int r = real_recvmmsg(fd, v, n, flags, timeout);
-	enum call k = r <= 0 ? EMPTY : RECV;
-	int e = errno;
 
-	entered(k, t);
 	datagrams += r > 0 ? (uint64_t)r : 0;
-	errno = e;
-	returned(k);
+	entered(r <= 0 ? EMPTY : RECV, t);
+	returned(r <= 0 ? EMPTY : RECV);
 	return r;
 }
 
