@@ -833,7 +833,8 @@ fi
 #           is its share of that CPU over its CPU per request: judged on
 #           the rate, with CPU per request beside it.
 
-declare -A AC AR	# CPU us per operation, rate: STEP,CLIENTS,I,ROUND
+declare -A AC AR AS	# CPU us per operation, rate, sleeps per operation:
+			# STEP,CLIENTS,I,ROUND
 declare -A AT_ROWS_OF=([dgram]="sequential event ref-epoll ref-epoll"
     [thread]="thread ref-thread ref-thread")
 declare -A AT_NAMES_OF=([dgram]="sequential event ref-epoll ref-epoll-2"
@@ -893,6 +894,9 @@ atonce_load() {
 		    'BEGIN { if (c != "na" && o > 0) printf "%.4f", c * 1e6 / o }')
 		# shellcheck disable=SC2034  # read through a nameref
 		AR[$step,$cl,$j,$r]=$(field "$line" rate)
+		# shellcheck disable=SC2034  # read through a nameref
+		AS[$step,$cl,$j,$r]=$(awk -v s="$(field "$line" server_sleeps)" -v o="$(field "$line" ops)" \
+		    'BEGIN { if (s != "na" && s != "" && o > 0) printf "%.4f", s / o }')
 		AT_VALUES[$step]=$((AT_VALUES[$step] + 1))
 	done
 }
@@ -1161,10 +1165,12 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 	echo "at each load; each server its own load generator; the median per-round"
 	echo "ratio to the C reference, min-max; the second C reference is the control."
 	echo "8 clients a server saturate the server CPU; 2 leave it about one wake-up"
-	echo "a datagram):"
+	echo "a datagram.  Sleeps: the server's sleeps a datagram with 2 clients, the"
+	echo "median of the rounds; a server that sleeps less answers more datagrams a"
+	echo "wake-up, which makes each cheaper):"
 	echo
-	echo "| server | 8 clients: CPU/datagram us | vs C ref epoll | 2 clients: CPU/datagram us | vs C ref epoll | goal <= 1.00x |"
-	echo "|---|---:|---:|---:|---:|---|"
+	echo "| server | 8 clients: CPU/datagram us | vs C ref epoll | 2 clients: CPU/datagram us | vs C ref epoll | sleeps | goal <= 1.00x |"
+	echo "|---|---:|---:|---:|---:|---:|---|"
 	read -ra at_rows <<<"${AT_ROWS_OF[dgram]}"
 	ref=$(atonce_ref dgram)
 	for i in "${!at_rows[@]}"; do
@@ -1178,7 +1184,8 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 				else print "**above**" }')
 		fi
 		echo "| $(label "${at_rows[$i]}")$([ "$i" -gt "$ref" ] && echo " (control)") |" \
-		    "$(atonce_cell AC dgram 8 "$i" %.3f) | $(atonce_cell AC dgram 2 "$i" %.3f) | $verdict |"
+		    "$(atonce_cell AC dgram 8 "$i" %.3f) | $(atonce_cell AC dgram 2 "$i" %.3f) |" \
+		    "$(group_median AS dgram,2 "$i" "$ATONCE" | awk '{ printf "%.3f", $1 } END { if (!NR) printf "n/a" }') | $verdict |"
 	done
 	# What the loop models' batches can save here: the kernel's cost of a
 	# datagram read and sent one call each, and in batches (16 queued on

@@ -157,6 +157,8 @@ struct srv_sample {
 	long		child_rss_kib;
 	long		pss_kib;	/* proportional set size, all processes */
 	int		nchildren;
+	long		sleeps;		/* its main thread's voluntary context
+					 * switches, or -1 */
 };
 
 static struct {
@@ -490,7 +492,7 @@ steal_s(void)
 	return (double)st / (double)hz;
 }
 
-/* A "Key: N kB" value from /proc/PID/<file>, or -1. */
+/* A "Key: N kB" (or "Key: N") value from /proc/PID/<file>, or -1. */
 static long
 proc_kib(pid_t pid, const char *file, const char *key)
 {
@@ -549,6 +551,7 @@ sample_server(struct srv_sample *s, bool memory)
 	    proc_stat(G.server_pid, &ppid, &own, &ticks) < 0)
 		return;
 	own_s = proc_cpu_clock_s(G.server_pid);
+	s->sleeps = proc_kib(G.server_pid, "status", "voluntary_ctxt_switches:");
 	d = opendir("/proc");
 	if (d != NULL) {
 		while ((de = readdir(d)) != NULL) {
@@ -1723,6 +1726,10 @@ main(int argc, char **argv)
 		    server_cpu_delta(&s0, &s1), smem.rss_kib);
 	else
 		printf(" server_cpu_s=na server_rss_kib=na");
+	if (s0.ok && s1.ok && s0.sleeps >= 0 && s1.sleeps >= s0.sleeps)
+		printf(" server_sleeps=%ld", s1.sleeps - s0.sleeps);
+	else
+		printf(" server_sleeps=na");
 	if (G.mode == MODE_IDLE) {
 		printf(" established=%u answered=%u", G.established, G.answered);
 		if (s0.ok && s1.ok)
