@@ -49,8 +49,9 @@
 # connection) in any round, when any paired round (Python included) or a
 # round of a step with the servers loaded at once did, when such a server
 # died, when a measuring tool that ran (forkcost, mmsgcost, startcost.py,
-# usercycles.so) gave no result or usercycles.so could not be built, or
-# (with BENCH_STRICT=1) when a target was missed.
+# usercycles.so) gave no result or usercycles.so could not be built, when
+# loadgen gave no server_sleeps in the datagram CPU step, or (with
+# BENCH_STRICT=1) when a target was missed.
 set -eu
 
 cd "$(dirname "$0")/../.."
@@ -1183,9 +1184,16 @@ if [ "${AT_VALUES[dgram]}" -gt 0 ]; then
 				else if (a <= 1.0 || b <= 1.0) print "meets at " (a <= 1.0 ? 8 : 2) " clients only"
 				else print "**above**" }')
 		fi
+		# Every Linux /proc/PID/status counts the sleeps: a server
+		# measured with 2 clients but without them fails the run.
+		sleeps=$(group_median AS dgram,2 "$i" "$ATONCE")
+		if [ -z "$sleeps" ] && [ -n "$(group_median AC dgram,2 "$i" "$ATONCE")" ]; then
+			echo "bench: loadgen reported no server_sleeps for ${at_rows[$i]}" >&2
+			FAILED=1
+		fi
 		echo "| $(label "${at_rows[$i]}")$([ "$i" -gt "$ref" ] && echo " (control)") |" \
 		    "$(atonce_cell AC dgram 8 "$i" %.3f) | $(atonce_cell AC dgram 2 "$i" %.3f) |" \
-		    "$(group_median AS dgram,2 "$i" "$ATONCE" | awk '{ printf "%.3f", $1 } END { if (!NR) printf "n/a" }') | $verdict |"
+		    "$(awk -v s="$sleeps" 'BEGIN { if (s == "") printf "n/a"; else printf "%.3f", s }') | $verdict |"
 	done
 	# What the loop models' batches can save here: the kernel's cost of a
 	# datagram read and sent one call each, and in batches (16 queued on
