@@ -15,8 +15,8 @@ and the listener's names are written only when a line needs them, and
 every line still names them.
 
 A queue is made without sleeps: the test stops the daemon (SIGSTOP, and
-waits until every thread is stopped), sends the burst and lets it go on
-(SIGCONT).
+waits until strace reports every thread stopped), sends the burst and
+lets it go on (SIGCONT).
 
   test_udp_recvfrom_unix_recvmsg_<model>  the calls of a request/reply
                                           client, under strace: each
@@ -69,10 +69,9 @@ import signal
 import socket
 import tempfile
 import time
-import types
 
 from lib import SLOW, VALGRIND, Daemon, TestFailure, check, check_reply
-from test_sec_dgram import stopped, while_stopped
+from test_sec_dgram import while_stopped
 from test_sec_files import traced_daemon
 
 QUIET = 0.3     # seconds without a reply that prove none comes
@@ -223,41 +222,38 @@ SLOTS = 16
 TOO_LONG_AT = ALONE + SLOTS - 1
 TOO_LONG_LEN = 3000
 TOO_LONG = b"ERROR line too long (limit %d bytes)\n" % BURST_LINE
-SIGSTOP_BIT = 1 << (signal.SIGSTOP - 1)
+GROUP_STOP = re.compile(r"^(?:(\d+) +)?--- stopped by SIGSTOP ---$", re.M)
 
 
-def stop_taken(pid):
-    """No thread of pid has SIGSTOP pending any more: one took it."""
-    paths = ["/proc/%d/status" % pid]
-    paths += ["/proc/%d/task/%s/status" % (pid, t)
-              for t in os.listdir("/proc/%d/task" % pid)]
-    for path in paths:
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
-            continue
-        for key in ("SigPnd", "ShdPnd"):
-            m = re.search(r"^%s:\s*([0-9a-f]+)$" % key, text, re.M)
-            if m and int(m.group(1), 16) & SIGSTOP_BIT:
-                return False
-    return True
+def group_stopped(pid, trace, start):
+    """The trace strace writes (from byte start on) shows every thread of
+    pid stopped by SIGSTOP."""
+    with open(trace) as f:
+        f.seek(start)
+        seen = {int(m.group(1) or pid) for m in GROUP_STOP.finditer(f.read())}
+    return all(int(t) in seen for t in os.listdir("/proc/%d/task" % pid))
 
 
-def while_traced_stopped(pid, fn):
-    """while_stopped() for the daemon strace runs (pid: not the Daemon's
-    own, which is strace's; strace passes SIGSTOP on and leaves it
-    stopped).  A tracee also shows "t" at each system call strace looks
-    at, so the stop counts only once SIGSTOP was taken as well; the trace
-    then shows "stopped by SIGSTOP"."""
-    def held():
+def while_traced_stopped(pid, trace, fn):
+    """Run fn() while the daemon strace runs cannot receive anything (pid:
+    not the Daemon's own, which is strace's; trace: strace's output).
+
+    strace takes SIGSTOP and passes it on.  A thread shows "t" at each
+    system call strace looks at, and also while strace holds the SIGSTOP
+    it took: a SIGCONT sent then cancels the stop, and the daemon never
+    stopped.  So the stop counts only once strace has written "stopped by
+    SIGSTOP" for every thread (it writes each line whole, as it ends)."""
+    start = os.path.getsize(trace)
+    os.kill(pid, signal.SIGSTOP)
+    try:
         deadline = time.monotonic() + 5 * SLOW
-        while not (stop_taken(pid) and stopped(pid)):
+        while not group_stopped(pid, trace, start):
             if time.monotonic() > deadline:
                 raise TestFailure("the traced daemon did not stop")
             time.sleep(0.005)
         fn()
-    while_stopped(types.SimpleNamespace(pid=pid), held)
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def burst():
@@ -350,7 +346,7 @@ def burst_trace(model, in_order, address="127.0.0.1"):
             def send():
                 for k, data, _ in items:
                     socks[k].sendto(data, u)
-            while_traced_stopped(pid, send)
+            while_traced_stopped(pid, os.path.join(tmp, "trace"), send)
             got[:] = collect(socks, [sum(1 for k, _, _ in items if k == j)
                                      for j in range(BURST_SENDERS)])
             # Two more, one at a time: the wake-ups after the burst's.
@@ -362,9 +358,6 @@ def burst_trace(model, in_order, address="127.0.0.1"):
     lines = traced_run(lambda tmp: config(model, os.path.join(
         tmp, "srv.sock"), extra, address=address),
         "recvfrom,recvmmsg,sendto,sendmmsg", body)
-    # The stop reached the daemon through strace.
-    check(any("--- stopped by SIGSTOP ---" in ln for ln in lines),
-          "the trace shows no stop")
     for j in range(BURST_SENDERS):
         want = [r for k, _, r in items if k == j]
         check(len(got[j]) == len(want),
@@ -468,7 +461,7 @@ def test_wake_up_takes_at_most_64():
             def send():
                 for i in range(n):
                     s.sendto(b"cap-%03d" % i, u)
-            while_traced_stopped(pid, send)
+            while_traced_stopped(pid, os.path.join(tmp, "trace"), send)
             got = collect([s], [n])[0]
             check(len(got) == n, "%d replies for %d datagrams"
                   % (len(got), n))
@@ -540,7 +533,7 @@ def test_batches_follow_line_length():
                 def send():
                     for i in range(40):
                         socks[i % 2].sendto(b"%s-%02d" % (tag, i), u)
-                while_traced_stopped(pid, send)
+                while_traced_stopped(pid, os.path.join(tmp, "trace"), send)
                 got = collect(socks, [20, 20])
                 for j in range(2):
                     check(len(got[j]) == 20, "%s burst, sender %d: %r"
@@ -585,7 +578,7 @@ def test_refused_replies_of_a_batch_name_their_peers():
                     filler.sendto(b"fill-%02d" % i, u)
                 for s in socks:
                     s.sendto(data, u)
-            while_traced_stopped(pid, send)
+            while_traced_stopped(pid, os.path.join(tmp, "trace"), send)
             for s in socks:
                 d.wait_log(r"debug: reply to %s: Message too long"
                            % re.escape(name(s)))
@@ -735,7 +728,7 @@ log = { level = "debug"; };
             for s, data in order:
                 s.sendto(data, u)
         t0 = time.monotonic()
-        while_traced_stopped(pid, send)
+        while_traced_stopped(pid, os.path.join(tmp, "trace"), send)
         lines = {
             "acl": r"debug: datagram from %s on dg-burst denied by "
                    r"access list" % re.escape(name(denied)),
