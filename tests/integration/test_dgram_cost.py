@@ -225,13 +225,23 @@ TOO_LONG = b"ERROR line too long (limit %d bytes)\n" % BURST_LINE
 GROUP_STOP = re.compile(r"^(?:(\d+) +)?--- stopped by SIGSTOP ---$", re.M)
 
 
+def thread_state(pid, tid):
+    """The state letter of thread tid of pid, or None once it is gone."""
+    try:
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 def group_stopped(pid, trace, start):
     """The trace strace writes (from byte start on) shows every thread of
-    pid stopped by SIGSTOP."""
+    pid stopped by SIGSTOP (a thread that is exiting never stops)."""
     with open(trace) as f:
         f.seek(start)
         seen = {int(m.group(1) or pid) for m in GROUP_STOP.finditer(f.read())}
-    return all(int(t) in seen for t in os.listdir("/proc/%d/task" % pid))
+    return all(int(t) in seen or thread_state(pid, t) in (None, "Z", "X")
+               for t in os.listdir("/proc/%d/task" % pid))
 
 
 def while_traced_stopped(pid, trace, fn):
