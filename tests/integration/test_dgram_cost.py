@@ -71,7 +71,7 @@ import tempfile
 import time
 
 from lib import SLOW, VALGRIND, Daemon, TestFailure, check, check_reply
-from test_sec_dgram import while_stopped
+from test_sec_dgram import thread_state, while_stopped
 from test_sec_files import traced_daemon
 
 QUIET = 0.3     # seconds without a reply that prove none comes
@@ -223,15 +223,6 @@ TOO_LONG_AT = ALONE + SLOTS - 1
 TOO_LONG_LEN = 3000
 TOO_LONG = b"ERROR line too long (limit %d bytes)\n" % BURST_LINE
 GROUP_STOP = re.compile(r"^(?:(\d+) +)?--- stopped by SIGSTOP ---$", re.M)
-
-
-def thread_state(pid, tid):
-    """The state letter of thread tid of pid, or None once it is gone."""
-    try:
-        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
 
 
 def group_stopped(pid, trace, start):

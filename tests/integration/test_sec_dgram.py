@@ -81,17 +81,19 @@ log = { level = "debug"; };
 """ % (base.p("srv", "dgram.sock"), listen_extra, model, extra)
 
 
+def thread_state(pid, tid):
+    """The state letter of thread tid of pid, or None once it is gone."""
+    try:
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 def stopped(pid):
     """Every thread of pid is in the stopped state."""
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state not in ("T", "t"):
-            return False
-    return True
+    return all(thread_state(pid, tid) in (None, "T", "t")
+               for tid in os.listdir("/proc/%d/task" % pid))
 
 
 def while_stopped(d, fn):
