@@ -171,10 +171,30 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/echotimed-bench.XXXXXX")
 PIDS=()		# every server this script started and has not yet stopped
 
+# nap SECONDS: sleep without starting a process (a read that times out on a
+# FIFO this script holds open at both ends, so nothing ever arrives).
+mkfifo "$TMP/nap"
+exec {NAP_FD}<>"$TMP/nap"
+nap() {
+	read -r -t "$1" -u "$NAP_FD" _ || true
+}
+
+# The bookkeeping below reads /proc and the load generator's RESULT lines
+# with builtins only: a sed or awk costs 3 to 10 ms on a host whose
+# system calls are dear, and the script makes thousands of these checks.
+
+# proc_stat PID: set PS_STATE and PS_PGRP from /proc/PID/stat (the command
+# name, in parentheses, may hold spaces); status 1 if PID is gone.
+proc_stat() {
+	local line rest
+	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+	rest=${line##*) }
+	read -r PS_STATE _ PS_PGRP _ <<<"$rest"
+	[ -n "$PS_STATE" ]
+}
+
 alive() {
-	local st
-	st=$(sed -n 's/^.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$st" ] && [ "$st" != Z ]
+	proc_stat "$1" && [ "$PS_STATE" != Z ]
 }
 
 # Stop one server we started: SIGTERM to its process group (servers run in a
@@ -184,15 +204,15 @@ alive() {
 stop_pid() {
 	local pid=$1 i m members=() keep=()
 	if alive "$pid"; then
-		if [ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ]; then
-			read -r -a members <<<"$(pgrep -g "$pid" | tr '\n' ' ')"
+		if proc_stat "$pid" && [ "$PS_PGRP" = "$pid" ]; then
+			mapfile -t members < <(pgrep -g "$pid")
 			kill -TERM -- "-$pid" 2>/dev/null || true
 		else
 			kill -TERM "$pid" 2>/dev/null || true
 		fi
-		for ((i = 0; i < 60; i++)); do
+		for ((i = 0; i < 300; i++)); do
 			alive "$pid" || break
-			sleep 0.05
+			nap 0.01
 		done
 		if alive "$pid"; then
 			echo "bench: note: pid $pid still running 3 s after SIGTERM; sent SIGKILL" >&2
@@ -200,7 +220,7 @@ stop_pid() {
 		fi
 		for m in "${members[@]}"; do
 			[ "$m" != "$pid" ] || continue
-			if [ "$(ps -o pgid= -p "$m" 2>/dev/null | tr -d ' ')" = "$pid" ]; then
+			if proc_stat "$m" && [ "$PS_PGRP" = "$pid" ]; then
 				kill -KILL "$m" 2>/dev/null || true
 			fi
 		done
@@ -223,14 +243,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Wait (bounded: n steps of 50 ms) until file has a line matching pattern,
-# giving up early if pid dies.
+# Wait (bounded: n times 50 ms, in steps of 10 ms) until file has a line
+# matching the extended regular expression pat, giving up early if pid dies.
 wait_line() {
-	local f=$1 pat=$2 pid=$3 n=$4 i
-	for ((i = 0; i < n; i++)); do
-		grep -q "$pat" "$f" 2>/dev/null && return 0
+	local f=$1 pat=$2 pid=$3 n=$4 i l
+	for ((i = 0; i < n * 5; i++)); do
+		if [ -r "$f" ]; then
+			while IFS= read -r l; do
+				[[ $l =~ $pat ]] && return 0
+			done <"$f"
+		fi
 		alive "$pid" || return 1
-		sleep 0.05
+		nap 0.01
 	done
 	return 1
 }
@@ -247,7 +271,11 @@ start_notified() {
 	local name=$1 port=$2 sock wpid rc i logged pre
 	shift 2
 	sock=$TMP/notify.sock
-	"$PY" tests/bench/waitready.py listen "$sock" 5 >"$TMP/ready.out" 2>&1 &
+	# Emptied here, not by the waiter's redirection: that happens in the
+	# child, and until it does the wait below would see the last start's
+	# LISTENING line and start the server before the socket is there.
+	: >"$TMP/ready.out"
+	"$PY" tests/bench/waitready.py listen "$sock" 5 >>"$TMP/ready.out" 2>&1 &
 	wpid=$!
 	if ! wait_line "$TMP/ready.out" '^LISTENING' "$wpid" 100; then
 		kill "$wpid" 2>/dev/null || true
@@ -266,11 +294,11 @@ start_notified() {
 	PIDS+=("$SRV_PID")
 	# READY=1 ends the waiter (it gives up after 5 s); a refused config
 	# ends the server.  Both are bounded.
-	for ((i = 0; i < 400; i++)); do
+	for ((i = 0; i < 800; i++)); do
 		if ! alive "$wpid" || ! alive "$SRV_PID"; then
 			break
 		fi
-		sleep 0.02
+		nap 0.01
 	done
 	if ! alive "$SRV_PID"; then
 		rc=0
@@ -343,7 +371,7 @@ start_tcpserver() {
 			return 0
 		fi
 		alive "$SRV_PID" || break
-		sleep 0.05
+		nap 0.05
 	done
 	echo "bench: tcpserver did not listen on $port" >&2
 	stop_pid "$SRV_PID"
@@ -497,8 +525,34 @@ grouped() {
 declare -A RATE P99 ERRS RSS ANS CPU OPS NOTE
 FAILED=0
 
-field() {	# field RESULT-LINE KEY
-	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"
+# getf VAR LINE KEY: set VAR to KEY's value in a RESULT line ("KEY=VALUE"
+# words), empty when the line has no such word.  (Its local is named so as
+# not to hide the caller's VAR.)
+getf() {
+	local getf_re=" $3=([^ ]*)"
+	if [[ " $2" =~ $getf_re ]]; then
+		printf -v "$1" '%s' "${BASH_REMATCH[1]}"
+	else
+		printf -v "$1" '%s' ""
+	fi
+}
+
+field() {	# field RESULT-LINE KEY: KEY's value on stdout (see getf)
+	local v
+	getf v "$1" "$2"
+	[ -z "$v" ] || echo "$v"
+}
+
+# last_result VAR FILE: set VAR to FILE's last line that starts "RESULT ",
+# empty if none.  (Its locals are named so as not to hide the caller's VAR.)
+last_result() {
+	local lr_line lr_last=""
+	if [ -r "$2" ]; then
+		while IFS= read -r lr_line || [ -n "$lr_line" ]; do
+			[[ $lr_line != "RESULT "* ]] || lr_last=$lr_line
+		done <"$2"
+	fi
+	printf -v "$1" '%s' "$lr_last"
 }
 
 scen_args() {	# scen_args SCENARIO: sets mode, n, target
@@ -533,7 +587,7 @@ run_scenario() {
 	# This machine is noisy: rate scenarios run ROUNDS times against the
 	# same server and the median round (by rate) is reported.  Every round
 	# is checked, not only the median one.
-	local rounds=$ROUNDS r lines="" l lrc ran=0 bad=0
+	local rounds=$ROUNDS r lines="" l e lrc ran=0 bad=0
 	[ "$scen" = idle ] && rounds=1
 	for ((r = 1; r <= rounds; r++)); do
 		# In the background so that a signal to this script is handled
@@ -549,9 +603,10 @@ run_scenario() {
 		[ "$lrc" = 0 ] || rc=$lrc
 		ran=$((ran + 1))
 		cat "$out.$r" >>"$out"
-		l=$(grep '^RESULT ' "$out.$r" | tail -n 1 || true)
+		last_result l "$out.$r"
 		lines+="$l"$'\n'
-		if [ "$lrc" != 0 ] || [ -z "$l" ] || [ "$(field "$l" errors)" != 0 ]; then
+		getf e "$l" errors
+		if [ "$lrc" != 0 ] || [ -z "$l" ] || [ "$e" != 0 ]; then
 			bad=$((bad + 1))
 		fi
 		alive "$SRV_PID" || break
@@ -576,13 +631,13 @@ run_scenario() {
 		strict "$row" && FAILED=1
 		return 0
 	fi
-	RATE[$row,$scen]=$(field "$line" rate)
-	P99[$row,$scen]=$(field "$line" p99_us)
-	ERRS[$row,$scen]=$(field "$line" errors)
-	RSS[$row,$scen]=$(field "$line" server_rss_kib)
-	ANS[$row,$scen]=$(field "$line" answered)
-	CPU[$row,$scen]=$(field "$line" server_cpu_s)
-	OPS[$row,$scen]=$(field "$line" ops)
+	getf "RATE[$row,$scen]" "$line" rate
+	getf "P99[$row,$scen]" "$line" p99_us
+	getf "ERRS[$row,$scen]" "$line" errors
+	getf "RSS[$row,$scen]" "$line" server_rss_kib
+	getf "ANS[$row,$scen]" "$line" answered
+	getf "CPU[$row,$scen]" "$line" server_cpu_s
+	getf "OPS[$row,$scen]" "$line" ops
 	if [ "${ERRS[$row,$scen]}" != 0 ] && strict "$row"; then
 		FAILED=1
 	fi
@@ -628,6 +683,7 @@ done
 # Every paired round must verify with errors=0, on every side: a round with
 # errors (or without a RESULT line) makes the bench fail and gives no ratio.
 
+# shellcheck disable=SC2034  # set by getf and read, read through namerefs
 declare -A GR GC GB GS GP GCPU GOPS
 PR_LINE=
 
@@ -635,7 +691,7 @@ PR_LINE=
 # run (at most PAIR_SECS).  Sets PR_LINE to its RESULT line (empty if none);
 # status 0 only when the run verified with errors=0.
 pair_round() {
-	local key=$1 r=$2 row=$3 port=$4 pid=$5 mode=$6 target=$7 n=$8 rc=0 out
+	local key=$1 r=$2 row=$3 port=$4 pid=$5 mode=$6 target=$7 n=$8 rc=0 out e
 	out=$TMP/pair-${key//:/-}-$r-$row.out
 	"${CLI_PIN[@]}" "$LOADGEN" --mode "$mode" --target "$target:127.0.0.1:$port" \
 	    --clients "$n" --duration "$PAIR_SECS" --server-pid "$pid" >"$out" 2>&1 &
@@ -643,10 +699,11 @@ pair_round() {
 	PIDS+=("$LG_PID")
 	wait "$LG_PID" || rc=$?
 	stop_pid "$LG_PID"	# only forgets it: it has exited
-	PR_LINE=$(grep '^RESULT ' "$out" | tail -n 1 || true)
+	last_result PR_LINE "$out"
 	echo "pair $key round $r $row rc=$rc $PR_LINE" >>"$RESULTS"
-	if [ "$rc" != 0 ] || [ -z "$PR_LINE" ] || [ "$(field "$PR_LINE" errors)" != 0 ]; then
-		echo "bench: paired round $r of $key against $row: rc=$rc, errors=$(field "$PR_LINE" errors)" >&2
+	getf e "$PR_LINE" errors
+	if [ "$rc" != 0 ] || [ -z "$PR_LINE" ] || [ "$e" != 0 ]; then
+		echo "bench: paired round $r of $key against $row: rc=$rc, errors=$e" >&2
 		[ -n "$PR_LINE" ] || sed 's/^/    /' "$out" >&2
 		return 1
 	fi
@@ -661,14 +718,18 @@ stats() {
 		m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 		printf "%.4f %.4f %.4f %d\n", m, v[1], v[n], n }'
 }
-median() { stats | cut -d' ' -f1; }
+median() {
+	local m
+	m=$(stats)
+	[ -z "$m" ] || echo "${m%% *}"
+}
 
 # run_group INDEX: the rows of PGROUPS[INDEX] that are selected and start,
 # in turns.  Per round and row it keeps GR (rate), GC (server CPU us per
 # operation), GB (loadgen CPU share) and GP (p99), keyed by INDEX,ROW,ROUND;
 # GS[INDEX,ROUND] is the round's steal.
 run_group() {
-	local gi=$1 scen key mode n target rc row r i
+	local gi=$1 scen key mode n target rc row r i cc el st
 	local members=() pids=() ports=() order steal
 	# shellcheck disable=SC2086  # a group is a word list
 	set -- ${PGROUPS[$gi]}
@@ -705,21 +766,25 @@ run_group() {
 				FAILED=1
 				continue
 			fi
-			GR[$gi,$row,$r]=$(field "$PR_LINE" rate)
-			# shellcheck disable=SC2034  # read through a nameref
-			GP[$gi,$row,$r]=$(field "$PR_LINE" p99_us)
-			GCPU[$gi,$row,$r]=$(field "$PR_LINE" server_cpu_s)
-			GOPS[$gi,$row,$r]=$(field "$PR_LINE" ops)
-			# shellcheck disable=SC2034  # read through a nameref
-			GC[$gi,$row,$r]=$(awk -v c="${GCPU[$gi,$row,$r]}" -v o="${GOPS[$gi,$row,$r]}" \
-			    'BEGIN { if (c != "na" && o > 0) printf "%.3f", c * 1e6 / o }')
-			# shellcheck disable=SC2034  # read through a nameref
-			GB[$gi,$row,$r]=$(awk -v c="$(field "$PR_LINE" client_cpu_s)" \
-			    -v e="$(field "$PR_LINE" elapsed_s)" \
-			    'BEGIN { if (e > 0) printf "%.4f", c / e }')
-			steal+=$(field "$PR_LINE" steal_pct)$'\n'
+			getf "GR[$gi,$row,$r]" "$PR_LINE" rate
+			getf "GP[$gi,$row,$r]" "$PR_LINE" p99_us
+			getf "GCPU[$gi,$row,$r]" "$PR_LINE" server_cpu_s
+			getf "GOPS[$gi,$row,$r]" "$PR_LINE" ops
+			getf cc "$PR_LINE" client_cpu_s
+			getf el "$PR_LINE" elapsed_s
+			getf st "$PR_LINE" steal_pct
+			# One awk for both quotients, "GC|GB" (either may be
+			# empty).
+			IFS='|' read -r "GC[$gi,$row,$r]" "GB[$gi,$row,$r]" < <(awk \
+			    -v c="${GCPU[$gi,$row,$r]}" -v o="${GOPS[$gi,$row,$r]}" \
+			    -v cc="$cc" -v e="$el" 'BEGIN {
+				if (c != "na" && o > 0) printf "%.3f", c * 1e6 / o
+				printf "|"
+				if (e > 0) printf "%.4f", cc / e
+				printf "\n" }')
+			[ "$st" = na ] || steal+=$st$'\n'
 		done
-		GS[$gi,$r]=$(grep -v '^na$' <<<"$steal" | median)
+		GS[$gi,$r]=$(median <<<"$steal")
 		for i in "${!members[@]}"; do
 			if ! alive "${pids[$i]}"; then
 				NOTE[${members[$i]}]="${NOTE[${members[$i]}]:-}died in the $scen group, round $r; "
@@ -763,10 +828,9 @@ ratio_stats() {
 		if [ -z "${arr[$gi,$a,$r]:-}" ] || [ -z "${arr[$gi,$b,$r]:-}" ]; then
 			continue
 		fi
-		list+=$(awk -v x="${arr[$gi,$a,$r]}" -v y="${arr[$gi,$b,$r]}" \
-		    'BEGIN { if (y > 0) printf "%.4f", x / y }')$'\n'
+		list+="${arr[$gi,$a,$r]} ${arr[$gi,$b,$r]}"$'\n'
 	done
-	stats <<<"$list"
+	awk 'NF == 2 && $2 > 0 { printf "%.4f\n", $1 / $2 }' <<<"$list" | stats
 }
 
 # group_of SCENARIO ROW: the index of the group measuring ROW's SCENARIO.
@@ -784,7 +848,7 @@ group_of() {
 # The table's cells of a grouped scenario: the median rate and p99 over
 # the row's paired rounds, its CPU and operations summed.
 group_cells() {
-	local row=$1 scen=$2 gi r cpu=0 ops=0
+	local row=$1 scen=$2 gi r cpu ops=0 sums=""
 	gi=$(group_of "$scen" "$row") || return 0
 	RATE[$row,$scen]=$(group_median GR "$gi" "$row")
 	[ -n "${RATE[$row,$scen]}" ] || { unset "RATE[$row,$scen]"; return 0; }
@@ -792,10 +856,12 @@ group_cells() {
 	ERRS[$row,$scen]=0
 	for ((r = 1; r <= PAIRS; r++)); do
 		[ -n "${GR[$gi,$row,$r]:-}" ] || continue
-		cpu=$(awk -v a="$cpu" -v c="${GCPU[$gi,$row,$r]}" \
-		    'BEGIN { printf "%.3f", a + (c == "na" ? 0 : c) }')
+		sums+="${GCPU[$gi,$row,$r]} "
 		ops=$((ops + ${GOPS[$gi,$row,$r]}))
 	done
+	cpu=$(awk -v l="$sums" 'BEGIN { n = split(l, v, " ")
+	    for (i = 1; i <= n; i++) if (v[i] != "na") a += v[i]
+	    printf "%.3f", a }')
 	CPU[$row,$scen]=$cpu
 	OPS[$row,$scen]=$ops
 }
@@ -834,6 +900,7 @@ fi
 #           is its share of that CPU over its CPU per request: judged on
 #           the rate, with CPU per request beside it.
 
+# shellcheck disable=SC2034  # set by getf and read, read through namerefs
 declare -A AC AR AS	# CPU us per operation, rate, sleeps per operation:
 			# STEP,CLIENTS,I,ROUND
 declare -A AT_ROWS_OF=([dgram]="sequential event ref-epoll ref-epoll"
@@ -861,7 +928,7 @@ AT_FAILS=""
 # atonce_load STEP ROUND CLIENTS PID... PORT...: one round of one load (a
 # PID and a PORT for each of the step's rows, in its order).
 atonce_load() {
-	local step=$1 r=$2 cl=$3 j k rc out line lgs=() rows names mode
+	local step=$1 r=$2 cl=$3 j k rc out line lgs=() rows names mode c o s e
 	read -ra rows <<<"${AT_ROWS_OF[$step]}"
 	read -ra names <<<"${AT_NAMES_OF[$step]}"
 	read -ra mode <<<"${AT_MODE_OF[$step]}"
@@ -882,22 +949,26 @@ atonce_load() {
 		wait "${lgs[$k]}" || rc=$?
 		stop_pid "${lgs[$k]}"	# only forgets it: it has exited
 		out=$TMP/atonce-$step-$r-$cl-$j.out
-		line=$(grep '^RESULT ' "$out" | tail -n 1 || true)
+		last_result line "$out"
 		echo "atonce $step round $r clients $cl ${names[$j]} rc=$rc $line" >>"$RESULTS"
-		if [ "$rc" != 0 ] || [ -z "$line" ] || [ "$(field "$line" errors)" != 0 ]; then
-			echo "bench: ${AT_TITLE_OF[$step]} round $r ($cl clients) against ${names[$j]}: rc=$rc, errors=$(field "$line" errors)" >&2
+		getf e "$line" errors
+		if [ "$rc" != 0 ] || [ -z "$line" ] || [ "$e" != 0 ]; then
+			echo "bench: ${AT_TITLE_OF[$step]} round $r ($cl clients) against ${names[$j]}: rc=$rc, errors=$e" >&2
 			AT_FAILS+="${names[$j]} (${AT_TITLE_OF[$step]}, round $r, $cl clients) "
 			FAILED=1
 			continue
 		fi
-		# shellcheck disable=SC2034  # read through a nameref
-		AC[$step,$cl,$j,$r]=$(awk -v c="$(field "$line" server_cpu_s)" -v o="$(field "$line" ops)" \
-		    'BEGIN { if (c != "na" && o > 0) printf "%.4f", c * 1e6 / o }')
-		# shellcheck disable=SC2034  # read through a nameref
-		AR[$step,$cl,$j,$r]=$(field "$line" rate)
-		# shellcheck disable=SC2034  # read through a nameref
-		AS[$step,$cl,$j,$r]=$(awk -v s="$(field "$line" server_sleeps)" -v o="$(field "$line" ops)" \
-		    'BEGIN { if (s != "na" && s != "" && o > 0) printf "%.4f", s / o }')
+		getf c "$line" server_cpu_s
+		getf o "$line" ops
+		getf s "$line" server_sleeps
+		getf "AR[$step,$cl,$j,$r]" "$line" rate
+		# One awk for both quotients, "AC|AS" (either may be empty).
+		IFS='|' read -r "AC[$step,$cl,$j,$r]" "AS[$step,$cl,$j,$r]" < <(awk \
+		    -v c="$c" -v o="$o" -v s="$s" 'BEGIN {
+			if (c != "na" && o > 0) printf "%.4f", c * 1e6 / o
+			printf "|"
+			if (s != "na" && s != "" && o > 0) printf "%.4f", s / o
+			printf "\n" }')
 		AT_VALUES[$step]=$((AT_VALUES[$step] + 1))
 	done
 }
