@@ -171,12 +171,12 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/echotimed-bench.XXXXXX")
 PIDS=()		# every server this script started and has not yet stopped
 
-# nap SECONDS: sleep without starting a process (a read that times out on a
-# FIFO this script holds open at both ends, so nothing ever arrives).
+# nap SECONDS: sleep without starting a process: a read that times out on a
+# FIFO nothing writes to, opened read-write for the read alone (so that it
+# does not block, and no server or load generator inherits it).
 mkfifo "$TMP/nap"
-exec {NAP_FD}<>"$TMP/nap"
 nap() {
-	read -r -t "$1" -u "$NAP_FD" _ || true
+	read -r -t "$1" _ <>"$TMP/nap" || true
 }
 
 # The bookkeeping below reads /proc and the load generator's RESULT lines
@@ -186,8 +186,10 @@ nap() {
 # proc_stat PID: set PS_STATE and PS_PGRP from /proc/PID/stat (the command
 # name, in parentheses, may hold spaces); status 1 if PID is gone.
 proc_stat() {
-	local line rest
-	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+	local line="" rest
+	# The whole file (-d ''): a command name may hold a newline.
+	{ IFS= read -r -d '' line <"/proc/$1/stat"; } 2>/dev/null
+	[ -n "$line" ] || return 1
 	rest=${line##*) }
 	read -r PS_STATE _ PS_PGRP _ <<<"$rest"
 	[ -n "$PS_STATE" ]
@@ -249,7 +251,7 @@ wait_line() {
 	local f=$1 pat=$2 pid=$3 n=$4 i l
 	for ((i = 0; i < n * 5; i++)); do
 		if [ -r "$f" ]; then
-			while IFS= read -r l; do
+			while IFS= read -r l || [ -n "$l" ]; do
 				[[ $l =~ $pat ]] && return 0
 			done <"$f"
 		fi
