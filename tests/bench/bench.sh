@@ -180,7 +180,7 @@ nap() {
 }
 
 # The bookkeeping below reads /proc and the load generator's RESULT lines
-# with builtins only: a sed or awk costs 3 to 10 ms on a host whose
+# with builtins only: a sed or awk costs about 10 ms on a host whose
 # system calls are dear, and the script makes thousands of these checks.
 
 # proc_stat PID: set PS_STATE and PS_PGRP from /proc/PID/stat (the command
