@@ -195,6 +195,8 @@ proc_stat() {
 	[ -n "$PS_STATE" ]
 }
 
+# alive PID: PID exists and is not a zombie (PS_STATE and PS_PGRP are set
+# as by proc_stat).
 alive() {
 	proc_stat "$1" && [ "$PS_STATE" != Z ]
 }
@@ -206,7 +208,7 @@ alive() {
 stop_pid() {
 	local pid=$1 i m members=() keep=()
 	if alive "$pid"; then
-		if proc_stat "$pid" && [ "$PS_PGRP" = "$pid" ]; then
+		if [ "$PS_PGRP" = "$pid" ]; then
 			mapfile -t members < <(pgrep -g "$pid")
 			kill -TERM -- "-$pid" 2>/dev/null || true
 		else
@@ -677,7 +679,7 @@ runnable_now() {
 	echo "$sum"
 }
 
-load=$(cut -d' ' -f1 /proc/loadavg)
+read -r load _ </proc/loadavg
 busy=$(runnable_now)
 echo "bench: ${#CPUS[@]} CPUs (${CPUS[*]}), servers on ${SRV_PIN[2]:-any}, loadgen on ${CLI_PIN[2]:-any};" \
     "median of $ROUNDS rounds of $SECS s per scenario, idle: $IDLE_N connections (<= $IDLE_SECS s);" \
