@@ -534,13 +534,12 @@ listenset_arm(struct listenset *ls, bool streams, bool dgrams)
 }
 
 void
-listenset_close_in_child(const struct listenset *ls, int keep)
+listenset_child_fds(const struct listenset *ls, struct fdlist *l)
 {
 	const struct lsock *s;
 
 	for (s = ls->head; s; s = s->next)
-		if (s->l->fd >= 0 && s->l->fd != keep)
-			close(s->l->fd);
+		fdlist_add(l, s->l->fd);
 }
 
 bool

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "fdlist.h"
 #include "listener.h"
 #include "loop.h"
 #include "stats.h"
@@ -67,8 +68,9 @@ void		 listenset_close(struct listenset *ls);
 void		 listenset_free(struct listenset *ls);
 /* Watch the stream sockets if streams, the datagram sockets if dgrams. */
 void		 listenset_arm(struct listenset *ls, bool streams, bool dgrams);
-/* In a forked child: close every socket of the set but keep. */
-void		 listenset_close_in_child(const struct listenset *ls, int keep);
+/* Before a fork: every socket of the set, for the child to close. */
+void		 listenset_child_fds(const struct listenset *ls,
+		    struct fdlist *l);
 /* The set's sockets for stats_text() (a stats_next_fn; arg is the set). */
 bool		 listenset_next(void *arg, void **cursor,
 		    struct stats_listener *out);

@@ -60,18 +60,19 @@ loop_free(struct loop *lp)
 {
 	if (!lp)
 		return;
-	loop_close_fds(lp);
+	if (lp->tfd >= 0)
+		close(lp->tfd);
+	if (lp->epfd >= 0)
+		close(lp->epfd);
 	free(lp->evs);
 	free(lp);
 }
 
 void
-loop_close_fds(const struct loop *lp)
+loop_child_fds(const struct loop *lp, struct fdlist *l)
 {
-	if (lp->tfd >= 0)
-		close(lp->tfd);
-	if (lp->epfd >= 0)
-		close(lp->epfd);
+	fdlist_add(l, lp->tfd);
+	fdlist_add(l, lp->epfd);
 }
 
 int

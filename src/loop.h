@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include "fdlist.h"
+
 struct loop;
 struct loop_io;
 struct loop_timer;
@@ -47,8 +49,8 @@ struct loop_timer {
 struct loop	*loop_new(int batch);
 /* Free the loop (its ios and timers are the owners'); NULL is fine. */
 void		 loop_free(struct loop *lp);
-/* In a forked child: close the loop's descriptors (the parent's). */
-void		 loop_close_fds(const struct loop *lp);
+/* Before a fork: the loop's descriptors, for the child to close. */
+void		 loop_child_fds(const struct loop *lp, struct fdlist *l);
 /* Watch fd for events (0 allowed) and call cb.  0 or -errno. */
 int		 loop_add(struct loop *lp, struct loop_io *io, int fd,
 		    uint32_t events, loop_io_fn *cb, void *data);

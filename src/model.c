@@ -73,6 +73,16 @@ model_fini(const struct model_env *env)
 }
 
 void
+model_child_fds(struct fdlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < NMODELS; i++)
+		if (all[i]->child_fds)
+			all[i]->child_fds(l);
+}
+
+void
 model_child_cleanup(void)
 {
 	size_t i;

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "conn.h"
 #include "connloop.h"
+#include "fdlist.h"
 #include "loop.h"
 
 /* What the server gives the models. */
@@ -23,8 +24,13 @@ struct model_env {
 	struct connloop	*main;		/* sessions the main loop drives */
 	size_t		 thread_stack;	/* bytes, for every thread started */
 	unsigned	 workers;	/* event loops wanted */
-	/* In a forked child: close every descriptor of the parent but keep. */
-	void		(*child_close)(void *arg, int keep);
+	/*
+	 * Before a fork: every descriptor of the parent's, for the child to
+	 * close (fdlist.h; the child's own is l->keep).
+	 */
+	void		(*child_fds)(void *arg, struct fdlist *l);
+	/* In a forked child, after closing them: the rest of the clean-up. */
+	void		(*child_cleanup)(void *arg);
 	void		*arg;
 };
 
@@ -52,7 +58,9 @@ struct model_ops {
 	void		(*kill)(const struct model_env *env);
 	/* At exit: free what init made. */
 	void		(*fini)(const struct model_env *env);
-	/* In a forked child: close the model's own descriptors. */
+	/* Before a fork: the model's own descriptors, for the child to close. */
+	void		(*child_fds)(struct fdlist *l);
+	/* In a forked child: undo what else is the parent's (a handler). */
 	void		(*child_cleanup)(void);
 };
 
@@ -75,6 +83,8 @@ void		 model_reap(const struct model_env *env);
 void		 model_stop(const struct model_env *env);
 void		 model_kill(const struct model_env *env);
 void		 model_fini(const struct model_env *env);
+/* Before a fork: every model's child_fds. */
+void		 model_child_fds(struct fdlist *l);
 /* In a forked child: every model's child_cleanup. */
 void		 model_child_cleanup(void);
 

@@ -159,15 +159,15 @@ event_stream(const struct model_env *env, struct conn *c)
 	return 0;
 }
 
-/* In a forked child: the loops' descriptors are the parent's. */
+/* Before a fork: the loops' descriptors, for the child to close. */
 static void
-event_child_cleanup(void)
+event_child_fds(struct fdlist *l)
 {
 	unsigned i;
 
 	for (i = 0; i < nloops; i++) {
-		loop_close_fds(loops[i]->loop);
-		close(loops[i]->inbox.fd);
+		loop_child_fds(loops[i]->loop, l);
+		fdlist_add(l, loops[i]->inbox.fd);
 	}
 }
 
@@ -175,5 +175,5 @@ const struct model_ops model_event = {
 	.id = MODEL_EVENT,
 	.dgram_in_loop = true,
 	.stream = event_stream,
-	.child_cleanup = event_child_cleanup,
+	.child_fds = event_child_fds,
 };

@@ -280,14 +280,14 @@ proxywait_fini(struct proxywait *pw)
 }
 
 void
-proxywait_close_in_child(const struct proxywait *pw)
+proxywait_child_fds(const struct proxywait *pw, struct fdlist *l)
 {
 	const struct pwentry *e;
 
 	for (e = pw->waiting.head; e; e = e->next)
-		close(e->c->fd);
+		fdlist_add(l, e->c->fd);
 	for (e = pw->parked.head; e; e = e->next)
-		close(e->c->fd);
+		fdlist_add(l, e->c->fd);
 }
 
 void

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "fdlist.h"
 #include "loop.h"
 #include "proxyproto.h"
 
@@ -95,8 +96,9 @@ void		 proxywait_retry(struct proxywait *pw);
 size_t		 proxywait_count(const struct proxywait *pw);
 /* The daemon stops: drop every connection held (not counted as bad). */
 void		 proxywait_clear(struct proxywait *pw);
-/* In a forked child: close the descriptors held, touching nothing else. */
-void		 proxywait_close_in_child(const struct proxywait *pw);
+/* Before a fork: the descriptors held, for the child to close. */
+void		 proxywait_child_fds(const struct proxywait *pw,
+		    struct fdlist *l);
 /*
  * After header r: c->peer becomes the client r names (pp_peer()), its
  * peerstr too, the connection's own address goes to c->proxystr, and a

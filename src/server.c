@@ -117,29 +117,34 @@ model_env_update(struct server *srv)
 	srv->env.workers = (unsigned)srv->cfg->concurrency.workers;
 }
 
-/* In a forked child: close every fd of the parent but keep. */
+/* Before a fork: every fd of the parent's, for the child to close. */
 static void
-child_close(void *arg, int keep)
+child_fds(void *arg, struct fdlist *l)
 {
 	struct server *srv = arg;
 	struct conn *c;
 
-	loop_close_fds(srv->loop);
-	close(srv->sigfd);
-	close(srv->conns.done.fd);
-	close(srv->conns.stop_fd);
-	model_child_cleanup();
-	/* Only close: writing to the parent's structures would cost the
-	 * child a copy-on-write page fault. */
-	listenset_close_in_child(&srv->ls, keep);
-	proxywait_close_in_child(&srv->acc.pw);
+	loop_child_fds(srv->loop, l);
+	fdlist_add(l, srv->sigfd);
+	fdlist_add(l, srv->conns.done.fd);
+	fdlist_add(l, srv->conns.stop_fd);
+	model_child_fds(l);
+	listenset_child_fds(&srv->ls, l);
+	proxywait_child_fds(&srv->acc.pw, l);
 	/* Every other session's socket: loop sessions, thread sessions and
 	 * the thread model's duplicated datagram sockets. */
 	for (c = srv->conns.head; c; c = c->next)
-		if (c->own_fd && c->fd >= 0 && c->fd != keep)
-			close(c->fd);
-	if (srv->child_close_fd >= 0)
-		close(srv->child_close_fd);
+		if (c->own_fd)
+			fdlist_add(l, c->fd);
+	fdlist_add(l, srv->child_close_fd);
+}
+
+/* In a forked child: the models' clean-up (a handler). */
+static void
+child_cleanup(void *arg)
+{
+	(void)arg;
+	model_child_cleanup();
 }
 
 void
@@ -432,7 +437,8 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->child_close_fd = -1;
 	srv->env.conns = &srv->conns;
 	srv->env.main = &srv->main;
-	srv->env.child_close = child_close;
+	srv->env.child_fds = child_fds;
+	srv->env.child_cleanup = child_cleanup;
 	srv->env.arg = srv;
 	model_env_update(srv);
 	if ((r = stats_init(&srv->stats)) < 0) {

@@ -1049,6 +1049,21 @@ def _fds(pid):
     return out
 
 
+def _reload_to_fork_child(d, addr):
+    """Reload d to the fork model and open a session b there: (b, its
+    child's pid)."""
+    _write(d.conf, _conf("fork"))   # same listener (port 0): kept
+    d.reload()
+    check(d.status.startswith("model fork;"), "reload to fork: %r" % d.status)
+    b = connect(addr)
+    b.sendall(b"b\n")
+    check_reply(recv_until(b, 1), "b")
+    _model_of_session(d, b, "fork")
+    kids = _kids(d)
+    check(len(kids) == 1, "b's session is not in a child: %r" % kids)
+    return b, kids.pop()
+
+
 def _fork_child_does_not_hold(old):
     """After a reload from old to fork, a forked child must not keep a
     running session's socket: that session's close reaches its client at
@@ -1058,19 +1073,10 @@ def _fork_child_does_not_hold(old):
         a = connect(addr)
         a.sendall(b"a\n")
         check_reply(recv_until(a, 1), "a")
-        _write(d.conf, _conf("fork"))   # same listener (port 0): kept
-        d.reload()
-        check(d.status.startswith("model fork;"), "reload to fork: %r" % d.status)
-        b = connect(addr)
-        b.sendall(b"b\n")
-        check_reply(recv_until(b, 1), "b")
-        _model_of_session(d, b, "fork")
-        kids = _kids(d)
-        check(len(kids) == 1, "b's session is not in a child: %r" % kids)
+        b, child = _reload_to_fork_child(d, addr)
         # Nor the parent's epoll instances and eventfds (the loops' too):
         # the child's one eventfd is its own stop fd, not one of the
         # parent's (eventfd-id in fdinfo tells them apart).
-        child = kids.pop()
         links = _fds(child)
         parent_ids = {i for l, i in _fds(d.pid).values()
                       if "eventfd" in l and i is not None}
@@ -1098,6 +1104,37 @@ def test_fork_child_does_not_hold_thread_sessions_open():
 
 def test_fork_child_does_not_hold_event_loop_sessions_open():
     _fork_child_does_not_hold("event_loops")
+
+
+def test_fork_child_closes_more_sockets_than_the_stack_list_holds():
+    """The parent lists the descriptors a child closes before the fork, 64
+    on its stack and more on the heap: after a reload from thread to fork
+    with 80 thread sessions running, a forked child holds none of their
+    sockets, only its own."""
+    n = 80
+    with Daemon(_conf("thread")) as d:
+        addr = d.addr()
+        olds = []
+        for i in range(n):
+            s = connect(addr)
+            s.sendall(b"old\n")
+            check_reply(recv_until(s, 1), "old")
+            olds.append(s)
+        b, child = _reload_to_fork_child(d, addr)
+        socks = [l for l, _ in _fds(child).values() if l.startswith("socket:")]
+        parent_socks = _fd_inodes(d.pid)
+        check(len(parent_socks) >= n, "the parent holds %d sockets, not the %d "
+              "sessions' and its listener" % (len(parent_socks), n))
+        check(len(socks) == 1 and not _fd_inodes(child) & parent_socks,
+              "the fork child holds %d sockets, not its own alone: %r"
+              % (len(socks), socks))
+        b.sendall(b"exit\n")
+        check_reply(recv_until(b, until_eof=True), "exit")
+        for s in olds:
+            s.sendall(b"exit\n")
+            check_reply(recv_until(s, until_eof=True), "exit")
+            s.close()
+        b.close()
 
 
 def test_reload_renaming_listener_renames_it_in_fd_store():
