@@ -55,12 +55,15 @@ struct child_result {
 	uint64_t	lines;
 };
 
+/*
+ * The parent's descriptors a child closes, listed on the parent's stack;
+ * more (sessions of another model after a reload, connections waiting for
+ * their PROXY header) go to the heap.
+ */
+#define CHILD_FDS	64
+
 /* The children's report pipe, made at start: a reload may pick this model. */
 static int		 resultfd[2] = { -1, -1 };
-/* The parent's descriptors a child closes, on the parent's stack; more
- * are possible (sessions of another model after a reload) and go to the
- * heap. */
-#define CHILD_FDS	64
 static struct loop_io	 result_io;
 
 /* In a forked child: hand the session's outcome to the parent. */
@@ -288,11 +291,12 @@ fork_run(const struct model_env *env, struct conn *c)
 	 * most expensive part of a fork connection after fork and exit), so
 	 * the child inherits what it would otherwise make: this second's
 	 * timestamp (formatted here at most once a second, not by every
-	 * child with localtime_r() and snprintf()), scratch buffers (no
-	 * malloc() in the child) and the list of descriptors to close (the
-	 * child does not walk the parent's structures for them).  Page
-	 * faults per child, perf record -e page-faults over 500
-	 * connections: 34 before, 21.
+	 * child with localtime_r() and snprintf()) and scratch buffers (no
+	 * malloc() in the child).  Page faults per child, perf record -e
+	 * page-faults over 500 connections: 34 before, 21.  And the list
+	 * of the descriptors it closes: walking the parent's structures for
+	 * them cost a child 118 us of CPU (tests/bench/README.md, "What a
+	 * fork child touches").
 	 */
 	timecache_now(ts);
 	if (!c->dgram)

@@ -1108,9 +1108,10 @@ def test_fork_child_does_not_hold_event_loop_sessions_open():
 
 def test_fork_child_closes_more_sockets_than_the_stack_list_holds():
     """The parent lists the descriptors a child closes before the fork, 64
-    on its stack and more on the heap: after a reload from thread to fork
-    with 80 thread sessions running, a forked child holds none of their
-    sockets, only its own."""
+    (CHILD_FDS in model_fork.c) on its stack and more on the heap: after a
+    reload from thread to fork with 80 thread sessions running (n must be
+    over CHILD_FDS), a forked child holds none of their sockets, only its
+    own."""
     n = 80
     with Daemon(_conf("thread")) as d:
         addr = d.addr()
