@@ -681,12 +681,13 @@ runnable_now() {
 
 read -r load _ </proc/loadavg
 busy=$(runnable_now)
+busy_text=$((busy / 10)).$((busy % 10))
 echo "bench: ${#CPUS[@]} CPUs (${CPUS[*]}), servers on ${SRV_PIN[2]:-any}, loadgen on ${CLI_PIN[2]:-any};" \
     "median of $ROUNDS rounds of $SECS s per scenario, idle: $IDLE_N connections (<= $IDLE_SECS s);" \
     "groups: $PAIRS paired rounds of $PAIR_SECS s a server; load average $load," \
-    "runnable now $((busy / 10)).$((busy % 10))"
+    "runnable now $busy_text"
 if ((busy * 2 > ${#CPUS[@]} * 10)); then
-	echo "bench: warning: the machine is busy ($((busy / 10)).$((busy % 10)) other tasks runnable on average over 0.5 s): numbers will be noisy"
+	echo "bench: warning: the machine is busy ($busy_text other tasks runnable on average over 0.5 s): numbers will be noisy"
 fi
 mkdir -p "$B"
 : >"$RESULTS"
