@@ -204,6 +204,7 @@ static void
 dgram_conn(struct acceptor *a, struct lsock *s, struct conn *c)
 {
 	c->set = a->env->conns;
+	c->stats = c->set->stats;
 	c->fd = s->l->fd;
 	c->dgram = true;
 	c->stats_slot = s->stats_slot;

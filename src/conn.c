@@ -11,6 +11,10 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "nofork.h"
+
+/* Every conn: written for every connection, read by no fork child. */
+static struct nofork_pool conn_pool = NOFORK_POOL(sizeof(struct conn));
 
 static void
 done_ready(struct loop_io *io, uint32_t revents)
@@ -24,34 +28,40 @@ done_ready(struct loop_io *io, uint32_t revents)
 	}
 }
 
-int
-conns_init(struct conns *cs, struct stats *st, struct loop *lp,
-    void (*finished)(void *), void *arg)
+struct conns *
+conns_new(struct stats *st, struct loop *lp, void (*finished)(void *),
+    void *arg)
 {
+	struct conns *cs;
 	int r;
 
-	memset(cs, 0, sizeof(*cs));
+	if (!(cs = nofork_alloc(sizeof(*cs))))
+		return NULL;
 	atomic_init(&cs->stopping, false);
 	cs->stats = st;
 	cs->finished = finished;
 	cs->arg = arg;
 	cs->done.fd = -1;
 	if ((cs->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		return -errno;
-	if ((r = mailbox_init(&cs->done)) < 0 ||
-	    (r = mailbox_watch(&cs->done, lp, done_ready, cs)) < 0)
-		return r;
-	return 0;
+		r = -errno;
+	else if ((r = mailbox_init(&cs->done)) == 0 &&
+	    (r = mailbox_watch(&cs->done, lp, done_ready, cs)) == 0)
+		return cs;
+	conns_delete(cs, lp);
+	errno = -r;
+	return NULL;
 }
 
 void
-conns_fini(struct conns *cs, struct loop *lp)
+conns_delete(struct conns *cs, struct loop *lp)
 {
+	if (!cs)
+		return;
 	mailbox_unwatch(&cs->done, lp);
 	mailbox_fini(&cs->done);
 	if (cs->stop_fd >= 0)
 		close(cs->stop_fd);
-	cs->stop_fd = -1;
+	nofork_free(cs, sizeof(*cs));
 }
 
 bool
@@ -158,11 +168,12 @@ struct conn *
 conn_new(struct conns *cs, int slot, const char *transport, const char *lname,
     size_t max_line, int idle_timeout)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c;
 
-	if (!c)
+	if (!(c = nofork_pool_get(&conn_pool)))
 		return NULL;
 	c->set = cs;
+	c->stats = cs->stats;
 	c->fd = -1;
 	c->fork.pid = -1;
 	c->stats_slot = slot;
@@ -180,18 +191,29 @@ conn_free(struct conn *c)
 {
 	if (!c)
 		return;
-	stats_unref(c->set->stats, c->stats_slot);
+	stats_unref(c->stats, c->stats_slot);
 	session_free(&c->sess);
 	if (c->own_fd && c->fd >= 0)
 		close(c->fd);
 	free(c->data);
-	free(c);
+	nofork_pool_put(&conn_pool, c);
+}
+
+void
+conn_child_copy(struct conn *dst, const struct conn *c)
+{
+	*dst = *c;
+	dst->set = NULL;
+	dst->prev = dst->next = NULL;
+	dst->ev.prev = dst->ev.next = NULL;
+	if (c->sess.peer == c->peerstr)
+		dst->sess.peer = dst->peerstr;
 }
 
 struct lstats *
 conn_stats(const struct conn *c)
 {
-	return stats_of(c->set->stats, c->stats_slot);
+	return stats_of(c->stats, c->stats_slot);
 }
 
 void

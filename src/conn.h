@@ -24,9 +24,13 @@
 struct conns;
 struct log_fields;
 
-/* One stream session or one datagram request. */
+/*
+ * One stream session or one datagram request.  conn_new() makes it in
+ * memory a fork child does not inherit (nofork.h).
+ */
 struct conn {
-	struct conns	*set;		/* NULL in inetd mode */
+	struct conns	*set;		/* NULL in inetd mode and in a child */
+	struct stats	*stats;		/* the set's: it counts there */
 	int		 fd;
 	bool		 own_fd;	/* fd is closed with the conn */
 	bool		 dgram;
@@ -76,7 +80,11 @@ struct conn {
 	} fork;
 };
 
-/* Every running session and datagram request. */
+/*
+ * Every running session and datagram request, in memory a fork child does
+ * not inherit (conns_new()): the main thread writes it for every
+ * connection.
+ */
 struct conns {
 	struct conn	*head;
 	size_t		 n;
@@ -91,12 +99,13 @@ struct conns {
 
 /*
  * An empty set counting in st, whose conns finished on other threads come
- * back through lp.  0 or -errno.
+ * back through lp; NULL with errno set.
  */
-int		 conns_init(struct conns *cs, struct stats *st, struct loop *lp,
+struct conns	*conns_new(struct stats *st, struct loop *lp,
 		    void (*finished)(void *), void *arg);
-/* Close the set's descriptors (its conns are the caller's). */
-void		 conns_fini(struct conns *cs, struct loop *lp);
+/* Close the set's descriptors and free it (its conns are the caller's).
+ * NULL is fine. */
+void		 conns_delete(struct conns *cs, struct loop *lp);
 /* True while a conn is in another thread's hands (see conn.on_thread). */
 bool		 conns_on_threads(const struct conns *cs);
 /* Free every conn of the set. */
@@ -125,6 +134,12 @@ struct conn	*conn_new(struct conns *cs, int slot, const char *transport,
 		    const char *lname, size_t max_line, int idle_timeout);
 /* Free c (its fd if own_fd); NULL is fine. */
 void		 conn_free(struct conn *c);
+/*
+ * Before a fork(): c as the child sees it, in *dst (the forking thread's
+ * stack, which the child inherits; c itself it does not): in no set, its
+ * internal pointers to dst.  The parent goes on with c.
+ */
+void		 conn_child_copy(struct conn *dst, const struct conn *c);
 /* Its listener's counters. */
 struct lstats	*conn_stats(const struct conn *c);
 /* A Unix peer's credentials: into c->cred for the log, and *uc. */

@@ -1,9 +1,10 @@
 /*
  * log.c - logging to the journal (structured), stderr or syslog.
  *
- * One mutex serialises the output of every thread.  It is taken across
- * fork() by pthread_atfork() handlers, so a child forked while another
- * thread is in the middle of a log call never inherits it locked.  The
+ * One mutex serialises the output of every thread.  Once the daemon
+ * starts other threads (log_before_threads()), it is taken across fork()
+ * by pthread_atfork() handlers, so a child forked while another thread is
+ * in the middle of a log call never inherits it locked.  The
  * threshold is an atomic so that log_enabled() needs no lock on the hot
  * path (per-line debug messages).
  */
@@ -67,6 +68,12 @@ log_register_atfork(void)
 {
 	(void)pthread_atfork(log_atfork_prepare, log_atfork_release,
 	    log_atfork_release);
+}
+
+void
+log_before_threads(void)
+{
+	pthread_once(&log_once, log_register_atfork);
 }
 
 static int
@@ -149,7 +156,6 @@ log_open(enum log_target target, int level)
 	int saved_errno = errno;
 	enum target t;
 
-	pthread_once(&log_once, log_register_atfork);
 	t = resolve_target(target);
 
 	pthread_mutex_lock(&log_lock);
@@ -391,7 +397,6 @@ log_vemit(int prio, const struct log_fields *f, const char *fmt, va_list ap)
 	int n;
 
 	prio &= LOG_PRIMASK;
-	pthread_once(&log_once, log_register_atfork);
 
 	errno = saved_errno;	/* for %m */
 	n = vsnprintf(msg, size, fmt, ap);

@@ -28,6 +28,13 @@ struct log_fields {
 };
 #define LOG_FIELDS_INIT	{ NULL, NULL, NULL, -1, -1, NULL, NULL, NULL }
 
+/*
+ * Call before starting a thread that may log (idempotent): fork() takes
+ * the log's lock from then on.  A process with no other thread needs no
+ * pthread_atfork() handler, and a handler costs each fork child tens of
+ * microseconds (tests/bench/README.md, "What the fork parent writes").
+ */
+void	log_before_threads(void);
 /* Pick or change (at reload) the target and threshold; auto = the journal
  * under systemd, else the auto fallback (stderr, or syslog once set). */
 void	log_open(enum log_target target, int level);

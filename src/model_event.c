@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "mailbox.h"
 #include "model.h"
+#include "timecache.h"
 
 #define LOOP_BATCH	64	/* epoll events per wake-up */
 
@@ -102,6 +103,8 @@ loop_start(const struct model_env *env)
 	}
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, env->thread_stack);
+	log_before_threads();		/* fork() takes their locks now */
+	timecache_before_threads();
 	r = -pthread_create(&tid, &attr, loop_main, lp);
 	pthread_attr_destroy(&attr);
 	if (r < 0)

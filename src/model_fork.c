@@ -285,6 +285,7 @@ fork_run(const struct model_env *env, struct conn *c)
 	int buf[CHILD_FDS], r;
 	pid_t parent = getpid(), pid;
 	struct fdlist fds;
+	struct conn mine;	/* the child's c: it does not inherit c */
 
 	/*
 	 * Every page a child touches costs it a page fault (the kernel's
@@ -303,6 +304,7 @@ fork_run(const struct model_env *env, struct conn *c)
 		session_scratch_reserve(c->max_line);
 	if ((r = child_fds(env, c, &fds, buf, CHILD_FDS)) < 0)
 		return r;
+	conn_child_copy(&mine, c);
 	pid = fork();
 	r = pid < 0 ? -errno : 0;
 	if (pid != 0 && fds.fd != buf)
@@ -319,6 +321,7 @@ fork_run(const struct model_env *env, struct conn *c)
 		}
 		return 0;
 	}
+	c = &mine;
 	child_setup(env, &fds, parent);
 	if (c->dgram)
 		conn_answer_dgram(c, NULL);

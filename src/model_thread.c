@@ -29,7 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "model.h"
+#include "timecache.h"
 
 #define SPARE_MAX	 32
 #define SPARE_LINGER_MS	 2000
@@ -186,6 +188,8 @@ dispatch(const struct model_env *env, struct conn *c)
 		return -r;
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, env->thread_stack);
+	log_before_threads();		/* fork() takes their locks now */
+	timecache_before_threads();
 	r = pthread_create(&tid, &attr, worker, c);
 	pthread_attr_destroy(&attr);
 	if (r != 0)

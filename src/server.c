@@ -41,7 +41,7 @@ struct server {
 	int		 sigfd;
 	struct loop_io	 sig_io;
 
-	struct conns	 conns;		/* every running session */
+	struct conns	*conns;		/* every running session */
 	struct connloop	 main;		/* sessions the main loop drives */
 	struct model_env env;
 
@@ -79,7 +79,7 @@ status_text(struct server *srv, char *buf, size_t len, bool detail)
 	struct stats_status ss = {
 		.reload_error = srv->reload_error,
 		.model = model_name(srv->cfg->concurrency.model),
-		.active = srv->conns.n,
+		.active = srv->conns->n,
 		.next = listenset_next,
 		.arg = &srv->ls,
 	};
@@ -126,14 +126,14 @@ child_fds(void *arg, struct fdlist *l)
 
 	loop_child_fds(srv->loop, l);
 	fdlist_add(l, srv->sigfd);
-	fdlist_add(l, srv->conns.done.fd);
-	fdlist_add(l, srv->conns.stop_fd);
+	fdlist_add(l, srv->conns->done.fd);
+	fdlist_add(l, srv->conns->stop_fd);
 	model_child_fds(l);
 	listenset_child_fds(&srv->ls, l);
 	proxywait_child_fds(&srv->acc.pw, l);
 	/* Every other session's socket: loop sessions, thread sessions and
 	 * the thread model's duplicated datagram sockets. */
-	for (c = srv->conns.head; c; c = c->next)
+	for (c = srv->conns->head; c; c = c->next)
 		if (c->own_fd)
 			fdlist_add(l, c->fd);
 	fdlist_add(l, srv->child_close_fd);
@@ -282,7 +282,7 @@ begin_stop(struct server *srv, const char *why)
 	/* Not sessions yet: they close without a word, like the backlog. */
 	proxywait_clear(&srv->acc.pw);
 	log_msg(LOG_NOTICE, "%s: stopping; %zu sessions get %d s to finish",
-	    why, srv->conns.n, srv->cfg->shutdown_timeout);
+	    why, srv->conns->n, srv->cfg->shutdown_timeout);
 	/*
 	 * Close the listeners now: a unit's or the fd store's copy keeps the
 	 * socket (and its backlog) for the next start; our files go away.
@@ -300,11 +300,11 @@ stop_hard(struct server *srv)
 	if (srv->hard_stop)
 		return;
 	srv->hard_stop = true;
-	if (srv->conns.n > 0)
+	if (srv->conns->n > 0)
 		log_msg(LOG_NOTICE, "closing %zu remaining sessions",
-		    srv->conns.n);
+		    srv->conns->n);
 	/* Sessions in loops and threads watch the stop fd. */
-	conns_stop(&srv->conns);
+	conns_stop(srv->conns);
 	model_stop(&srv->env);
 	loop_timer_set(&srv->stop_deadline, 0);
 	loop_timer_set(&srv->kill_deadline, clock_ms() + HARD_STOP_GRACE_MS);
@@ -401,11 +401,11 @@ server_run(struct server *srv)
 		log_msg(LOG_NOTICE, "ready: %s", buf);
 	}
 	for (;;) {
-		if (srv->stopping && srv->conns.n == 0)
+		if (srv->stopping && srv->conns->n == 0)
 			break;
 		if (srv->kill_now) {
 			log_msg(LOG_WARNING, "%zu sessions did not end in time; "
-			    "exiting anyway", srv->conns.n);
+			    "exiting anyway", srv->conns->n);
 			model_kill(&srv->env);
 			break;
 		}
@@ -433,9 +433,8 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->cfg = cfg;
 	srv->forced_level = forced_level;
 	srv->model = model_get(cfg->concurrency.model);
-	srv->sigfd = srv->conns.stop_fd = srv->conns.done.fd = -1;
+	srv->sigfd = -1;
 	srv->child_close_fd = -1;
-	srv->env.conns = &srv->conns;
 	srv->env.main = &srv->main;
 	srv->env.child_fds = child_fds;
 	srv->env.child_cleanup = child_cleanup;
@@ -452,11 +451,15 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 		goto fail;
 	}
 	srv->env.loop = srv->loop;
+	if (!(srv->conns = conns_new(&srv->stats, srv->loop, accept_resume,
+	    &srv->acc))) {
+		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
+		goto fail;
+	}
+	srv->env.conns = srv->conns;
 	if ((r = loop_add(srv->loop, &srv->sig_io, srv->sigfd, EPOLLIN,
 	    signal_ready, srv)) < 0 ||
-	    (r = conns_init(&srv->conns, &srv->stats, srv->loop,
-	    accept_resume, &srv->acc)) < 0 ||
-	    (r = connloop_init(&srv->main, srv->loop, srv->conns.stop_fd,
+	    (r = connloop_init(&srv->main, srv->loop, srv->conns->stop_fd,
 	    main_ended, srv)) < 0 ||
 	    (r = model_init(&srv->env)) < 0) {
 		snprintf(err, errlen, "creating the loop: %s", strerror(-r));
@@ -490,20 +493,21 @@ server_free(struct server *srv)
 {
 	if (!srv)
 		return;
-	model_kill(&srv->env);
+	if (srv->conns)		/* else no model has started */
+		model_kill(&srv->env);
 	listenset_free(&srv->ls);
 	/*
 	 * Worker threads that did not end in time still use srv (statistics,
 	 * the done queue): the process is exiting, leave the rest to it.
 	 */
-	if (conns_on_threads(&srv->conns))
+	if (srv->conns && conns_on_threads(srv->conns))
 		return;
 	/* Only loop sessions and reaped-or-killed children are left. */
-	conns_free_all(&srv->conns);
+	if (srv->conns)
+		conns_free_all(srv->conns);
 	connloop_fini(&srv->main);
 	model_fini(&srv->env);
-	if (srv->loop)
-		conns_fini(&srv->conns, srv->loop);
+	conns_delete(srv->conns, srv->loop);
 	accept_fini(&srv->acc);
 	stats_fini(&srv->stats);
 	loop_free(srv->loop);

@@ -28,7 +28,8 @@ struct lstats {
 struct stats {
 	struct lstats	*slots;		/* STATS_SLOTS, MAP_SHARED */
 	bool		 owned[STATS_SLOTS];	/* by a listener */
-	unsigned	 conns[STATS_SLOTS];	/* conns counting in it */
+	unsigned	*conns;		/* STATS_SLOTS: conns counting in
+					 * each, in the same mapping */
 	struct lstats	 retired;	/* counts of closed listeners */
 };
 

@@ -10,6 +10,7 @@
 static pthread_mutex_t	tc_lock = PTHREAD_MUTEX_INITIALIZER;
 static time_t		tc_sec = (time_t)-1;
 static char		tc_text[LP_TIMESTAMP_LEN + 1];
+static pthread_once_t	tc_once = PTHREAD_ONCE_INIT;
 
 static void
 tc_prepare(void)
@@ -23,11 +24,22 @@ tc_release(void)
 	pthread_mutex_unlock(&tc_lock);
 }
 
+static void
+tc_register_atfork(void)
+{
+	(void)pthread_atfork(tc_prepare, tc_release, tc_release);
+}
+
 void
 timecache_init(void)
 {
 	tzset();
-	pthread_atfork(tc_prepare, tc_release, tc_release);
+}
+
+void
+timecache_before_threads(void)
+{
+	pthread_once(&tc_once, tc_register_atfork);
 }
 
 /* Each thread's copy: the shared lock is taken once a second per thread. */

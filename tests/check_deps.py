@@ -19,7 +19,7 @@ LAYERS = [
     # 0: pure logic and leaves on libc (and libconfig)
     ["lineproto", "netaddr", "acl", "ratelimit", "dgcheck", "dgbatch",
      "timecache", "config", "config_int", "proxyproto", "dgpeer", "clock",
-     "escape", "strbuf", "sockfile", "sdlib"],
+     "escape", "strbuf", "sockfile", "sdlib", "nofork"],
     # 1: the process's services
     ["log", "notify", "process", "mailbox", "loop"],
     # 2: one socket or one session

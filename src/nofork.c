@@ -1,0 +1,192 @@
+/*
+ * nofork.c - memory a fork() child does not inherit (see nofork.h).
+ *
+ * A chunk is 64 KiB, aligned to its size, so that an object finds its
+ * chunk from its address: the header, then the objects.  Free objects
+ * of a chunk are a list through their first bytes; objects never used
+ * yet are counted by fresh, so a new chunk costs no walk.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "nofork.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)	ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n)	((void)(p), (void)(n))
+#define UNPOISON(p, n)	((void)(p), (void)(n))
+#endif
+
+#define CHUNK		((size_t)64 * 1024)
+#define ALIGN		16
+
+struct nofork_chunk {
+	struct nofork_chunk *prev, *next;	/* the pool's avail list */
+	void		*free;		/* objects given back */
+	size_t		 fresh;		/* objects never handed out */
+	size_t		 used;
+	char		 obj[] __attribute__((aligned(ALIGN)));
+};
+
+static size_t
+page_round(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) & ~(page - 1);
+}
+
+/*
+ * size bytes (a multiple of the page) at an address aligned to align (a
+ * power of two, at least the page), not inherited by a fork child; NULL
+ * with errno set.
+ */
+static void *
+map(size_t size, size_t align)
+{
+	size_t len = size + align - (size_t)sysconf(_SC_PAGESIZE), lead;
+	char *m, *p;
+	int e;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	p = (char *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
+	lead = (size_t)(p - m);
+	if (lead)
+		munmap(m, lead);
+	if (len - lead > size)
+		munmap(p + size, len - lead - size);
+	if (madvise(p, size, MADV_DONTFORK) < 0) {
+		e = errno;
+		munmap(p, size);
+		errno = e;
+		return NULL;
+	}
+	return p;
+}
+
+/* On first use: the object size rounded, the objects a chunk holds. */
+static void
+pool_setup(struct nofork_pool *p)
+{
+	p->size = (p->size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+	if (p->size == 0)
+		p->size = ALIGN;
+	if (p->size <= CHUNK - sizeof(struct nofork_chunk))
+		p->per_chunk = (CHUNK - sizeof(struct nofork_chunk)) / p->size;
+}
+
+static void
+avail_unlink(struct nofork_pool *p, struct nofork_chunk *k)
+{
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		p->avail = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	k->prev = k->next = NULL;
+}
+
+static void
+avail_push(struct nofork_pool *p, struct nofork_chunk *k)
+{
+	k->prev = NULL;
+	k->next = p->avail;
+	if (p->avail)
+		p->avail->prev = k;
+	p->avail = k;
+}
+
+static struct nofork_chunk *
+chunk_new(struct nofork_pool *p)
+{
+	struct nofork_chunk *k;
+
+	if (!(k = map(CHUNK, CHUNK)))
+		return NULL;
+	/* mmap() gave zeroes; the objects stay poisoned until handed out. */
+	k->fresh = p->per_chunk;
+	POISON(k->obj, p->per_chunk * p->size);
+	p->chunks++;
+	p->empty++;
+	avail_push(p, k);
+	return k;
+}
+
+void *
+nofork_pool_get(struct nofork_pool *p)
+{
+	struct nofork_chunk *k = p->avail;
+	void *obj;
+
+	if (!p->per_chunk) {
+		pool_setup(p);
+		if (!p->per_chunk) {
+			errno = EINVAL;
+			return NULL;
+		}
+	}
+	if (!k && !(k = chunk_new(p)))
+		return NULL;
+	if (k->free) {
+		obj = k->free;
+		UNPOISON(obj, p->size);
+		memcpy(&k->free, obj, sizeof(void *));
+	} else {
+		obj = k->obj + (p->per_chunk - k->fresh) * p->size;
+		UNPOISON(obj, p->size);
+		k->fresh--;
+	}
+	if (k->used++ == 0)
+		p->empty--;
+	if (k->used == p->per_chunk)
+		avail_unlink(p, k);
+	memset(obj, 0, p->size);
+	return obj;
+}
+
+void
+nofork_pool_put(struct nofork_pool *p, void *obj)
+{
+	struct nofork_chunk *k;
+
+	if (!obj)
+		return;
+	k = (struct nofork_chunk *)((uintptr_t)obj & ~(uintptr_t)(CHUNK - 1));
+	if (k->used == p->per_chunk)
+		avail_push(p, k);
+	memcpy(obj, &k->free, sizeof(void *));
+	k->free = obj;
+	POISON(obj, p->size);
+	if (--k->used > 0)
+		return;
+	if (p->empty == 0) {
+		p->empty++;	/* kept for the next connections */
+		return;
+	}
+	avail_unlink(p, k);
+	p->chunks--;
+	munmap(k, CHUNK);
+}
+
+void *
+nofork_alloc(size_t size)
+{
+	return map(page_round(size), (size_t)sysconf(_SC_PAGESIZE));
+}
+
+void
+nofork_free(void *obj, size_t size)
+{
+	if (obj)
+		munmap(obj, page_round(size));
+}

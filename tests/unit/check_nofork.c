@@ -1,0 +1,183 @@
+/*
+ * check_nofork.c - unit tests for memory a fork child does not inherit:
+ * the pool's objects (zeroed, distinct, reused, chunks mapped and given
+ * back) and what a child sees of them (nothing: it dies reading them).
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nofork.h"
+#include "check_main.h"
+
+/* An object of about a conn's size: 67 of them fill a 64 KiB chunk. */
+#define OBJ	968
+
+START_TEST(test_objects_zeroed_distinct_aligned)
+{
+	struct nofork_pool p = NOFORK_POOL(OBJ);
+	unsigned char *o[200];
+	size_t i, j;
+
+	for (i = 0; i < 200; i++) {
+		o[i] = nofork_pool_get(&p);
+		ck_assert_ptr_nonnull(o[i]);
+		ck_assert_uint_eq((uintptr_t)o[i] % 16, 0);
+		for (j = 0; j < OBJ; j++)
+			ck_assert_uint_eq(o[i][j], 0);
+		memset(o[i], (int)(i + 1), OBJ);
+	}
+	/* No object overlaps another: each still holds its own bytes. */
+	for (i = 0; i < 200; i++)
+		for (j = 0; j < OBJ; j++)
+			ck_assert_uint_eq(o[i][j], (unsigned char)(i + 1));
+	ck_assert_uint_eq(p.chunks, (200 + p.per_chunk - 1) / p.per_chunk);
+	for (i = 0; i < 200; i++)
+		nofork_pool_put(&p, o[i]);
+	nofork_pool_put(&p, NULL);
+}
+END_TEST
+
+/* A freed object comes back zeroed; its chunk is kept while in use. */
+START_TEST(test_reuse_zeroed)
+{
+	struct nofork_pool p = NOFORK_POOL(OBJ);
+	unsigned char *a, *b, *c;
+	size_t j;
+
+	a = nofork_pool_get(&p);
+	b = nofork_pool_get(&p);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	memset(b, 0xa5, OBJ);
+	nofork_pool_put(&p, b);
+	c = nofork_pool_get(&p);
+	ck_assert_ptr_eq(c, b);
+	for (j = 0; j < OBJ; j++)
+		ck_assert_uint_eq(c[j], 0);
+	ck_assert_uint_eq(p.chunks, 1);
+	nofork_pool_put(&p, a);
+	nofork_pool_put(&p, c);
+	ck_assert_uint_eq(p.chunks, 1);	/* the empty one is kept */
+	ck_assert_uint_eq(p.empty, 1);
+}
+END_TEST
+
+/*
+ * After a peak, empty chunks are unmapped but one; a full chunk that frees
+ * an object takes new ones again.
+ */
+START_TEST(test_chunks_given_back)
+{
+	struct nofork_pool p = NOFORK_POOL(OBJ);
+	void *o[400];
+	size_t i, n;
+
+	for (i = 0; i < 400; i++)
+		ck_assert_ptr_nonnull(o[i] = nofork_pool_get(&p));
+	n = p.chunks;
+	ck_assert_uint_ge(n, 400 / p.per_chunk);
+	ck_assert_uint_eq(p.empty, 0);
+	/* One from a full chunk: the next get takes its place. */
+	nofork_pool_put(&p, o[0]);
+	ck_assert_ptr_eq(nofork_pool_get(&p), o[0]);
+	ck_assert_uint_eq(p.chunks, n);
+	for (i = 0; i < 400; i++)
+		nofork_pool_put(&p, o[i]);
+	ck_assert_uint_eq(p.chunks, 1);
+	ck_assert_uint_eq(p.empty, 1);
+	/* And the pool serves from the kept chunk. */
+	ck_assert_ptr_nonnull(o[0] = nofork_pool_get(&p));
+	ck_assert_uint_eq(p.chunks, 1);
+	ck_assert_uint_eq(p.empty, 0);
+	nofork_pool_put(&p, o[0]);
+}
+END_TEST
+
+START_TEST(test_too_large)
+{
+	struct nofork_pool p = NOFORK_POOL(64 * 1024);
+
+	errno = 0;
+	ck_assert_ptr_null(nofork_pool_get(&p));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_uint_eq(p.chunks, 0);
+}
+END_TEST
+
+START_TEST(test_alloc_zeroed)
+{
+	unsigned char *m = nofork_alloc(5000);
+	size_t j;
+
+	ck_assert_ptr_nonnull(m);
+	for (j = 0; j < 5000; j++)
+		ck_assert_uint_eq(m[j], 0);
+	memset(m, 1, 5000);
+	nofork_free(m, 5000);
+	nofork_free(NULL, 5000);
+}
+END_TEST
+
+/* How a child that reads *p ends: the signal that killed it, or 0. */
+static int
+child_reads(const volatile unsigned char *p)
+{
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		_exit(*p == 0x5a ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+/*
+ * The point of the module: a fork child has none of it (a parent's write
+ * to a page it shares with a child would copy the page).  Without
+ * MADV_DONTFORK the child reads the byte and exits 0.
+ */
+START_TEST(test_child_does_not_inherit)
+{
+	struct nofork_pool p = NOFORK_POOL(OBJ);
+	unsigned char *o = nofork_pool_get(&p), *m = nofork_alloc(100);
+	unsigned char here = 0x5a;
+
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_nonnull(m);
+	o[10] = m[10] = 0x5a;
+	ck_assert_int_eq(child_reads(&here), 0);	/* the probe works */
+	ck_assert_int_eq(child_reads(o + 10), SIGSEGV);
+	ck_assert_int_eq(child_reads(m + 10), SIGSEGV);
+	/* The parent keeps it. */
+	ck_assert_uint_eq(o[10], 0x5a);
+	ck_assert_uint_eq(m[10], 0x5a);
+	nofork_pool_put(&p, o);
+	nofork_free(m, 100);
+}
+END_TEST
+
+static Suite *
+nofork_suite(void)
+{
+	Suite	*s = suite_create("nofork");
+	TCase	*tc = tcase_create("nofork");
+
+	tcase_add_test(tc, test_objects_zeroed_distinct_aligned);
+	tcase_add_test(tc, test_reuse_zeroed);
+	tcase_add_test(tc, test_chunks_given_back);
+	tcase_add_test(tc, test_too_large);
+	tcase_add_test(tc, test_alloc_zeroed);
+	tcase_add_test(tc, test_child_does_not_inherit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(nofork_suite)
