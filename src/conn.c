@@ -203,9 +203,13 @@ void
 conn_child_copy(struct conn *dst, const struct conn *c)
 {
 	*dst = *c;
+	/* What points into memory the child lacks: the set and its links. */
 	dst->set = NULL;
 	dst->prev = dst->next = NULL;
-	dst->ev.prev = dst->ev.next = NULL;
+	memset(&dst->mail, 0, sizeof(dst->mail));
+	memset(&dst->ev, 0, sizeof(dst->ev));
+	memset(&dst->thread, 0, sizeof(dst->thread));
+	/* The one pointer into the conn itself. */
 	if (c->sess.peer == c->peerstr)
 		dst->sess.peer = dst->peerstr;
 }

@@ -26,7 +26,8 @@ struct log_fields;
 
 /*
  * One stream session or one datagram request.  conn_new() makes it in
- * memory a fork child does not inherit (nofork.h).
+ * memory a fork child does not inherit (nofork.h); a pointer into the
+ * conn itself (sess.peer) must be redirected by conn_child_copy().
  */
 struct conn {
 	struct conns	*set;		/* NULL in inetd mode and in a child */

@@ -1,8 +1,9 @@
 /*
  * log.h - logging to the journal (structured), stderr or syslog.
  *
- * Thread-safe and fork-safe: one mutex serialises output and is held across
- * fork() (see log_atfork_*), so a child never inherits it locked.  Client
+ * Thread-safe and fork-safe: one mutex serialises output and, once the
+ * process starts other threads (log_before_threads()), is held across
+ * fork(), so a child never inherits it locked.  Client
  * bytes must go through log_escape() before they reach a message.
  */
 #ifndef ECHOTIMED_LOG_H

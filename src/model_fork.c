@@ -4,8 +4,13 @@
  * sockets, the loops', other sessions'; listed by the parent before the
  * fork), answers, reports how its session ended, and _exit()s; the
  * parent reaps it from SIGCHLD at once and logs the session's end.
- * Locks a child may need (time, logging) are held across fork() by their
- * modules' atfork handlers, so the child never inherits one locked.
+ * Once the daemon has started other threads, locks a child may need
+ * (time, logging) are held across fork() by their modules' atfork
+ * handlers (log_before_threads()), so the child never inherits one
+ * locked; until then no other thread can hold them.  The child runs on a
+ * copy of its conn: the conns are in memory it does not inherit
+ * (nofork.h), which the parent writes without copying a page after each
+ * fork().
  *
  * A stream child has a process of its own, so it runs the session as a
  * session thread does (session_run_blocking: recv + send per line, no

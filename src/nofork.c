@@ -5,8 +5,18 @@
  * chunk from its address: the header, then the objects.  Free objects
  * of a chunk are a list through their first bytes; objects never used
  * yet are counted by fresh, so a new chunk costs no walk.
+ *
+ * The checkers see the objects as they would see malloc()'s: under
+ * AddressSanitizer each object is followed by a poisoned red zone and is
+ * poisoned while free, and LeakSanitizer scans the chunks for pointers
+ * (it does not scan anonymous mappings of its own accord); under
+ * valgrind each object is a heap block (MALLOCLIKE/FREELIKE), and the
+ * chunks are inherited, because memcheck checks a child for leaks when
+ * it exits, and blocks that only the parent's conns point to would count
+ * as lost in it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,12 +25,46 @@
 #include "nofork.h"
 
 #if defined(__SANITIZE_ADDRESS__)
+#define NOFORK_ASAN	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NOFORK_ASAN	1
+#endif
+#endif
+
+#ifdef NOFORK_ASAN
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+#define REDZONE		16
 #define POISON(p, n)	ASAN_POISON_MEMORY_REGION(p, n)
 #define UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define ROOT_ADD(p, n)	__lsan_register_root_region(p, n)
+#define ROOT_DEL(p, n)	__lsan_unregister_root_region(p, n)
 #else
+#define REDZONE		0
 #define POISON(p, n)	((void)(p), (void)(n))
 #define UNPOISON(p, n)	((void)(p), (void)(n))
+#define ROOT_ADD(p, n)	((void)(p), (void)(n))
+#define ROOT_DEL(p, n)	((void)(p), (void)(n))
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define NOFORK_VALGRIND	1
+#endif
+#endif
+
+#ifdef NOFORK_VALGRIND
+#define UNDER_VALGRIND		(RUNNING_ON_VALGRIND != 0)
+#define VG_GIVEN(p, n)		VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, 1)
+#define VG_TAKEN(p)		VALGRIND_FREELIKE_BLOCK(p, 0)
+#define VG_READABLE(p, n)	VALGRIND_MAKE_MEM_DEFINED(p, n)
+#else
+#define UNDER_VALGRIND		false
+#define VG_GIVEN(p, n)		((void)(p), (void)(n))
+#define VG_TAKEN(p)		((void)(p))
+#define VG_READABLE(p, n)	((void)(p), (void)(n))
 #endif
 
 #define CHUNK		((size_t)64 * 1024)
@@ -35,11 +79,15 @@ struct nofork_chunk {
 };
 
 static size_t
+page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static size_t
 page_round(size_t n)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	return (n + page - 1) & ~(page - 1);
+	return (n + page_size() - 1) & ~(page_size() - 1);
 }
 
 /*
@@ -50,7 +98,7 @@ page_round(size_t n)
 static void *
 map(size_t size, size_t align)
 {
-	size_t len = size + align - (size_t)sysconf(_SC_PAGESIZE), lead;
+	size_t len = size + align - page_size(), lead;
 	char *m, *p;
 	int e;
 
@@ -64,24 +112,37 @@ map(size_t size, size_t align)
 		munmap(m, lead);
 	if (len - lead > size)
 		munmap(p + size, len - lead - size);
-	if (madvise(p, size, MADV_DONTFORK) < 0) {
+	if (!UNDER_VALGRIND && madvise(p, size, MADV_DONTFORK) < 0) {
 		e = errno;
 		munmap(p, size);
 		errno = e;
 		return NULL;
 	}
+	ROOT_ADD(p, size);
 	return p;
+}
+
+static void
+unmap(void *p, size_t size)
+{
+	ROOT_DEL(p, size);
+	UNPOISON(p, size);	/* the next mapping there is not ours */
+	munmap(p, size);
 }
 
 /* On first use: the object size rounded, the objects a chunk holds. */
 static void
 pool_setup(struct nofork_pool *p)
 {
-	p->size = (p->size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+	size_t room = CHUNK - sizeof(struct nofork_chunk);
+
+	if (p->size > room || page_size() > CHUNK)
+		return;
+	p->size = (p->size + REDZONE + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 	if (p->size == 0)
 		p->size = ALIGN;
-	if (p->size <= CHUNK - sizeof(struct nofork_chunk))
-		p->per_chunk = (CHUNK - sizeof(struct nofork_chunk)) / p->size;
+	if (p->size <= room)
+		p->per_chunk = room / p->size;
 }
 
 static void
@@ -126,6 +187,7 @@ void *
 nofork_pool_get(struct nofork_pool *p)
 {
 	struct nofork_chunk *k = p->avail;
+	size_t usable;
 	void *obj;
 
 	if (!p->per_chunk) {
@@ -137,20 +199,23 @@ nofork_pool_get(struct nofork_pool *p)
 	}
 	if (!k && !(k = chunk_new(p)))
 		return NULL;
+	usable = p->size - REDZONE;
 	if (k->free) {
 		obj = k->free;
-		UNPOISON(obj, p->size);
+		UNPOISON(obj, usable);
+		VG_READABLE(obj, sizeof(void *));
 		memcpy(&k->free, obj, sizeof(void *));
 	} else {
 		obj = k->obj + (p->per_chunk - k->fresh) * p->size;
-		UNPOISON(obj, p->size);
+		UNPOISON(obj, usable);
 		k->fresh--;
 	}
 	if (k->used++ == 0)
 		p->empty--;
 	if (k->used == p->per_chunk)
 		avail_unlink(p, k);
-	memset(obj, 0, p->size);
+	VG_GIVEN(obj, usable);
+	memset(obj, 0, usable);
 	return obj;
 }
 
@@ -166,7 +231,8 @@ nofork_pool_put(struct nofork_pool *p, void *obj)
 		avail_push(p, k);
 	memcpy(obj, &k->free, sizeof(void *));
 	k->free = obj;
-	POISON(obj, p->size);
+	VG_TAKEN(obj);
+	POISON(obj, p->size - REDZONE);
 	if (--k->used > 0)
 		return;
 	if (p->empty == 0) {
@@ -175,18 +241,18 @@ nofork_pool_put(struct nofork_pool *p, void *obj)
 	}
 	avail_unlink(p, k);
 	p->chunks--;
-	munmap(k, CHUNK);
+	unmap(k, CHUNK);
 }
 
 void *
 nofork_alloc(size_t size)
 {
-	return map(page_round(size), (size_t)sysconf(_SC_PAGESIZE));
+	return map(page_round(size), page_size());
 }
 
 void
 nofork_free(void *obj, size_t size)
 {
 	if (obj)
-		munmap(obj, page_round(size));
+		unmap(obj, page_round(size));
 }

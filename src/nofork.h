@@ -10,11 +10,11 @@
  * for each of those pages (tests/bench/README.md, "What the fork parent
  * writes").  Pages a child does not inherit are never copied.
  *
- * A child that reads this memory dies of SIGSEGV: the fork model hands
- * its child a copy of the conn on its stack (conn_child_copy()).  Not
- * thread-safe: the main thread makes and frees conns.  Under
- * AddressSanitizer a freed object is poisoned until it is handed out
- * again.
+ * In a child this memory is not mapped (reading it is SIGSEGV): the fork
+ * model hands its child a copy of the conn on its stack
+ * (conn_child_copy()).  Not thread-safe: the main thread makes and frees
+ * conns.  AddressSanitizer and valgrind check the objects as they check
+ * malloc()'s; under valgrind a child inherits the memory (nofork.c).
  */
 #ifndef ECHOTIMED_NOFORK_H
 #define ECHOTIMED_NOFORK_H

@@ -453,7 +453,8 @@ server_new(struct config *cfg, int forced_level, char *err, size_t errlen)
 	srv->env.loop = srv->loop;
 	if (!(srv->conns = conns_new(&srv->stats, srv->loop, accept_resume,
 	    &srv->acc))) {
-		snprintf(err, errlen, "creating the loop: %s", strerror(errno));
+		snprintf(err, errlen, "creating the connection set: %s",
+		    strerror(errno));
 		goto fail;
 	}
 	srv->env.conns = srv->conns;

@@ -80,7 +80,7 @@ START_TEST(test_chunks_given_back)
 	for (i = 0; i < 400; i++)
 		ck_assert_ptr_nonnull(o[i] = nofork_pool_get(&p));
 	n = p.chunks;
-	ck_assert_uint_ge(n, 400 / p.per_chunk);
+	ck_assert_uint_eq(n, (400 + p.per_chunk - 1) / p.per_chunk);
 	ck_assert_uint_eq(p.empty, 0);
 	/* One from a full chunk: the next get takes its place. */
 	nofork_pool_put(&p, o[0]);
@@ -98,16 +98,66 @@ START_TEST(test_chunks_given_back)
 }
 END_TEST
 
-START_TEST(test_too_large)
+/* Up to a chunk less its header: one object a chunk; more is EINVAL. */
+START_TEST(test_sizes)
 {
-	struct nofork_pool p = NOFORK_POOL(64 * 1024);
+	struct nofork_pool big = NOFORK_POOL(60 * 1024), huge =
+	    NOFORK_POOL(64 * 1024), wrap = NOFORK_POOL((size_t)-8);
+	unsigned char *a, *b;
 
+	ck_assert_ptr_nonnull(a = nofork_pool_get(&big));
+	ck_assert_ptr_nonnull(b = nofork_pool_get(&big));
+	ck_assert_uint_eq(big.per_chunk, 1);
+	ck_assert_uint_eq(big.chunks, 2);
+	memset(a, 1, 60 * 1024);
+	memset(b, 2, 60 * 1024);
+	ck_assert_uint_eq(a[60 * 1024 - 1], 1);
+	nofork_pool_put(&big, a);
+	nofork_pool_put(&big, b);
+	ck_assert_uint_eq(big.chunks, 1);
 	errno = 0;
-	ck_assert_ptr_null(nofork_pool_get(&p));
+	ck_assert_ptr_null(nofork_pool_get(&huge));
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_uint_eq(p.chunks, 0);
+	ck_assert_uint_eq(huge.chunks, 0);
+	errno = 0;
+	ck_assert_ptr_null(nofork_pool_get(&wrap));	/* no overflow */
+	ck_assert_int_eq(errno, EINVAL);
 }
 END_TEST
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_BUILD	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN_BUILD	1
+#endif
+#endif
+
+#ifdef ASAN_BUILD
+#include <sanitizer/asan_interface.h>
+
+/*
+ * Under AddressSanitizer the pool checks like malloc(): an object is
+ * poisoned while free and has a poisoned red zone after it.
+ */
+START_TEST(test_asan_poison)
+{
+	struct nofork_pool p = NOFORK_POOL(OBJ);
+	unsigned char *a = nofork_pool_get(&p);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert(!__asan_address_is_poisoned(a));
+	ck_assert(!__asan_address_is_poisoned(a + OBJ - 1));
+	ck_assert(__asan_address_is_poisoned(a + p.size - 1));
+	nofork_pool_put(&p, a);
+	ck_assert(__asan_address_is_poisoned(a));
+	ck_assert(__asan_address_is_poisoned(a + OBJ - 1));
+	ck_assert_ptr_eq(nofork_pool_get(&p), a);
+	ck_assert(!__asan_address_is_poisoned(a + OBJ - 1));
+	nofork_pool_put(&p, a);
+}
+END_TEST
+#endif
 
 START_TEST(test_alloc_zeroed)
 {
@@ -173,7 +223,10 @@ nofork_suite(void)
 	tcase_add_test(tc, test_objects_zeroed_distinct_aligned);
 	tcase_add_test(tc, test_reuse_zeroed);
 	tcase_add_test(tc, test_chunks_given_back);
-	tcase_add_test(tc, test_too_large);
+	tcase_add_test(tc, test_sizes);
+#ifdef ASAN_BUILD
+	tcase_add_test(tc, test_asan_poison);
+#endif
 	tcase_add_test(tc, test_alloc_zeroed);
 	tcase_add_test(tc, test_child_does_not_inherit);
 	suite_add_tcase(s, tc);
