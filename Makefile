@@ -88,8 +88,11 @@ $(B)/%.o: src/%.c $(B)/flags | $(B)
 # configuration path) and VERSION included: rewritten only when it
 # changes, so that "make install sysconfdir=/opt/etc" or other CFLAGS
 # rebuild what embeds them, and an unchanged build stays up to date.
+# Whether valgrind's header is there counts too: nofork.c builds its
+# client requests in only then, and make valgrind needs them.
+VALGRIND_H	:= $(wildcard /usr/include/valgrind/memcheck.h)
 $(B)/flags: FORCE | $(B)
-	$(file >$@.new,$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LDLIBS))
+	$(file >$@.new,$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LDLIBS) $(VALGRIND_H))
 	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
 
 $(B)/libechotimed.a: $(LIB_OBJS)

@@ -32,8 +32,9 @@ struct log_fields {
 /*
  * Call before starting a thread that may log (idempotent): fork() takes
  * the log's lock from then on.  A process with no other thread needs no
- * pthread_atfork() handler, and a handler costs each fork child tens of
- * microseconds (tests/bench/README.md, "What the fork parent writes").
+ * pthread_atfork() handler, and the two (this one and the time cache's)
+ * cost about 6 % of a fork connection's CPU (tests/bench/README.md, "What
+ * the fork parent writes").
  */
 void	log_before_threads(void);
 /* Pick or change (at reload) the target and threshold; auto = the journal

@@ -6,14 +6,16 @@
  * of a chunk are a list through their first bytes; objects never used
  * yet are counted by fresh, so a new chunk costs no walk.
  *
- * The checkers see the objects as they would see malloc()'s: under
+ * The checkers see the objects much as they see malloc()'s: under
  * AddressSanitizer each object is followed by a poisoned red zone and is
- * poisoned while free, and LeakSanitizer scans the chunks for pointers
- * (it does not scan anonymous mappings of its own accord); under
- * valgrind each object is a heap block (MALLOCLIKE/FREELIKE), and the
- * chunks are inherited, because memcheck checks a child for leaks when
- * it exits, and blocks that only the parent's conns point to would count
- * as lost in it.
+ * poisoned while free; LeakSanitizer scans the chunks for pointers (it
+ * does not scan anonymous mappings of its own accord), so what a conn
+ * points to is reachable, but a conn itself is not an allocation it
+ * tracks.  Under valgrind each object is a heap block (MALLOCLIKE and
+ * FREELIKE: a use after free is caught, an overrun into the next object
+ * is not), and the chunks are inherited, because memcheck checks a
+ * child for leaks when it exits, and blocks that only the parent's conns
+ * point to would count as lost in it.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -57,14 +59,16 @@
 
 #ifdef NOFORK_VALGRIND
 #define UNDER_VALGRIND		(RUNNING_ON_VALGRIND != 0)
-#define VG_GIVEN(p, n)		VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, 1)
+#define VG_GIVEN(p, n)		VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, 0)
 #define VG_TAKEN(p)		VALGRIND_FREELIKE_BLOCK(p, 0)
 #define VG_READABLE(p, n)	VALGRIND_MAKE_MEM_DEFINED(p, n)
+#define VG_NOACCESS(p, n)	VALGRIND_MAKE_MEM_NOACCESS(p, n)
 #else
 #define UNDER_VALGRIND		false
 #define VG_GIVEN(p, n)		((void)(p), (void)(n))
 #define VG_TAKEN(p)		((void)(p))
 #define VG_READABLE(p, n)	((void)(p), (void)(n))
+#define VG_NOACCESS(p, n)	((void)(p), (void)(n))
 #endif
 
 #define CHUNK		((size_t)64 * 1024)
@@ -138,9 +142,9 @@ pool_setup(struct nofork_pool *p)
 
 	if (p->size > room || page_size() > CHUNK)
 		return;
+	if (p->size < sizeof(void *))	/* a free object holds a link */
+		p->size = sizeof(void *);
 	p->size = (p->size + REDZONE + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-	if (p->size == 0)
-		p->size = ALIGN;
 	if (p->size <= room)
 		p->per_chunk = room / p->size;
 }
@@ -177,6 +181,7 @@ chunk_new(struct nofork_pool *p)
 	/* mmap() gave zeroes; the objects stay poisoned until handed out. */
 	k->fresh = p->per_chunk;
 	POISON(k->obj, p->per_chunk * p->size);
+	VG_NOACCESS(k->obj, p->per_chunk * p->size);
 	p->chunks++;
 	p->empty++;
 	avail_push(p, k);
@@ -247,7 +252,11 @@ nofork_pool_put(struct nofork_pool *p, void *obj)
 void *
 nofork_alloc(size_t size)
 {
-	return map(page_round(size), page_size());
+	char *p = map(page_round(size), page_size());
+
+	if (p)
+		POISON(p + size, page_round(size) - size);
+	return p;
 }
 
 void

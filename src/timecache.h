@@ -16,8 +16,9 @@ void	timecache_init(void);
 /*
  * Call before starting a thread that may use the cache (idempotent):
  * fork() takes its lock from then on.  Without other threads nothing can
- * hold it, and a pthread_atfork() handler costs each fork child tens of
- * microseconds (tests/bench/README.md, "What the fork parent writes").
+ * hold it, and the two handlers (this one and the log's) cost about 6 %
+ * of a fork connection's CPU (tests/bench/README.md, "What the fork
+ * parent writes").
  */
 void	timecache_before_threads(void);
 /* Copy the current timestamp (LP_TIMESTAMP_LEN chars + NUL) into ts. */

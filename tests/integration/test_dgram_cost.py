@@ -89,10 +89,16 @@ concurrency = { model = "%s"; };
 """ % (address, udp_extra, path, model, extra)
 
 
-def udp_from(src="127.0.0.1"):
-    s = socket.socket(socket.AF_INET6 if ":" in src else socket.AF_INET,
-                      socket.SOCK_DGRAM)
-    s.bind((src, 0))
+def udp_from(src="127.0.0.1", avoid=()):
+    """A UDP socket bound to src, on a port not in avoid: the kernel may
+    give the same ephemeral port again on another address."""
+    while True:
+        s = socket.socket(socket.AF_INET6 if ":" in src else socket.AF_INET,
+                          socket.SOCK_DGRAM)
+        s.bind((src, 0))
+        if s.getsockname()[1] not in avoid:
+            break
+        s.close()
     s.settimeout(5 * SLOW)
     return s
 
@@ -701,8 +707,9 @@ def admission_burst(model):
     in a batch); each is decided on its own: 3 answered (the rate limit's
     burst), the rest logged and dropped.  The counts, the replies, the
     time taken and the sizes of the recvmmsg that read them."""
-    bad = udp_from()    # its port is denied
-    filler = udp_from("127.0.0.4")
+    bad = udp_from()    # its port is denied, and only its
+    avoid = (bad.getsockname()[1],)
+    filler = udp_from("127.0.0.4", avoid)
     extra = """
 access = { deny = [ "127.0.0.2/32" ]; };
 datagram = { rate_limit = 1; rate_burst = 3; deny_source_ports = [ %d ]; };
@@ -713,7 +720,8 @@ log = { level = "debug"; };
 
     def body(d, pid, tmp):
         u = d.addr("udp")
-        denied, ok = udp_from("127.0.0.2"), udp_from("127.0.0.3")
+        denied = udp_from("127.0.0.2", avoid)
+        ok = udp_from("127.0.0.3", avoid)
         socks.extend([denied, ok])
         order = []
         for i in range(10):
@@ -881,7 +889,11 @@ datagram = { rate_limit = 1; rate_burst = 3; deny_source_ports = [ %d ]; };
         with Daemon(config(model, srv, extra, 'name = "dg-cost";'),
                     args=["-l", "debug"]) as d:
             u = d.addr("udp")
-            denied, ok = udp_from("127.0.0.2"), udp_from("127.0.0.3")
+            # Only bad sends from the denied port (CI once gave 127.0.0.5
+            # the same port as bad's 127.0.0.1).
+            avoid = (bad.getsockname()[1],)
+            denied = udp_from("127.0.0.2", avoid)
+            ok = udp_from("127.0.0.3", avoid)
             socks += [denied, ok]
             # Peers interleaved: a line never names the one before.
             check(ask(denied, u, b"no", QUIET) is None, "denied peer answered")
@@ -897,7 +909,7 @@ datagram = { rate_limit = 1; rate_burst = 3; deny_source_ports = [ %d ]; };
             # The burst of 127.0.0.0/24 is spent (3 answered): each new
             # sender of it is dropped and named.
             for i in range(4):
-                late = udp_from("127.0.0.%d" % (4 + i))
+                late = udp_from("127.0.0.%d" % (4 + i), avoid)
                 socks.append(late)
                 if ask(late, u, b"late", QUIET) is None:
                     d.wait_log(r"debug: datagram from %s on dg-cost dropped: "

@@ -58,15 +58,53 @@ START_TEST(test_child_copy)
 }
 END_TEST
 
-/* The conns and their set are not mapped in a fork child. */
+/* How a child that runs probe(arg) ends: the signal that killed it, or
+ * 256 + its exit status. */
+static int
+in_child(int (*probe)(const void *), const void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		_exit(probe(arg));
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFSIGNALED(status) ? WTERMSIG(status) :
+	    256 + WEXITSTATUS(status);
+}
+
+static int
+read_conn(const void *arg)
+{
+	return ((const struct conn *)arg)->fd == -1 ? 0 : 1;
+}
+
+static int
+read_set(const void *arg)
+{
+	return ((const struct conns *)arg)->n == 1 ? 0 : 1;
+}
+
+static int
+count_in_slot_1(const void *arg)
+{
+	((const struct stats *)arg)->conns[1] = 42;
+	return 0;
+}
+
+/*
+ * The conns and their set are not mapped in a fork child; the slots'
+ * counts of conns are shared with it (so a fork never copies them).
+ */
 START_TEST(test_conns_not_inherited)
 {
 	struct stats st;
 	struct loop *lp = loop_new(8);
 	struct conns *cs;
 	struct conn *c;
-	int status;
-	pid_t pid;
 
 	ck_assert_ptr_nonnull(lp);
 	ck_assert_int_eq(stats_init(&st), 0);
@@ -77,14 +115,11 @@ START_TEST(test_conns_not_inherited)
 	conns_add(cs, c);
 	ck_assert_uint_eq(cs->n, 1);
 	ck_assert_uint_eq(st.conns[0], 1);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		_exit(c->fd == -1 ? 0 : 1);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+	ck_assert_int_eq(in_child(read_conn, c), SIGSEGV);
+	ck_assert_int_eq(in_child(read_set, cs), SIGSEGV);
+	ck_assert_int_eq(in_child(count_in_slot_1, &st), 256);
+	ck_assert_uint_eq(st.conns[1], 42);
+	st.conns[1] = 0;
 	conns_remove(cs, c);
 	conn_free(c);
 	ck_assert_uint_eq(st.conns[0], 0);
