@@ -70,6 +70,9 @@ struct child_result {
 /* The children's report pipe, made at start: a reload may pick this model. */
 static int		 resultfd[2] = { -1, -1 };
 static struct loop_io	 result_io;
+/* The daemon's pid, read once at start (after -d's fork): a child checks
+ * that its parent is still this process. */
+static pid_t		 daemon_pid;
 
 /* In a forked child: hand the session's outcome to the parent. */
 static void
@@ -215,6 +218,7 @@ fork_init(const struct model_env *env)
 
 	if ((r = stopsig_handle(SIGTERM)) < 0)
 		return r;
+	daemon_pid = getpid();
 	if (pipe2(resultfd, O_CLOEXEC) < 0 ||
 	    fcntl(resultfd[0], F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
@@ -288,7 +292,7 @@ fork_run(const struct model_env *env, struct conn *c)
 {
 	char ts[LP_TIMESTAMP_LEN + 1];
 	int buf[CHILD_FDS], r;
-	pid_t parent = getpid(), pid;
+	pid_t pid;
 	struct fdlist fds;
 	struct conn mine;	/* the child's c: it does not inherit c */
 
@@ -327,7 +331,7 @@ fork_run(const struct model_env *env, struct conn *c)
 		return 0;
 	}
 	c = &mine;
-	child_setup(env, &fds, parent);
+	child_setup(env, &fds, daemon_pid);
 	if (c->dgram)
 		conn_answer_dgram(c, NULL);
 	else {

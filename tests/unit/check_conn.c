@@ -6,8 +6,6 @@
 #include <check.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "conn.h"
 #include "loop.h"
@@ -58,24 +56,6 @@ START_TEST(test_child_copy)
 }
 END_TEST
 
-/* How a child that runs probe(arg) ends: the signal that killed it, or
- * 256 + its exit status. */
-static int
-in_child(int (*probe)(const void *), const void *arg)
-{
-	int status;
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		_exit(probe(arg));
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return WIFSIGNALED(status) ? WTERMSIG(status) :
-	    256 + WEXITSTATUS(status);
-}
-
 static int
 read_conn(const void *arg)
 {
@@ -115,9 +95,9 @@ START_TEST(test_conns_not_inherited)
 	conns_add(cs, c);
 	ck_assert_uint_eq(cs->n, 1);
 	ck_assert_uint_eq(st.conns[0], 1);
-	ck_assert_int_eq(in_child(read_conn, c), SIGSEGV);
-	ck_assert_int_eq(in_child(read_set, cs), SIGSEGV);
-	ck_assert_int_eq(in_child(count_in_slot_1, &st), 256);
+	ck_assert_int_eq(check_in_child(read_conn, c), SIGSEGV);
+	ck_assert_int_eq(check_in_child(read_set, cs), SIGSEGV);
+	ck_assert_int_eq(check_in_child(count_in_slot_1, &st), 256);
 	ck_assert_uint_eq(st.conns[1], 42);
 	st.conns[1] = 0;
 	conns_remove(cs, c);

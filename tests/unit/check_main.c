@@ -2,8 +2,11 @@
  * check_main.c - main() for every unit-test binary (see check_main.h).
  */
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check_main.h"
 
@@ -13,6 +16,22 @@ bool
 check_forking(void)
 {
 	return runner == NULL || srunner_fork_status(runner) != CK_NOFORK;
+}
+
+int
+check_in_child(int (*probe)(const void *), const void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		_exit(probe(arg));
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFSIGNALED(status) ? WTERMSIG(status) :
+	    256 + WEXITSTATUS(status);
 }
 
 int

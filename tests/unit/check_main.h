@@ -25,6 +25,11 @@ Suite	*check_suite(void);
 bool	 check_forking(void);
 /* Number of open descriptors, to show that a test closes what it opens. */
 int	 check_open_fds(void);
+/*
+ * How a child that returns probe(arg) ends: the signal that killed it
+ * (SIGSEGV at its default action), or 256 + its exit status.
+ */
+int	 check_in_child(int (*probe)(const void *), const void *arg);
 
 #define CHECK_MAIN(suite_fn)						\
 	Suite *check_suite(void) { return suite_fn(); }
